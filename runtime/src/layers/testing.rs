@@ -1,0 +1,24 @@
+//! Strategies and reference arithmetic shared by the layer tests.
+
+use proptest::prelude::*;
+
+use super::ChannelParams;
+use crate::quant::Requant;
+
+/// Random channel parameters with a rescale that keeps typical outputs inside int8 for the
+/// given fan-in, while still exercising saturation.
+pub(crate) fn channel_params(fan_in: u32) -> impl Strategy<Value = ChannelParams> {
+    let typical = 1.0 / (f64::from(fan_in).sqrt() * 128.0);
+    (-(1i32 << 20)..(1 << 20), -3.0f64..3.0).prop_map(move |(bias, log_factor)| ChannelParams {
+        bias,
+        requant: Requant::from_real(typical * log_factor.exp()).unwrap_or(Requant::ZERO),
+    })
+}
+
+/// The output arithmetic written from its definition with wide integers.
+pub(crate) fn reference_finish(acc: i64, params: ChannelParams, zero_point: i8, relu: bool) -> i8 {
+    let total = i32::try_from(acc + i64::from(params.bias)).unwrap();
+    let value = i64::from(zero_point) + i64::from(params.requant.apply(total));
+    let floor = if relu { i64::from(zero_point) } else { -128 };
+    value.clamp(floor, 127) as i8
+}

@@ -1,0 +1,50 @@
+//! # latentlink runtime
+//!
+//! The part of latentlink that runs next to the sensor: it turns one detector event into a
+//! short binary code with an int8 network, in fixed memory, with no heap, and frames codes
+//! for a serial or network link. `#![no_std]`, no `alloc`, no floating point needed for
+//! integer (ADC) input, and no panic reachable from untrusted bytes.
+//!
+//! ## Tour
+//!
+//! | module | what |
+//! |---|---|
+//! | [`code`] | [`Code<BYTES>`] / [`Code128`]: the bits that travel (contract 1) |
+//! | [`quant`] | fixed-point requantisation: int32 accumulators to int8 without a float unit |
+//! | [`layers`] | the int8 layers, each a zero-copy view over its blob bytes plus its kernel |
+//! | [`blob`] | the versioned, checksummed model blob and its validation into a [`Model`] (contract 3) |
+//! | [`encoder`] | [`Encoder`]: runs a [`Model`] on an event with caller-provided [`Scratch`] |
+//! | [`wire`] | frames of codes, COBS framing, CRC-32C, and the stream [`wire::Accumulator`] (contract 4) |
+//!
+//! ## Data flow
+//!
+//! ```text
+//! blob bytes ─ Model::from_bytes (validate once) ─▶ Model
+//! event (f32 | i16 | u16) ─ Encoder::encode ─▶ input quantisation ─▶ int8 layers ─▶ binary head ─▶ Code
+//! codes ─ FrameRepr::emit_with_codes ─▶ raw frame (UDP) ─ encode_frame ─▶ COBS + 0x00 (serial, TCP)
+//! bytes ─ Accumulator::feed ─▶ raw frame ─ Frame::new_checked / FrameRepr::parse ─▶ header + codes
+//! ```
+//!
+//! ## Features
+//!
+//! - `std` (off by default): the blob writer ([`blob::write`]) and the quantisation helpers
+//!   ([`quantize`]) that the trainer uses, so the formats live in this crate only.
+#![no_std]
+#![deny(missing_docs)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod blob;
+pub mod code;
+pub mod encoder;
+pub mod layers;
+pub mod quant;
+#[cfg(any(test, feature = "std"))]
+pub mod quantize;
+mod scratch;
+pub mod wire;
+
+pub use blob::{BlobError, Model};
+pub use code::{Code, Code128};
+pub use encoder::{EncodeError, Encoder, Scratch};
