@@ -128,7 +128,10 @@ impl fmt::Display for ParseCodeError {
                 write!(f, "code has {found} hex digits, expected {expected}")
             }
             Self::InvalidDigit { index } => {
-                write!(f, "character at offset {index} of the code is not a hex digit")
+                write!(
+                    f,
+                    "character at offset {index} of the code is not a hex digit"
+                )
             }
         }
     }
@@ -191,7 +194,10 @@ mod tests {
         bytes[15] = 0xab;
         let code = Code128::from_bytes(bytes);
         assert_eq!(code.to_string(), "010000000000000000000000000000ab");
-        assert_eq!("010000000000000000000000000000AB".parse::<Code128>(), Ok(code));
+        assert_eq!(
+            "010000000000000000000000000000AB".parse::<Code128>(),
+            Ok(code)
+        );
     }
 
     #[test]

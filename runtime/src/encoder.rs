@@ -232,7 +232,11 @@ impl<'m, 's> Encoder<'m, 's> {
     ///
     /// # Errors
     /// As [`Encoder::encode`].
-    pub fn encode_into<S: Sample>(&mut self, event: &[S], code: &mut [u8]) -> Result<(), EncodeError> {
+    pub fn encode_into<S: Sample>(
+        &mut self,
+        event: &[S],
+        code: &mut [u8],
+    ) -> Result<(), EncodeError> {
         let bits = self.model.code_bits();
         if code.len() * 8 < bits as usize {
             return Err(EncodeError::CodeTooSmall {
@@ -374,7 +378,9 @@ mod tests {
             bits,
             input_zero_point: zin,
             weights: rng.i8s((n_in * bits) as usize),
-            biases: (0..bits).map(|_| rng.range(0, 4000) as i32 - 2000).collect(),
+            biases: (0..bits)
+                .map(|_| rng.range(0, 4000) as i32 - 2000)
+                .collect(),
         }
     }
 
@@ -395,7 +401,7 @@ mod tests {
             padding,
             input_zero_point: input.zero_point,
             output_zero_point: rng.i8(),
-            relu: rng.next() % 2 == 0,
+            relu: rng.next().is_multiple_of(2),
             weights: rng.i8s((conv_out * channels * u32::from(k)) as usize),
             channels: rng.channels(conv_out, channels * u32::from(k)),
         };
@@ -422,8 +428,13 @@ mod tests {
         let width = rng.range(4, 24);
         let dense2 = rng.dense(hidden, width, dense1.output_zero_point, true);
         let bits = rng.range(1, 128);
-        let head = head(&mut rng, dense2.out_features, dense2.output_zero_point, bits);
-        let pool_layer = if rng.next() % 2 == 0 {
+        let head = head(
+            &mut rng,
+            dense2.out_features,
+            dense2.output_zero_point,
+            bits,
+        );
+        let pool_layer = if rng.next().is_multiple_of(2) {
             LayerSpec::MaxPool1d(pool)
         } else {
             LayerSpec::AvgPool1d(pool)
@@ -479,7 +490,7 @@ mod tests {
                     .iter()
                     .zip(&s.features)
                     .map(|(&v, p)| {
-                        let steps = ((v - p.offset) * p.gain) as f64;
+                        let steps = f64::from((v - p.offset) * p.gain);
                         (f64::from(s.zero_point) + steps.round()).clamp(-128.0, 127.0) as i8
                     })
                     .collect(),
@@ -593,7 +604,10 @@ mod tests {
         // Give every point the same input parameters, so that only the order differs.
         if let LayerSpec::Input(input) = &mut specs[0] {
             let first = input.features[..3].to_vec();
-            input.features.chunks_mut(3).for_each(|c| c.copy_from_slice(&first));
+            input
+                .features
+                .chunks_mut(3)
+                .for_each(|c| c.copy_from_slice(&first));
         }
         let blob = write_blob(&specs).unwrap();
         let model = Model::from_bytes(&blob).unwrap();
@@ -639,7 +653,10 @@ mod tests {
         let mut small = Scratch::<1279>::new();
         assert_eq!(
             Encoder::new(model, &mut small).err(),
-            Some(EncodeError::ScratchTooSmall { needed: 1280, available: 1279 })
+            Some(EncodeError::ScratchTooSmall {
+                needed: 1280,
+                available: 1279
+            })
         );
     }
 
@@ -689,6 +706,9 @@ mod tests {
         let from_int: Code128 = encoder.encode(&adc).unwrap();
         let from_float: Code128 = encoder.encode(&floats).unwrap();
         // The integer path may differ by one input step in rare ties; bits almost all agree.
-        assert!(from_int.hamming(&from_float) <= 4, "{from_int} vs {from_float}");
+        assert!(
+            from_int.hamming(&from_float) <= 4,
+            "{from_int} vs {from_float}"
+        );
     }
 }

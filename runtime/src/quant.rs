@@ -180,8 +180,14 @@ mod tests {
 
     #[test]
     fn rejects_invalid_factors() {
-        assert_eq!(Requant::from_real(-1.0), Err(RequantError::NotFiniteOrNegative));
-        assert_eq!(Requant::from_real(f64::NAN), Err(RequantError::NotFiniteOrNegative));
+        assert_eq!(
+            Requant::from_real(-1.0),
+            Err(RequantError::NotFiniteOrNegative)
+        );
+        assert_eq!(
+            Requant::from_real(f64::NAN),
+            Err(RequantError::NotFiniteOrNegative)
+        );
         assert_eq!(Requant::from_real(2e9), Err(RequantError::TooLarge));
         assert_eq!(Requant::new(-1, 0), Err(RequantError::NegativeMultiplier));
         assert_eq!(Requant::new(1, 31), Err(RequantError::ShiftOutOfRange));

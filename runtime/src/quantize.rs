@@ -93,7 +93,10 @@ impl fmt::Display for QuantizeError {
             } => write!(f, "{what} has {found} values, expected {expected}"),
             Self::NonFinite { what } => write!(f, "{what} contains NaN or infinity"),
             Self::NonPositiveScale { feature } => {
-                write!(f, "feature {feature} has a non-positive normalisation scale")
+                write!(
+                    f,
+                    "feature {feature} has a non-positive normalisation scale"
+                )
             }
         }
     }
@@ -127,13 +130,20 @@ fn check(what: &'static str, values: &[f32], expected: usize) -> Result<(), Quan
 /// If `rows` is zero or does not divide `weights.len()`.
 pub fn quantize_rows(weights: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
     let cols = weights.len() / rows;
-    assert_eq!(cols * rows, weights.len(), "rows must divide the weight count");
+    assert_eq!(
+        cols * rows,
+        weights.len(),
+        "rows must divide the weight count"
+    );
     let mut quantized = Vec::with_capacity(weights.len());
     let mut scales = Vec::with_capacity(rows);
     for row in weights.chunks_exact(cols.max(1)) {
         let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-        quantized.extend(row.iter().map(|w| (w / scale).round().clamp(-127.0, 127.0) as i8));
+        quantized.extend(
+            row.iter()
+                .map(|w| (w / scale).round().clamp(-127.0, 127.0) as i8),
+        );
         scales.push(scale);
     }
     (quantized, scales)
@@ -176,7 +186,11 @@ pub fn dense(
     output: QuantParams,
     relu: bool,
 ) -> Result<DenseSpec, QuantizeError> {
-    check("dense weights", weights, (in_features * out_features) as usize)?;
+    check(
+        "dense weights",
+        weights,
+        (in_features * out_features) as usize,
+    )?;
     check("dense bias", bias, out_features as usize)?;
     let (weights, scales) = quantize_rows(weights, out_features as usize);
     Ok(DenseSpec {
@@ -221,7 +235,11 @@ pub fn conv1d(
 ) -> Result<Conv1dSpec, QuantizeError> {
     let g = geometry;
     let rows = g.out_channels as usize;
-    check("conv weights", weights, rows * g.in_channels as usize * usize::from(g.kernel))?;
+    check(
+        "conv weights",
+        weights,
+        rows * g.in_channels as usize * usize::from(g.kernel),
+    )?;
     check("conv bias", bias, rows)?;
     let (weights, scales) = quantize_rows(weights, rows);
     Ok(Conv1dSpec {
@@ -436,7 +454,10 @@ mod tests {
     #[test]
     fn bad_float_parameters_are_errors() {
         let q = QuantParams::from_range(-1.0, 1.0);
-        assert!(matches!(dense(2, 1, &[1.0], &[0.0], q, q, false), Err(QuantizeError::Length { .. })));
+        assert!(matches!(
+            dense(2, 1, &[1.0], &[0.0], q, q, false),
+            Err(QuantizeError::Length { .. })
+        ));
         assert!(matches!(
             dense(1, 1, &[f32::NAN], &[0.0], q, q, false),
             Err(QuantizeError::NonFinite { .. })

@@ -61,7 +61,10 @@ mod tests {
     fn ends_do_not_overlap() {
         let mut buf = [0i8, 1, 2, 3, 4, 5];
         let (input, output, middle) = split_ends(&mut buf, End::Front, 2, 3).unwrap();
-        assert_eq!((input, &*output, &*middle), (&[0, 1][..], &[3, 4, 5][..], &[2][..]));
+        assert_eq!(
+            (input, &*output, &*middle),
+            (&[0, 1][..], &[3, 4, 5][..], &[2][..])
+        );
         let (input, output, _) = split_ends(&mut buf, End::Back, 2, 3).unwrap();
         assert_eq!((input, &*output), (&[4, 5][..], &[0, 1, 2][..]));
         assert!(split_ends(&mut buf, End::Back, 4, 3).is_none());

@@ -82,7 +82,8 @@ impl LayerSpec {
 /// not chain or an out-of-range parameter, so an exporter cannot write a blob the device
 /// would refuse.
 pub fn write_blob(layers: &[LayerSpec]) -> Result<Vec<u8>, BlobError> {
-    let count = u16::try_from(layers.len()).map_err(|_| BlobError::LayerCount { count: u16::MAX })?;
+    let count =
+        u16::try_from(layers.len()).map_err(|_| BlobError::LayerCount { count: u16::MAX })?;
     let mut bytes = vec![0u8; HEADER_LEN];
     for (index, layer) in layers.iter().enumerate() {
         let mut body = Vec::new();

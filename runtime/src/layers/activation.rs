@@ -22,7 +22,9 @@
 //! Flatten turns `[channels × length]` into `[1 × channels·length]`; because activations are
 //! channel-major, the bytes do not move.
 
-use super::{BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements};
+use super::{
+    BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements,
+};
 use crate::quant::{Requant, saturate_i8};
 
 fn read_shape(reader: &mut ByteReader<'_>) -> Result<(Shape, i8), LayerError> {
@@ -205,7 +207,11 @@ mod tests {
     use std::vec::Vec;
 
     fn spec(n: u32, zero_point: i8) -> ElementwiseSpec {
-        ElementwiseSpec { channels: 1, length: n, zero_point }
+        ElementwiseSpec {
+            channels: 1,
+            length: n,
+            zero_point,
+        }
     }
 
     #[test]
@@ -238,8 +244,16 @@ mod tests {
     #[test]
     fn flatten_reshapes() {
         let mut bytes = Vec::new();
-        ElementwiseSpec { channels: 3, length: 5, zero_point: 0 }.write_body(&mut bytes);
-        assert_eq!(Flatten::parse(&bytes).unwrap().output_shape(), Shape::flat(15));
+        ElementwiseSpec {
+            channels: 3,
+            length: 5,
+            zero_point: 0,
+        }
+        .write_body(&mut bytes);
+        assert_eq!(
+            Flatten::parse(&bytes).unwrap().output_shape(),
+            Shape::flat(15)
+        );
     }
 
     proptest! {

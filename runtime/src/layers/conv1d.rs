@@ -76,8 +76,20 @@ impl<'a> Conv1d<'a> {
             });
         }
         let out_length = (padded - u32::from(kernel)) / u32::from(stride) + 1;
-        let input = elements("input", Shape { channels: in_channels, length: in_length })?;
-        elements("output", Shape { channels: out_channels, length: out_length })?;
+        let input = elements(
+            "input",
+            Shape {
+                channels: in_channels,
+                length: in_length,
+            },
+        )?;
+        elements(
+            "output",
+            Shape {
+                channels: out_channels,
+                length: out_length,
+            },
+        )?;
         let input_zero_point = reader.i8()?;
         let output_zero_point = reader.i8()?;
         let relu = read_relu(&mut reader)?;
@@ -156,7 +168,9 @@ impl<'a> Conv1d<'a> {
                 // Position of tap 0 in unpadded coordinates; may be negative inside the padding.
                 let start = (t * usize::from(self.stride)) as isize - self.padding as isize;
                 let mut acc = 0i32;
-                for (taps, signal) in filter.chunks_exact(kernel).zip(input.chunks_exact(in_length))
+                for (taps, signal) in filter
+                    .chunks_exact(kernel)
+                    .zip(input.chunks_exact(in_length))
                 {
                     for (j, &w) in taps.iter().enumerate() {
                         let position = usize::try_from(start + j as isize).ok();
@@ -233,7 +247,16 @@ pub(crate) mod tests {
 
     /// Random convolutions whose geometry is valid.
     pub(crate) fn conv_spec() -> impl Strategy<Value = Conv1dSpec> {
-        (1u32..=4, 1u32..=24, 1u32..=6, 1u16..=5, 1u16..=3, any::<i8>(), any::<i8>(), any::<bool>())
+        (
+            1u32..=4,
+            1u32..=24,
+            1u32..=6,
+            1u16..=5,
+            1u16..=3,
+            any::<i8>(),
+            any::<i8>(),
+            any::<bool>(),
+        )
             .prop_flat_map(|(ci, len, co, k, stride, zin, zout, relu)| {
                 let max_pad = (k - 1).min(3);
                 (0..=max_pad).prop_filter_map("kernel fits", move |padding| {
@@ -265,7 +288,11 @@ pub(crate) mod tests {
 
     /// Reference written from the definition with explicit zero padding.
     pub(crate) fn reference(spec: &Conv1dSpec, input: &[i8]) -> Vec<i8> {
-        let (ci, len, k) = (spec.in_channels as usize, spec.in_length as usize, spec.kernel as usize);
+        let (ci, len, k) = (
+            spec.in_channels as usize,
+            spec.in_length as usize,
+            spec.kernel as usize,
+        );
         let pad = spec.padding as usize;
         let mut out = Vec::new();
         for o in 0..spec.out_channels as usize {
@@ -283,7 +310,12 @@ pub(crate) mod tests {
                             * (i64::from(x) - i64::from(spec.input_zero_point));
                     }
                 }
-                out.push(reference_finish(acc, spec.channels[o], spec.output_zero_point, spec.relu));
+                out.push(reference_finish(
+                    acc,
+                    spec.channels[o],
+                    spec.output_zero_point,
+                    spec.relu,
+                ));
             }
         }
         out
@@ -308,11 +340,20 @@ pub(crate) mod tests {
             output_zero_point: 0,
             relu: false,
             weights: vec![1, 10, 100],
-            channels: vec![ChannelParams { bias: 0, requant: crate::quant::Requant::IDENTITY }],
+            channels: vec![ChannelParams {
+                bias: 0,
+                requant: crate::quant::Requant::IDENTITY,
+            }],
         };
         let bytes = body(&spec);
         let layer = Conv1d::parse(&bytes).unwrap();
-        assert_eq!(layer.output_shape(), Shape { channels: 1, length: 2 });
+        assert_eq!(
+            layer.output_shape(),
+            Shape {
+                channels: 1,
+                length: 2
+            }
+        );
         let mut out = [0i8; 2];
         layer.run(&[1, 0, 0, 1], &mut out).unwrap();
         // t=0 taps (pad, x0, x1) = 10*1; t=1 taps (x1, x2, x3) = 100*1.
@@ -332,15 +373,27 @@ pub(crate) mod tests {
             output_zero_point: 0,
             relu: false,
             weights: vec![0; 5],
-            channels: vec![ChannelParams { bias: 0, requant: crate::quant::Requant::IDENTITY }],
+            channels: vec![ChannelParams {
+                bias: 0,
+                requant: crate::quant::Requant::IDENTITY,
+            }],
         };
-        assert!(matches!(Conv1d::parse(&body(&spec)), Err(LayerError::Geometry { .. })));
+        assert!(matches!(
+            Conv1d::parse(&body(&spec)),
+            Err(LayerError::Geometry { .. })
+        ));
         spec.padding = 5;
-        assert!(matches!(Conv1d::parse(&body(&spec)), Err(LayerError::Geometry { .. })));
+        assert!(matches!(
+            Conv1d::parse(&body(&spec)),
+            Err(LayerError::Geometry { .. })
+        ));
         spec.padding = 0;
         spec.kernel = 2;
         spec.stride = 0;
-        assert!(matches!(Conv1d::parse(&body(&spec)), Err(LayerError::ZeroDimension { .. })));
+        assert!(matches!(
+            Conv1d::parse(&body(&spec)),
+            Err(LayerError::ZeroDimension { .. })
+        ));
     }
 
     proptest! {

@@ -160,8 +160,14 @@ pub(crate) mod tests {
 
     /// Random dense specs with matching inputs.
     pub(crate) fn dense_spec(max_in: u32, max_out: u32) -> impl Strategy<Value = DenseSpec> {
-        (1..=max_in, 1..=max_out, any::<i8>(), any::<i8>(), any::<bool>()).prop_flat_map(
-            |(i, o, zin, zout, relu)| {
+        (
+            1..=max_in,
+            1..=max_out,
+            any::<i8>(),
+            any::<i8>(),
+            any::<bool>(),
+        )
+            .prop_flat_map(|(i, o, zin, zout, relu)| {
                 (
                     proptest::collection::vec(any::<i8>(), (i * o) as usize),
                     proptest::collection::vec(channel_params(i), o as usize),
@@ -175,8 +181,7 @@ pub(crate) mod tests {
                         weights,
                         channels,
                     })
-            },
-        )
+            })
     }
 
     /// Straightforward reference: one output at a time, wide integers.
@@ -210,8 +215,14 @@ pub(crate) mod tests {
             relu: true,
             weights: vec![2, -1, -4, 3],
             channels: vec![
-                ChannelParams { bias: 10, requant: crate::quant::Requant::IDENTITY },
-                ChannelParams { bias: 0, requant: crate::quant::Requant::IDENTITY },
+                ChannelParams {
+                    bias: 10,
+                    requant: crate::quant::Requant::IDENTITY,
+                },
+                ChannelParams {
+                    bias: 0,
+                    requant: crate::quant::Requant::IDENTITY,
+                },
             ],
         };
         let bytes = body(&spec);
@@ -232,7 +243,10 @@ pub(crate) mod tests {
             output_zero_point: 0,
             relu: false,
             weights: vec![1, 2, 3],
-            channels: vec![ChannelParams { bias: 0, requant: crate::quant::Requant::IDENTITY }],
+            channels: vec![ChannelParams {
+                bias: 0,
+                requant: crate::quant::Requant::IDENTITY,
+            }],
         };
         let good = body(&spec);
         assert!(Dense::parse(&good).is_ok());
@@ -242,20 +256,32 @@ pub(crate) mod tests {
         ));
         let mut long = good.clone();
         long.push(0);
-        assert_eq!(Dense::parse(&long).err(), Some(LayerError::TrailingBytes { extra: 1 }));
+        assert_eq!(
+            Dense::parse(&long).err(),
+            Some(LayerError::TrailingBytes { extra: 1 })
+        );
         let mut bad_act = good.clone();
         bad_act[10] = 7;
-        assert!(matches!(Dense::parse(&bad_act), Err(LayerError::InvalidByte { .. })));
+        assert!(matches!(
+            Dense::parse(&bad_act),
+            Err(LayerError::InvalidByte { .. })
+        ));
         spec.channels[0].bias = i32::MAX;
         assert_eq!(
             Dense::parse(&body(&spec)).err(),
             Some(LayerError::InvalidChannel { channel: 0 })
         );
         spec.in_features = 0;
-        assert!(matches!(Dense::parse(&body(&spec)), Err(LayerError::ZeroDimension { .. })));
+        assert!(matches!(
+            Dense::parse(&body(&spec)),
+            Err(LayerError::ZeroDimension { .. })
+        ));
         let mut huge = good;
         huge[0..4].copy_from_slice(&(MAX_FAN_IN + 1).to_le_bytes());
-        assert!(matches!(Dense::parse(&huge), Err(LayerError::TooLarge { .. })));
+        assert!(matches!(
+            Dense::parse(&huge),
+            Err(LayerError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -267,14 +293,20 @@ pub(crate) mod tests {
             output_zero_point: 0,
             relu: false,
             weights: vec![1, 1],
-            channels: vec![ChannelParams { bias: 0, requant: crate::quant::Requant::IDENTITY }],
+            channels: vec![ChannelParams {
+                bias: 0,
+                requant: crate::quant::Requant::IDENTITY,
+            }],
         };
         let bytes = body(&spec);
         let layer = Dense::parse(&bytes).unwrap();
         let mut out = [0i8; 1];
         assert_eq!(
             layer.run(&[1], &mut out),
-            Err(BufferLengthError { expected: 2, found: 1 })
+            Err(BufferLengthError {
+                expected: 2,
+                found: 1
+            })
         );
     }
 

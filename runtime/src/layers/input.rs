@@ -19,7 +19,9 @@
 
 use core::fmt;
 
-use super::{BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements};
+use super::{
+    BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements,
+};
 use crate::quant::{Requant, saturate_i8};
 
 /// Bytes of one per-feature record.
@@ -52,8 +54,28 @@ pub struct FeatureParams {
 
 impl FeatureParams {
     fn decode(record: &[u8; FEATURE_RECORD_LEN]) -> Result<Self, ()> {
-        let [o0, o1, o2, o3, g0, g1, g2, g3, i0, i1, i2, i3, m0, m1, m2, m3, s0, s1, s2, s3] =
-            *record;
+        let [
+            o0,
+            o1,
+            o2,
+            o3,
+            g0,
+            g1,
+            g2,
+            g3,
+            i0,
+            i1,
+            i2,
+            i3,
+            m0,
+            m1,
+            m2,
+            m3,
+            s0,
+            s1,
+            s2,
+            s3,
+        ] = *record;
         let params = Self {
             offset: f32::from_le_bytes([o0, o1, o2, o3]),
             gain: f32::from_le_bytes([g0, g1, g2, g3]),
@@ -246,8 +268,11 @@ impl<'a> InputQuant<'a> {
             event.iter().zip(self.features).zip(output).enumerate()
         {
             // Records were validated by `parse`; the fallback cannot be reached.
-            let params = FeatureParams::decode(record).map_err(|()| InputError::NonFinite { index })?;
-            let steps = sample.steps(&params).ok_or(InputError::NonFinite { index })?;
+            let params =
+                FeatureParams::decode(record).map_err(|()| InputError::NonFinite { index })?;
+            let steps = sample
+                .steps(&params)
+                .ok_or(InputError::NonFinite { index })?;
             *out = saturate_i8(zero.saturating_add(steps), -128);
         }
         Ok(())
@@ -293,8 +318,13 @@ mod tests {
 
     fn layer_bytes(zero_point: i8, features: Vec<FeatureParams>) -> Vec<u8> {
         let mut bytes = Vec::new();
-        InputSpec { channels: 1, length: features.len() as u32, zero_point, features }
-            .write_body(&mut bytes);
+        InputSpec {
+            channels: 1,
+            length: features.len() as u32,
+            zero_point,
+            features,
+        }
+        .write_body(&mut bytes);
         bytes
     }
 
@@ -303,7 +333,9 @@ mod tests {
         let bytes = layer_bytes(-5, vec![FeatureParams::new(10.0, 2.0).unwrap(); 4]);
         let layer = InputQuant::parse(&bytes).unwrap();
         let mut out = [0i8; 4];
-        layer.run(&[10.0f32, 11.25, 1000.0, -1000.0], &mut out).unwrap();
+        layer
+            .run(&[10.0f32, 11.25, 1000.0, -1000.0], &mut out)
+            .unwrap();
         assert_eq!(out, [-5, -5 + 3, 127, -128]); // 2.5 rounds away from zero to 3
     }
 
@@ -316,7 +348,10 @@ mod tests {
             layer.run(&[0.0f32, f32::NAN], &mut out),
             Err(InputError::NonFinite { index: 1 })
         );
-        assert!(matches!(layer.run(&[0.0f32], &mut out), Err(InputError::Length(_))));
+        assert!(matches!(
+            layer.run(&[0.0f32], &mut out),
+            Err(InputError::Length(_))
+        ));
     }
 
     #[test]

@@ -152,7 +152,10 @@ impl fmt::Display for LayerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::Truncated { offset, needed } => {
-                write!(f, "body truncated: needed {needed} more bytes at offset {offset}")
+                write!(
+                    f,
+                    "body truncated: needed {needed} more bytes at offset {offset}"
+                )
             }
             Self::TrailingBytes { extra } => write!(f, "{extra} unexpected bytes after the body"),
             Self::ZeroDimension { field } => write!(f, "{field} is zero"),
@@ -170,7 +173,10 @@ impl fmt::Display for LayerError {
             ),
             Self::Geometry { reason } => f.write_str(reason),
             Self::InnerShape { inner } => {
-                write!(f, "inner dense layer {inner} of the point-set block does not chain")
+                write!(
+                    f,
+                    "inner dense layer {inner} of the point-set block does not chain"
+                )
             }
         }
     }
@@ -189,7 +195,11 @@ pub struct BufferLengthError {
 
 impl fmt::Display for BufferLengthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "buffer holds {} elements, the layer needs {}", self.found, self.expected)
+        write!(
+            f,
+            "buffer holds {} elements, the layer needs {}",
+            self.found, self.expected
+        )
     }
 }
 

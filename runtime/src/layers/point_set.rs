@@ -49,9 +49,19 @@ impl<'a> PointSet<'a> {
         let mut reader = ByteReader::new(body);
         let points = dimension("points", reader.u32()?, MAX_ELEMENTS)?;
         let features = dimension("features", reader.u32()?, MAX_ELEMENTS)?;
-        elements("input", Shape { channels: points, length: features })?;
+        elements(
+            "input",
+            Shape {
+                channels: points,
+                length: features,
+            },
+        )?;
         let count = reader.u8()?;
-        dimension("inner layer count", u32::from(count), MAX_INNER_LAYERS as u32)?;
+        dimension(
+            "inner layer count",
+            u32::from(count),
+            MAX_INNER_LAYERS as u32,
+        )?;
         reader.reserved(3)?;
         let mut inner = Vec::new();
         let (mut width, mut zero_point) = (features, None);
@@ -154,8 +164,7 @@ impl<'a> PointSet<'a> {
             let (mut end, mut len) = (End::Front, 0);
             for (index, dense) in self.inner.iter().enumerate() {
                 let out_len = dense.output_shape().elements();
-                let (source, destination, _) =
-                    split_ends(temp, end, len, out_len).ok_or(misfit)?;
+                let (source, destination, _) = split_ends(temp, end, len, out_len).ok_or(misfit)?;
                 dense.run(if index == 0 { point } else { source }, destination)?;
                 (end, len) = (end.other(), out_len);
             }

@@ -51,7 +51,13 @@ impl Pool1d {
         let stride = reader.u16()?;
         dimension("kernel", u32::from(kernel), in_length)?;
         dimension("stride", u32::from(stride), u32::from(u16::MAX))?;
-        let input = elements("input", Shape { channels, length: in_length })?;
+        let input = elements(
+            "input",
+            Shape {
+                channels,
+                length: in_length,
+            },
+        )?;
         let zero_point = reader.i8()?;
         reader.reserved(3)?;
         reader.finish()?;
@@ -174,12 +180,20 @@ mod tests {
 
     #[test]
     fn known_values() {
-        let spec = PoolSpec { channels: 2, in_length: 4, kernel: 2, stride: 2, zero_point: 0 };
+        let spec = PoolSpec {
+            channels: 2,
+            in_length: 4,
+            kernel: 2,
+            stride: 2,
+            zero_point: 0,
+        };
         let input = [1, 5, -3, -4, 2, 3, 7, -8];
         let mut out = [0i8; 4];
         parse(PoolKind::Max, &spec).run(&input, &mut out).unwrap();
         assert_eq!(out, [5, -3, 3, 7]);
-        parse(PoolKind::Average, &spec).run(&input, &mut out).unwrap();
+        parse(PoolKind::Average, &spec)
+            .run(&input, &mut out)
+            .unwrap();
         // 3, -3.5 -> -4 (half away from zero), 2.5 -> 3, -0.5 -> -1.
         assert_eq!(out, [3, -4, 3, -1]);
     }
@@ -187,11 +201,20 @@ mod tests {
     #[test]
     fn rejects_kernel_longer_than_input() {
         let mut bytes = Vec::new();
-        PoolSpec { channels: 1, in_length: 2, kernel: 3, stride: 1, zero_point: 0 }
-            .write_body(&mut bytes);
+        PoolSpec {
+            channels: 1,
+            in_length: 2,
+            kernel: 3,
+            stride: 1,
+            zero_point: 0,
+        }
+        .write_body(&mut bytes);
         assert!(matches!(
             Pool1d::parse(PoolKind::Max, &bytes),
-            Err(LayerError::TooLarge { field: "kernel", .. })
+            Err(LayerError::TooLarge {
+                field: "kernel",
+                ..
+            })
         ));
     }
 

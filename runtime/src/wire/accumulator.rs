@@ -71,7 +71,9 @@ impl core::error::Error for AccumulatorError {}
 enum State {
     Collecting,
     /// Dropping an oversize run until its delimiter.
-    Discarding { len: usize },
+    Discarding {
+        len: usize,
+    },
     /// The buffer holds the frame returned last; clear it on the next feed.
     Delivered,
 }
@@ -193,7 +195,15 @@ mod tests {
             code_count: 4,
         };
         // Codes full of zeros and 0xff exercise COBS stuffing.
-        let codes: Vec<u8> = (0..64).map(|i| if i % 3 == 0 { 0 } else { (sequence as u8) ^ 0xff }).collect();
+        let codes: Vec<u8> = (0..64)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0
+                } else {
+                    (sequence as u8) ^ 0xff
+                }
+            })
+            .collect();
         let mut out = vec![0u8; stream_len(4, 16)];
         let n = encode_frame(&repr, &codes, &mut out).unwrap();
         out.truncate(n);
@@ -259,7 +269,10 @@ mod tests {
         assert_eq!(acc.feed(&[1; 5]), FeedResult::Consumed);
         assert_eq!(
             acc.feed(&[1, 0, 9]),
-            FeedResult::Error { error: AccumulatorError::Oversize { len: 11 }, remaining: &[9] }
+            FeedResult::Error {
+                error: AccumulatorError::Oversize { len: 11 },
+                remaining: &[9]
+            }
         );
     }
 

@@ -86,14 +86,20 @@ impl fmt::Display for FrameError {
                 HEADER_LEN + CRC_LEN
             ),
             Self::Oversize { len } => {
-                write!(f, "frame of {len} bytes exceeds the maximum of {MAX_FRAME_LEN}")
+                write!(
+                    f,
+                    "frame of {len} bytes exceeds the maximum of {MAX_FRAME_LEN}"
+                )
             }
             Self::Checksum { stored, computed } => write!(
                 f,
                 "frame CRC mismatch (stored {stored:#010x}, computed {computed:#010x})"
             ),
             Self::UnsupportedVersion { found } => {
-                write!(f, "frame version {found}, this runtime reads version {VERSION}")
+                write!(
+                    f,
+                    "frame version {found}, this runtime reads version {VERSION}"
+                )
             }
             Self::Malformed { expected, len } => write!(
                 f,
@@ -179,12 +185,20 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Format version.
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref().get(field::VERSION).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::VERSION)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Bytes per code.
     pub fn code_bytes(&self) -> u8 {
-        self.buffer.as_ref().get(field::CODE_BYTES).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::CODE_BYTES)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Codes in the frame.
@@ -221,7 +235,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// CRC-32C of everything before the checksum field.
     pub fn compute_checksum(&self) -> u32 {
         let bytes = self.buffer.as_ref();
-        CRC32C.checksum(bytes.get(..bytes.len().saturating_sub(CRC_LEN)).unwrap_or(&[]))
+        CRC32C.checksum(
+            bytes
+                .get(..bytes.len().saturating_sub(CRC_LEN))
+                .unwrap_or(&[]),
+        )
     }
 
     /// All code bytes, back to back.
@@ -397,7 +415,11 @@ mod tests {
 
     #[test]
     fn payload_efficiency_table_in_docs_is_right() {
-        let table = [(1, 46, 48, 33.3, 34.8), (16, 286, 289, 88.6, 89.5), (64, 1054, 1060, 96.6, 97.2)];
+        let table = [
+            (1, 46, 48, 33.3, 34.8),
+            (16, 286, 289, 88.6, 89.5),
+            (64, 1054, 1060, 96.6, 97.2),
+        ];
         for (count, raw, stream, stream_eff, datagram_eff) in table {
             let raw_len = repr(count).buffer_len();
             let stream_bytes = stream_len(usize::from(count), 16);
@@ -415,10 +437,16 @@ mod tests {
         let mut buf = [0u8; 64];
         let len = repr(1).emit_with_codes(&codes, &mut buf).unwrap();
         let good = &buf[..len];
-        assert_eq!(Frame::new_checked(&good[..10]).err(), Some(FrameError::Truncated { len: 10 }));
+        assert_eq!(
+            Frame::new_checked(&good[..10]).err(),
+            Some(FrameError::Truncated { len: 10 })
+        );
         let mut flipped = good.to_vec();
         flipped[30] ^= 1;
-        assert!(matches!(Frame::new_checked(&flipped[..]), Err(FrameError::Checksum { .. })));
+        assert!(matches!(
+            Frame::new_checked(&flipped[..]),
+            Err(FrameError::Checksum { .. })
+        ));
         let mut version = good.to_vec();
         version[0] = 9;
         Frame::new_unchecked(&mut version[..]).fill_checksum();
@@ -429,7 +457,10 @@ mod tests {
         let mut count = good.to_vec();
         count[2] = 2;
         Frame::new_unchecked(&mut count[..]).fill_checksum();
-        assert!(matches!(Frame::new_checked(&count[..]), Err(FrameError::Malformed { .. })));
+        assert!(matches!(
+            Frame::new_checked(&count[..]),
+            Err(FrameError::Malformed { .. })
+        ));
         assert!(matches!(
             repr(1).emit_with_codes(&codes[..8], &mut buf),
             Err(FrameError::Malformed { .. })
