@@ -9,6 +9,8 @@
 //! arbitrary weights: footprint does not depend on the values. For a trained model, the
 //! trainer prints the same figures from its blob.
 
+#![allow(clippy::print_stdout)] // printing the figures is what this example is for
+
 use std::error::Error;
 
 use latentlink_runtime::blob::write::{LayerSpec, write_blob};

@@ -1,7 +1,9 @@
 //! Frame parse → emit → parse round trip. Half the inputs get a valid CRC first, so the
-//! fuzzer explores the checks behind it.
+//! fuzzer explores the checks behind it. The same bytes also go through the hex parser of
+//! codes (codes arrive as text in logs and command lines).
 #![no_main]
 
+use latentlink_runtime::Code128;
 use latentlink_runtime::wire::{Frame, FrameRepr, MAX_ENCODED_LEN, MAX_FRAME_LEN, encode_frame};
 use libfuzzer_sys::fuzz_target;
 
@@ -9,6 +11,9 @@ const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
+    if let Ok(Ok(code)) = core::str::from_utf8(rest).map(str::parse::<Code128>) {
+        assert_eq!(code.to_string().parse::<Code128>(), Ok(code));
+    }
     let mut bytes = rest.to_vec();
     if mode & 1 == 1 && bytes.len() >= 4 {
         let n = bytes.len();

@@ -17,7 +17,7 @@
 
 use super::{
     BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, LayerError, MAX_ELEMENTS,
-    MAX_FAN_IN, Shape, channel_records, check_len, dimension, read_relu, weight,
+    MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, read_relu,
 };
 
 /// A validated view of a dense layer.
@@ -105,11 +105,7 @@ impl<'a> Dense<'a> {
         let zero = i32::from(self.input_zero_point);
         let rows = self.weights.chunks_exact(self.in_features as usize);
         for ((row, record), out) in rows.zip(self.channels).zip(output) {
-            let acc: i32 = row
-                .iter()
-                .zip(input)
-                .map(|(&w, &x)| weight(w) * (i32::from(x) - zero))
-                .sum();
+            let acc = dot(row, input, zero);
             *out = ChannelParams::decode(record).finish(acc, self.output_zero_point, self.relu);
         }
         Ok(())

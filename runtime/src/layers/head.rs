@@ -18,7 +18,7 @@
 
 use super::{
     BufferLengthError, ByteReader, LayerError, MAX_BIAS, MAX_FAN_IN, Shape, check_len, dimension,
-    weight,
+    dot,
 };
 
 /// A validated view of the binarising head.
@@ -98,11 +98,7 @@ impl<'a> BinaryHead<'a> {
         let zero = i32::from(self.input_zero_point);
         let rows = self.weights.chunks_exact(self.in_features as usize);
         for ((row, bias), logit) in rows.zip(self.biases).zip(logits) {
-            let acc: i32 = row
-                .iter()
-                .zip(input)
-                .map(|(&w, &x)| weight(w) * (i32::from(x) - zero))
-                .sum();
+            let acc = dot(row, input, zero);
             *logit = acc + i32::from_le_bytes(*bias);
         }
         Ok(())
@@ -126,11 +122,7 @@ impl<'a> BinaryHead<'a> {
         let zero = i32::from(self.input_zero_point);
         let rows = self.weights.chunks_exact(self.in_features as usize);
         for (bit, (row, bias)) in rows.zip(self.biases).enumerate() {
-            let acc: i32 = row
-                .iter()
-                .zip(input)
-                .map(|(&w, &x)| weight(w) * (i32::from(x) - zero))
-                .sum();
+            let acc = dot(row, input, zero);
             if acc + i32::from_le_bytes(*bias) > 0
                 && let Some(byte) = code.get_mut(bit / 8)
             {

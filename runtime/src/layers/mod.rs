@@ -416,3 +416,13 @@ pub(crate) fn channel_records<'a>(
 pub(crate) fn weight(byte: u8) -> i32 {
     i32::from(byte as i8)
 }
+
+/// `Σ w_i · (x_i - zero)` over one weight row: the inner loop of dense layers and the head,
+/// and the reference any faster path must match bit for bit.
+#[inline]
+pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
+    row.iter()
+        .zip(input)
+        .map(|(&w, &x)| weight(w) * (i32::from(x) - zero))
+        .sum()
+}
