@@ -1,0 +1,297 @@
+//! Event data: loading recorded events, splitting them, and the normalisation that travels
+//! with a model.
+//!
+//! Events are held as an `[N, D]` `f32` matrix plus their [`EventShape`] (`channels ×
+//! length`, channel-major, the same layout the runtime's input layer reads). Accepted files:
+//!
+//! | shape | meaning |
+//! |---|---|
+//! | `[N, D]` | flat events (one channel) |
+//! | `[N, C, L]` | multi-channel spectra or waveforms; images `[N, H, W]`; point clouds `[N, P, 3]` |
+//!
+//! `.npy` files may hold `f32`, `f64`, `i16`, `u16` or `u8`; integers are ADC counts and are
+//! converted exactly.
+
+pub mod npy;
+
+use ndarray::{Array1, Array2, ArrayD, Axis};
+use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+
+/// The layout of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventShape {
+    /// Channels (1 for flat events).
+    pub channels: usize,
+    /// Samples per channel.
+    pub length: usize,
+}
+
+impl EventShape {
+    /// Samples per event.
+    pub const fn features(self) -> usize {
+        self.channels * self.length
+    }
+}
+
+/// A set of events, `[N, channels · length]`.
+#[derive(Debug, Clone)]
+pub struct Events {
+    /// One event per row.
+    pub data: Array2<f32>,
+    /// Layout of each row.
+    pub shape: EventShape,
+}
+
+impl Events {
+    /// Wraps an `[N, D]` or `[N, C, L]` array, checking that it is non-empty and finite.
+    ///
+    /// # Errors
+    /// [`DataError`] naming `source` (a path or a simulator) if the shape is unsupported, the
+    /// set is empty, or a value is NaN or infinite.
+    pub fn from_array(array: ArrayD<f32>, source: &str) -> Result<Self, DataError> {
+        let dims = array.shape().to_vec();
+        let shape = match dims[..] {
+            [_, d] => EventShape {
+                channels: 1,
+                length: d,
+            },
+            [_, c, l] => EventShape {
+                channels: c,
+                length: l,
+            },
+            _ => {
+                return Err(DataError::Shape {
+                    source_name: source.to_owned(),
+                    shape: dims,
+                    expected: "[N, D] or [N, C, L]",
+                });
+            }
+        };
+        if dims[0] == 0 || shape.features() == 0 {
+            return Err(DataError::Empty {
+                source_name: source.to_owned(),
+                shape: dims,
+            });
+        }
+        if let Some(position) = array.iter().position(|v| !v.is_finite()) {
+            return Err(DataError::NonFinite {
+                source_name: source.to_owned(),
+                event: position / shape.features(),
+                sample: position % shape.features(),
+            });
+        }
+        let data = array
+            .into_shape_with_order((dims[0], shape.features()))
+            .map_err(|_| DataError::Shape {
+                source_name: source.to_owned(),
+                shape: dims.clone(),
+                expected: "a contiguous array",
+            })?;
+        Ok(Self { data, shape })
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.data.nrows()
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.data.nrows() == 0
+    }
+
+    /// The events at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        Self {
+            data: self.data.select(Axis(0), indices),
+            shape: self.shape,
+        }
+    }
+
+    /// Checks that these events fit a model trained on `expected`.
+    ///
+    /// # Errors
+    /// [`DataError::ShapeMismatch`] if the layouts differ.
+    pub fn expect_shape(&self, expected: EventShape, source: &str) -> Result<(), DataError> {
+        if self.shape == expected {
+            Ok(())
+        } else {
+            Err(DataError::ShapeMismatch {
+                source_name: source.to_owned(),
+                expected,
+                found: self.shape,
+            })
+        }
+    }
+}
+
+/// Train, validation and test parts of one data set.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// Fitting.
+    pub train: Events,
+    /// Early stopping, calibration and reported metrics.
+    pub validation: Events,
+    /// Held out.
+    pub test: Events,
+}
+
+/// Shuffles with `seed` and splits into train/validation/test by `fractions` of validation
+/// and test (the rest trains). Each part gets at least one event.
+///
+/// # Errors
+/// [`DataError::TooFewEvents`] with fewer than 3 events.
+pub fn split(events: &Events, validation: f64, test: f64, seed: u64) -> Result<Split, DataError> {
+    let n = events.len();
+    if n < 3 {
+        return Err(DataError::TooFewEvents {
+            found: n,
+            needed: 3,
+        });
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let count = |fraction: f64| ((n as f64 * fraction).round() as usize).clamp(1, n - 2);
+    let n_val = count(validation);
+    let n_test = count(test).min(n - n_val - 1);
+    let (val_idx, rest) = order.split_at(n_val);
+    let (test_idx, train_idx) = rest.split_at(n_test);
+    Ok(Split {
+        train: events.select(train_idx),
+        validation: events.select(val_idx),
+        test: events.select(test_idx),
+    })
+}
+
+/// Per-feature standardisation `(x − mean) / std`, fitted on the training split and stored
+/// in the model package, so the front-end applies exactly what training saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    /// Mean of each feature.
+    pub mean: Vec<f32>,
+    /// Standard deviation of each feature, floored (see [`Normalisation::fit`]).
+    pub std: Vec<f32>,
+}
+
+impl Normalisation {
+    /// Fits on `events`. A feature that never varies would divide by zero; its std is floored
+    /// at 1 % of the mean std over features (or 1 if every feature is constant).
+    pub fn fit(events: &Events) -> Self {
+        let mean = events
+            .data
+            .mean_axis(Axis(0))
+            .unwrap_or_else(|| Array1::zeros(events.shape.features()));
+        let std = events.data.std_axis(Axis(0), 0.0);
+        let typical = std.mean().unwrap_or(0.0);
+        let floor = if typical > 0.0 { 0.01 * typical } else { 1.0 };
+        Self {
+            mean: mean.to_vec(),
+            std: std.mapv(|s| s.max(floor)).to_vec(),
+        }
+    }
+
+    /// Normalised copy of `data`.
+    pub fn apply(&self, data: &Array2<f32>) -> Array2<f32> {
+        let mut out = data.clone();
+        for mut row in out.rows_mut() {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = (*x - m) / s;
+            }
+        }
+        out
+    }
+
+    /// Back to detector units.
+    pub fn invert(&self, data: &Array2<f32>) -> Array2<f32> {
+        let mut out = data.clone();
+        for mut row in out.rows_mut() {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = *x * s + m;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array, IxDyn};
+
+    fn events(n: usize, d: usize) -> Events {
+        let data = Array::from_shape_fn(IxDyn(&[n, d]), |i| (i[0] * d + i[1]) as f32);
+        Events::from_array(data, "test").unwrap()
+    }
+
+    #[test]
+    fn split_is_a_seeded_partition() {
+        let all = events(100, 3);
+        let a = split(&all, 0.1, 0.2, 4).unwrap();
+        assert_eq!(
+            (a.train.len(), a.validation.len(), a.test.len()),
+            (70, 10, 20)
+        );
+        let b = split(&all, 0.1, 0.2, 4).unwrap();
+        assert_eq!(a.validation.data, b.validation.data);
+        let mut firsts: Vec<f32> = [&a.train, &a.validation, &a.test]
+            .iter()
+            .flat_map(|e| e.data.column(0).to_vec())
+            .collect();
+        firsts.sort_by(f32::total_cmp);
+        assert_eq!(firsts, (0..100).map(|i| (i * 3) as f32).collect::<Vec<_>>());
+        assert!(matches!(
+            split(&events(2, 3), 0.1, 0.1, 0),
+            Err(DataError::TooFewEvents { .. })
+        ));
+    }
+
+    #[test]
+    fn normalisation_round_trips_and_floors_constant_features() {
+        let mut all = events(10, 3);
+        all.data.column_mut(1).fill(5.0);
+        let norm = Normalisation::fit(&all);
+        assert!(norm.std[1] > 0.0);
+        let z = norm.apply(&all.data);
+        assert!(z.column(0).mean().unwrap().abs() < 1e-5);
+        let back = norm.invert(&z);
+        assert!(
+            back.iter()
+                .zip(all.data.iter())
+                .all(|(a, b)| (a - b).abs() < 1e-3)
+        );
+    }
+
+    #[test]
+    fn bad_arrays_are_named_errors() {
+        let nan = Array::from_shape_vec(IxDyn(&[2, 2]), vec![0.0, 1.0, f32::NAN, 0.0]).unwrap();
+        let err = Events::from_array(nan, "run42.npy").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run42.npy: event 1, sample 0 is NaN or infinite; clean or mask the data before training"
+        );
+        let flat = Array::zeros(IxDyn(&[4]));
+        assert!(matches!(
+            Events::from_array(flat, "x"),
+            Err(DataError::Shape { .. })
+        ));
+        let empty = Array::zeros(IxDyn(&[0, 4]));
+        assert!(matches!(
+            Events::from_array(empty, "x"),
+            Err(DataError::Empty { .. })
+        ));
+        let e = events(3, 4);
+        let other = EventShape {
+            channels: 2,
+            length: 2,
+        };
+        assert!(
+            e.expect_shape(other, "deploy.npy")
+                .unwrap_err()
+                .to_string()
+                .contains("deploy.npy")
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The evaluation report: what the compression costs, against PCA at the same bits.
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Normalisation, Split};
+use crate::model::Vae;
+use crate::model::latent;
+use crate::pca::{self, PcaBaseline};
+use crate::ptq::{self, Agreement};
+use crate::train::{nmse, to_array, to_tensor};
+use burn::prelude::*;
+
+/// Usage of each code bit on a data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BitUsage {
+    /// Fraction of events with each bit set.
+    pub balance: Vec<f64>,
+    /// Entropy of each bit (bits; 1.0 is a perfectly balanced bit).
+    pub entropy: Vec<f64>,
+    /// Sum of the per-bit entropies (an upper bound on the information per code).
+    pub total_entropy: f64,
+    /// Bits that never change (carry nothing).
+    pub constant_bits: usize,
+}
+
+/// Per-bit balance and entropy of 0/1 codes.
+pub fn bit_usage(codes: &Array2<f32>) -> BitUsage {
+    let n = codes.nrows().max(1) as f64;
+    let balance: Vec<f64> = codes
+        .columns()
+        .into_iter()
+        .map(|c| f64::from(c.sum()) / n)
+        .collect();
+    let entropy: Vec<f64> = balance
+        .iter()
+        .map(|&p| {
+            if p <= 0.0 || p >= 1.0 {
+                0.0
+            } else {
+                -(p * p.log2() + (1.0 - p) * (1.0 - p).log2())
+            }
+        })
+        .collect();
+    BitUsage {
+        total_entropy: entropy.iter().sum(),
+        constant_bits: balance.iter().filter(|&&p| p == 0.0 || p == 1.0).count(),
+        balance,
+        entropy,
+    }
+}
+
+/// Everything measured about a trained binary-code model on one split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Events evaluated.
+    pub events: usize,
+    /// Code bits.
+    pub bits: usize,
+    /// Raw bytes per event (as f32) over code bytes.
+    pub compression_ratio: f64,
+    /// nMSE of reconstructions from float latents (posterior samples).
+    pub nmse_float_latents: f64,
+    /// nMSE from binary codes of the float encoder.
+    pub nmse_float_codes: f64,
+    /// nMSE from int8 runtime codes (what a deployed front-end sends).
+    pub nmse_runtime_codes: f64,
+    /// nMSE in detector units from int8 runtime codes.
+    pub nmse_runtime_codes_detector_units: f64,
+    /// PCA at the same bit budget.
+    pub pca: PcaBaseline,
+    /// int8 vs float code agreement.
+    pub agreement: Agreement,
+    /// Bit usage of the runtime codes.
+    pub bit_usage: BitUsage,
+    /// Fraction of latents whose posterior mean is within 0.05 of ½ (codes that sit on the
+    /// knife edge and flip easily).
+    pub fraction_near_half: f64,
+}
+
+/// Evaluates `model` and its `blob` on the validation split.
+///
+/// # Errors
+/// [`ptq::PtqError`] if the blob cannot run.
+pub fn evaluate(
+    model: &Vae,
+    blob: &[u8],
+    normalisation: &Normalisation,
+    split: &Split,
+    alpha: f64,
+    device: &Device,
+) -> Result<Report, ptq::PtqError> {
+    let raw = &split.validation.data;
+    let normalised = normalisation.apply(raw);
+    let posterior = model.encode(to_tensor(&normalised, device));
+    let sample = latent::sample(
+        latent::HeadKind::Binary,
+        posterior.mu.clone(),
+        posterior.log_sigma.clone(),
+        alpha,
+        true,
+    );
+    let from_latents = to_array(model.decode(sample.z));
+    let float_codes = to_array(latent::binarise(posterior.mu.clone()));
+    let from_float_codes = to_array(model.decode(to_tensor(&float_codes, device)));
+    let runtime_codes = ptq::runtime_codes(blob, raw)?;
+    let from_runtime = to_array(model.decode(to_tensor(&runtime_codes, device)));
+    let means = to_array(latent::binary_mean(posterior.mu, posterior.log_sigma));
+    let near_half = means.iter().filter(|&&m| (m - 0.5).abs() < 0.05).count() as f64
+        / means.len().max(1) as f64;
+    let bits = runtime_codes.ncols();
+    let train_normalised = normalisation.apply(&split.train.data);
+    let pca_model = pca::Pca::fit(&train_normalised, bits);
+    Ok(Report {
+        events: raw.nrows(),
+        bits,
+        compression_ratio: (raw.ncols() * 4) as f64 / bits.div_ceil(8) as f64,
+        nmse_float_latents: nmse(&normalised, &from_latents),
+        nmse_float_codes: nmse(&normalised, &from_float_codes),
+        nmse_runtime_codes: nmse(&normalised, &from_runtime),
+        nmse_runtime_codes_detector_units: nmse(raw, &normalisation.invert(&from_runtime)),
+        pca: pca::baseline(&pca_model, &train_normalised, &normalised, bits),
+        agreement: ptq::agreement(&float_codes, &runtime_codes),
+        bit_usage: bit_usage(&runtime_codes),
+        fraction_near_half: near_half,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn bit_usage_of_known_codes() {
+        let codes = array![
+            [1.0f32, 0.0, 1.0],
+            [0.0, 0.0, 1.0],
+            [1.0, 0.0, 1.0],
+            [0.0, 0.0, 1.0]
+        ];
+        let usage = bit_usage(&codes);
+        assert_eq!(usage.balance, vec![0.5, 0.0, 1.0]);
+        assert!((usage.entropy[0] - 1.0).abs() < 1e-12);
+        assert_eq!(usage.constant_bits, 2);
+        assert!((usage.total_entropy - 1.0).abs() < 1e-12);
+    }
+}

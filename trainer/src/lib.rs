@@ -1,0 +1,29 @@
+//! # latentlink trainer
+//!
+//! Where a physicist starts: bring recorded detector events (or simulate them), train a model
+//! that turns each event into a short binary code, and export it so the runtime can run it
+//! next to the sensor and the bridge can decode it on a host.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`sim`] | built-in detector simulators with ground-truth factors (OPIS spectra, sprites) |
+//! | [`data`] | `.npy` loading with clear errors, seeded splits, normalisation |
+//! | [`backend`] | the one place that picks the burn device (flex CPU by default) |
+//! | [`model`] | the burn VAE: MLP or conv encoder, binary (logit-normal, Beta prior) or Gaussian head, decoder |
+//! | [`train`] | the training loop: KL warm-up, validation, early stopping, checkpoints |
+//! | [`pca`] | the PCA baseline at the same bit budget |
+//! | [`ptq`] | post-training int8 quantisation into a runtime blob, and int8-vs-float bit agreement |
+//! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
+//!
+//! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
+//! → [`ptq::quantize`] → runtime blob, checked against the float model.
+
+pub mod backend;
+pub mod data;
+pub mod error;
+pub mod evaluate;
+pub mod model;
+pub mod pca;
+pub mod ptq;
+pub mod sim;
+pub mod train;

@@ -1,0 +1,225 @@
+//! `latentlink-trainer`: simulate detector data, train a binary-code model, and report what
+//! the compression costs.
+#![allow(clippy::print_stdout)] // a command-line tool prints its results
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use latentlink_trainer::backend::Backend;
+use latentlink_trainer::data::{self, Events, Normalisation, npy};
+use latentlink_trainer::evaluate;
+use latentlink_trainer::model::latent::HeadKind;
+use latentlink_trainer::model::{EncoderKind, VaeConfig};
+use latentlink_trainer::ptq;
+use latentlink_trainer::sim::Simulator;
+use latentlink_trainer::train::{self, TrainConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "latentlink-trainer",
+    version,
+    about = "Train binary-code autoencoders for detector data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate events and their ground-truth factors as .npy files.
+    ///
+    /// Example: latentlink-trainer simulate --sim opis --events 20000 --out data/opis
+    Simulate {
+        /// Which detector.
+        #[arg(long, value_enum, default_value = "opis")]
+        sim: Simulator,
+        /// Number of events.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Seed (the same seed gives the same events).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (events.npy, factors.npy, factors.json).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train a model, quantise its encoder to int8, and evaluate it against PCA.
+    ///
+    /// Example: latentlink-trainer train --data data/opis/events.npy --bits 128 --out runs/opis-b128
+    Train(TrainArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Events as .npy ([N, D] or [N, C, L]; f32, f64, i16, u16 or u8).
+    #[arg(long, conflicts_with = "sim")]
+    data: Option<PathBuf>,
+    /// Or simulate the training events.
+    #[arg(long, value_enum)]
+    sim: Option<Simulator>,
+    /// Events to simulate with --sim.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Code bits (latents).
+    #[arg(long, default_value_t = 128)]
+    bits: usize,
+    /// Encoder architecture.
+    #[arg(long, value_enum, default_value = "mlp")]
+    encoder: EncoderKind,
+    /// Hidden layer widths, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,256")]
+    hidden: Vec<usize>,
+    /// Latent head.
+    #[arg(long, value_enum, default_value = "binary")]
+    head: HeadKind,
+    /// KL weight (the default suits events of about a thousand samples).
+    #[arg(long, default_value_t = 0.02)]
+    beta: f64,
+    /// Most epochs.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Seed for the split, initialisation and shuffling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn simulate(sim: Simulator, events: usize, seed: u64, out: &Path) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let simulation = sim.simulate(events, seed);
+    npy::write_f32(&out.join("events.npy"), &simulation.events)?;
+    npy::write_f32(&out.join("factors.npy"), &simulation.factors)?;
+    let names = serde_json::to_string_pretty(&simulation.factor_names)?;
+    fs::write(out.join("factors.json"), names)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {} events of shape {:?} to {}",
+        events,
+        &simulation.events.shape()[1..],
+        out.display()
+    );
+    Ok(())
+}
+
+fn train_command(args: &TrainArgs) -> Result<()> {
+    let events = match (&args.data, args.sim) {
+        (Some(path), _) => npy::load_events(path)?,
+        (None, Some(sim)) => {
+            Events::from_array(sim.simulate(args.events, args.seed).events, "simulator")?
+        }
+        (None, None) => {
+            bail!("give the training events with --data FILE.npy, or simulate them with --sim opis")
+        }
+    };
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let split = data::split(&events, 0.1, 0.1, args.seed)?;
+    let normalisation = Normalisation::fit(&split.train);
+    let config = VaeConfig::new(
+        events.shape.channels,
+        events.shape.length,
+        args.bits,
+        args.hidden.clone(),
+    )
+    .with_encoder(match args.encoder {
+        EncoderKind::Mlp => "mlp".into(),
+        EncoderKind::Conv => "conv".into(),
+    });
+    let train_config = TrainConfig {
+        head: args.head,
+        beta: args.beta,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let device = args.backend.training_device();
+    device.seed(args.seed);
+    let model = config.init(&device);
+    let (model, log) = train::train(
+        model,
+        &train_config,
+        &normalisation.apply(&split.train.data),
+        &normalisation.apply(&split.validation.data),
+        &device,
+        Some(args.out.join("checkpoint.bpk")),
+        true,
+    )?;
+    let inference = args.backend.device();
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        events.shape,
+        &split.train.data,
+        &inference,
+    )?;
+    fs::write(args.out.join("encoder.blob"), &blob).context("cannot write encoder.blob")?;
+    let report = evaluate::evaluate(
+        &model,
+        &blob,
+        &normalisation,
+        &split,
+        train_config.alpha,
+        &inference,
+    )?;
+    let json = serde_json::json!({ "config": train_config, "training": log, "report": report });
+    fs::write(
+        args.out.join("report.json"),
+        serde_json::to_string_pretty(&json)?,
+    )
+    .context("cannot write report.json")?;
+    println!(
+        "validation nMSE: float latents {:.4}, float codes {:.4}, int8 codes {:.4} | PCA at {} bits {:.4} ({} comps x {} bits)",
+        report.nmse_float_latents,
+        report.nmse_float_codes,
+        report.nmse_runtime_codes,
+        report.bits,
+        report.pca.nmse,
+        report.pca.components,
+        report.pca.bits_per_coefficient
+    );
+    println!(
+        "int8/float bit agreement {:.4} (codes {:.3}), bit entropy {:.1} of {} bits, {} constant, near 0.5: {:.3}, compression {:.0}x",
+        report.agreement.bit_agreement,
+        report.agreement.code_agreement,
+        report.bit_usage.total_entropy,
+        report.bits,
+        report.bit_usage.constant_bits,
+        report.fraction_near_half,
+        report.compression_ratio
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Simulate {
+            sim,
+            events,
+            seed,
+            out,
+        } => simulate(sim, events, seed, &out),
+        Command::Train(args) => train_command(&args),
+    }
+}

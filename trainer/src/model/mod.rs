@@ -1,0 +1,214 @@
+//! The burn models: an encoder (MLP or 1-D convolutional) to latent parameters, a latent
+//! head ([`latent`]), and a decoder back to events.
+//!
+//! Encoders use only layers the runtime can execute (dense, conv1d, ReLU, flatten) so that
+//! post-training quantisation maps them one to one onto a runtime blob.
+
+pub mod latent;
+
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::data::EventShape;
+use latent::{HeadKind, LatentSample};
+
+/// Encoder architecture.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// Dense layers on the flattened event.
+    Mlp,
+    /// Two strided 1-D convolutions over each event's channels, then dense layers.
+    Conv,
+}
+
+/// Everything that defines a model's shape.
+#[derive(Config, Debug, PartialEq)]
+pub struct VaeConfig {
+    /// Event layout.
+    pub channels: usize,
+    /// Samples per channel.
+    pub length: usize,
+    /// Latents (= code bits for the binary head).
+    pub latent: usize,
+    /// Hidden widths of the dense part of the encoder, first to last; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    /// Encoder architecture (as its name, see [`EncoderKind`]).
+    #[config(default = "\"mlp\".to_string()")]
+    pub encoder: String,
+    /// Conv channels of the two convolutions (conv encoder only).
+    #[config(default = "[8, 16]")]
+    pub conv_channels: [usize; 2],
+}
+
+/// Kernel, stride and padding of both encoder convolutions.
+pub const CONV_KERNEL: usize = 5;
+/// Stride of both encoder convolutions.
+pub const CONV_STRIDE: usize = 2;
+/// Padding of both encoder convolutions.
+pub const CONV_PADDING: usize = 2;
+
+/// Output length of one encoder convolution.
+pub const fn conv_out_length(length: usize) -> usize {
+    (length + 2 * CONV_PADDING - CONV_KERNEL) / CONV_STRIDE + 1
+}
+
+impl VaeConfig {
+    /// The event layout.
+    pub fn shape(&self) -> EventShape {
+        EventShape {
+            channels: self.channels,
+            length: self.length,
+        }
+    }
+
+    /// The encoder kind.
+    pub fn encoder_kind(&self) -> EncoderKind {
+        if self.encoder == "conv" {
+            EncoderKind::Conv
+        } else {
+            EncoderKind::Mlp
+        }
+    }
+
+    /// Builds the model on `device`.
+    pub fn init(&self, device: &Device) -> Vae {
+        let features = self.channels * self.length;
+        let (convs, mut width) = match self.encoder_kind() {
+            EncoderKind::Mlp => (Vec::new(), features),
+            EncoderKind::Conv => {
+                let [c1, c2] = self.conv_channels;
+                let conv = |i: usize, o: usize| {
+                    Conv1dConfig::new(i, o, CONV_KERNEL)
+                        .with_stride(CONV_STRIDE)
+                        .with_padding(PaddingConfig1d::Explicit(CONV_PADDING, CONV_PADDING))
+                        .init(device)
+                };
+                let length = conv_out_length(conv_out_length(self.length));
+                (vec![conv(self.channels, c1), conv(c1, c2)], c2 * length)
+            }
+        };
+        let mut encoder = Vec::new();
+        for &h in &self.hidden {
+            encoder.push(LinearConfig::new(width, h).init(device));
+            width = h;
+        }
+        let mu = LinearConfig::new(width, self.latent).init(device);
+        let log_sigma = LinearConfig::new(width, self.latent).init(device);
+        let mut decoder = Vec::new();
+        let mut width = self.latent;
+        for &h in self.hidden.iter().rev() {
+            decoder.push(LinearConfig::new(width, h).init(device));
+            width = h;
+        }
+        decoder.push(LinearConfig::new(width, features).init(device));
+        Vae {
+            convs,
+            encoder,
+            mu,
+            log_sigma,
+            decoder,
+            channels: self.channels,
+            length: self.length,
+        }
+    }
+}
+
+/// The variational autoencoder.
+#[derive(Module, Debug)]
+pub struct Vae {
+    /// Convolutions (empty for the MLP encoder), each followed by ReLU.
+    pub convs: Vec<Conv1d>,
+    /// Dense encoder layers, each followed by ReLU.
+    pub encoder: Vec<Linear>,
+    /// Latent location (logit location for the binary head): the code bits are its signs.
+    pub mu: Linear,
+    /// Log scale of the latents.
+    pub log_sigma: Linear,
+    /// Decoder layers; ReLU between them, linear output in normalised units.
+    pub decoder: Vec<Linear>,
+    channels: usize,
+    length: usize,
+}
+
+/// Encoder outputs for a batch.
+#[derive(Debug, Clone)]
+pub struct Posterior {
+    /// `[batch, latent]`.
+    pub mu: Tensor<2>,
+    /// `[batch, latent]`, clamped to a numerically safe range.
+    pub log_sigma: Tensor<2>,
+}
+
+impl Vae {
+    /// The last hidden activation of the encoder.
+    ///
+    /// # Shapes
+    /// `x`: `[batch, channels · length]` normalised events → `[batch, hidden]`.
+    pub fn trunk(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = x;
+        if !self.convs.is_empty() {
+            let batch = h.dims()[0];
+            let mut c: Tensor<3> = h.reshape([batch, self.channels, self.length]);
+            for conv in &self.convs {
+                c = relu(conv.forward(c));
+            }
+            h = c.flatten(1, 2);
+        }
+        for layer in &self.encoder {
+            h = relu(layer.forward(h));
+        }
+        h
+    }
+
+    /// Posterior parameters.
+    ///
+    /// # Shapes
+    /// `x`: `[batch, features]` → `[batch, latent]` each.
+    pub fn encode(&self, x: Tensor<2>) -> Posterior {
+        let h = self.trunk(x);
+        Posterior {
+            mu: self.mu.forward(h.clone()),
+            log_sigma: self.log_sigma.forward(h).clamp(-8.0, 6.0),
+        }
+    }
+
+    /// Reconstruction in normalised units.
+    ///
+    /// # Shapes
+    /// `z`: `[batch, latent]` → `[batch, features]`.
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        let mut h = z;
+        let last = self.decoder.len().saturating_sub(1);
+        for (i, layer) in self.decoder.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last {
+                h = relu(h);
+            }
+        }
+        h
+    }
+
+    /// One stochastic pass: posterior, sampled latents with their KL, reconstruction.
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        head: HeadKind,
+        alpha: f64,
+    ) -> (Posterior, LatentSample, Tensor<2>) {
+        let posterior = self.encode(x);
+        let sample = latent::sample(
+            head,
+            posterior.mu.clone(),
+            posterior.log_sigma.clone(),
+            alpha,
+            true,
+        );
+        let reconstruction = self.decode(sample.z.clone());
+        (posterior, sample, reconstruction)
+    }
+}
