@@ -126,6 +126,60 @@ pub fn evaluate(
     })
 }
 
+/// A Markdown summary of a report, for the package and the README.
+pub fn markdown(name: &str, report: &Report, log: &crate::train::TrainingLog) -> String {
+    let mut md = format!(
+        "# {name}: evaluation on {} validation events\n\n",
+        report.events
+    );
+    md += "| reconstruction from | nMSE (normalised units) |\n|---|---|\n";
+    md += &format!(
+        "| float latents (posterior samples) | {:.4} |\n",
+        report.nmse_float_latents
+    );
+    md += &format!(
+        "| binary codes of the float encoder | {:.4} |\n",
+        report.nmse_float_codes
+    );
+    md += &format!(
+        "| **int8 runtime codes ({} bits)** | **{:.4}** |\n",
+        report.bits, report.nmse_runtime_codes
+    );
+    md += &format!(
+        "| PCA at {} bits ({} components × {} bits) | {:.4} |\n\n",
+        report.pca.bits, report.pca.components, report.pca.bits_per_coefficient, report.pca.nmse
+    );
+    md += &format!(
+        "- nMSE from int8 codes in detector units: {:.4}\n- compression: {:.0}× (f32 event vs {}-byte code)\n",
+        report.nmse_runtime_codes_detector_units,
+        report.compression_ratio,
+        report.bits.div_ceil(8)
+    );
+    md += &format!(
+        "- int8 vs float code bits: {:.2} % of bits agree, {:.1} % of codes identical\n",
+        100.0 * report.agreement.bit_agreement,
+        100.0 * report.agreement.code_agreement
+    );
+    md += &format!(
+        "- bit usage: {:.1} bits of entropy over {} bits, {} constant bits, {:.1} % of latents within 0.05 of ½\n",
+        report.bit_usage.total_entropy,
+        report.bits,
+        report.bit_usage.constant_bits,
+        100.0 * report.fraction_near_half
+    );
+    md += &format!(
+        "- training: {} epochs, best epoch {}{}\n",
+        log.epochs.len(),
+        log.best_epoch,
+        if log.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

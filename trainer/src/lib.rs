@@ -13,6 +13,8 @@
 //! | [`train`] | the training loop: KL warm-up, validation, early stopping, checkpoints |
 //! | [`pca`] | the PCA baseline at the same bit budget |
 //! | [`ptq`] | post-training int8 quantisation into a runtime blob, and int8-vs-float bit agreement |
+//! | [`export`] | ONNX files of the float encoder and decoder, verified in tract against burn |
+//! | [`package`] | the model package: manifest, files, golden vectors, model id |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
 //!
 //! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
@@ -22,7 +24,9 @@ pub mod backend;
 pub mod data;
 pub mod error;
 pub mod evaluate;
+pub mod export;
 pub mod model;
+pub mod package;
 pub mod pca;
 pub mod ptq;
 pub mod sim;

@@ -6,12 +6,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::module::Module;
 use clap::{Args, Parser, Subcommand};
 use latentlink_trainer::backend::Backend;
 use latentlink_trainer::data::{self, Events, Normalisation, npy};
 use latentlink_trainer::evaluate;
+use latentlink_trainer::export::{onnx, verify};
 use latentlink_trainer::model::latent::HeadKind;
 use latentlink_trainer::model::{EncoderKind, VaeConfig};
+use latentlink_trainer::package::{self, files};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::train::{self, TrainConfig};
@@ -46,7 +49,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Train a model, quantise its encoder to int8, and evaluate it against PCA.
+    /// Train a model and write its package: int8 blob, ONNX files (checked in tract),
+    /// burn record, golden vectors, manifest and an evaluation against PCA.
     ///
     /// Example: latentlink-trainer train --data data/opis/events.npy --bits 128 --out runs/opis-b128
     Train(TrainArgs),
@@ -78,6 +82,13 @@ struct TrainArgs {
     /// KL weight (the default suits events of about a thousand samples).
     #[arg(long, default_value_t = 0.02)]
     beta: f64,
+    /// Capacity annealing for the Gaussian head: target KL per event (nats), reached over
+    /// --capacity-epochs.
+    #[arg(long)]
+    capacity: Option<f64>,
+    /// Epochs over which the capacity rises.
+    #[arg(long, default_value_t = 10)]
+    capacity_epochs: usize,
     /// Most epochs.
     #[arg(long, default_value_t = 30)]
     epochs: usize,
@@ -93,9 +104,12 @@ struct TrainArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// Output folder.
+    /// Output folder: the model package.
     #[arg(long)]
     out: PathBuf,
+    /// Model name in the manifest (default: the output folder's name).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 fn simulate(sim: Simulator, events: usize, seed: u64, out: &Path) -> Result<()> {
@@ -116,11 +130,15 @@ fn simulate(sim: Simulator, events: usize, seed: u64, out: &Path) -> Result<()> 
 }
 
 fn train_command(args: &TrainArgs) -> Result<()> {
-    let events = match (&args.data, args.sim) {
-        (Some(path), _) => npy::load_events(path)?,
-        (None, Some(sim)) => {
-            Events::from_array(sim.simulate(args.events, args.seed).events, "simulator")?
-        }
+    let (events, data_description) = match (&args.data, args.sim) {
+        (Some(path), _) => (npy::load_events(path)?, path.display().to_string()),
+        (None, Some(sim)) => (
+            Events::from_array(sim.simulate(args.events, args.seed).events, "simulator")?,
+            format!(
+                "simulator {sim:?}, {} events, seed {}",
+                args.events, args.seed
+            ),
+        ),
         (None, None) => {
             bail!("give the training events with --data FILE.npy, or simulate them with --sim opis")
         }
@@ -146,6 +164,10 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
         seed: args.seed,
+        capacity: args.capacity.map(|max_nats| train::Capacity {
+            max_nats,
+            epochs: args.capacity_epochs,
+        }),
         ..TrainConfig::default()
     };
     let device = args.backend.training_device();
@@ -161,6 +183,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         true,
     )?;
     let inference = args.backend.device();
+    let out = &args.out;
     let blob = ptq::quantize(
         &model,
         &normalisation,
@@ -168,7 +191,6 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         &split.train.data,
         &inference,
     )?;
-    fs::write(args.out.join("encoder.blob"), &blob).context("cannot write encoder.blob")?;
     let report = evaluate::evaluate(
         &model,
         &blob,
@@ -177,12 +199,113 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         train_config.alpha,
         &inference,
     )?;
-    let json = serde_json::json!({ "config": train_config, "training": log, "report": report });
-    fs::write(
-        args.out.join("report.json"),
-        serde_json::to_string_pretty(&json)?,
-    )
-    .context("cannot write report.json")?;
+
+    // Export the float model and check every file in tract before it is written.
+    let encoder_onnx = onnx::to_bytes(&onnx::encoder(&model, &normalisation, events.shape))
+        .context("encoding encoder.onnx")?;
+    let decoder_onnx =
+        onnx::to_bytes(&onnx::decoder(&model, &normalisation)).context("encoding decoder.onnx")?;
+    let golden_count = split.validation.len().min(16);
+    let golden_inputs = split
+        .validation
+        .data
+        .slice(ndarray::s![..golden_count, ..])
+        .to_owned();
+    let parity = verify::check(
+        &model,
+        &normalisation,
+        &encoder_onnx,
+        &decoder_onnx,
+        &golden_inputs,
+        &inference,
+    )?;
+
+    let record_path = out.join(files::MODEL_RECORD);
+    model
+        .clone()
+        .save_file(&record_path)
+        .with_context(|| format!("cannot write {}", record_path.display()))?;
+    let record = fs::read(&record_path)
+        .with_context(|| format!("cannot read back {}", record_path.display()))?;
+    let id = package::model_id(&blob, &record);
+    package::write_file(out, files::ENCODER_BLOB, &blob)?;
+    package::write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
+    package::write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
+    let int8_codes = ptq::runtime_codes(&blob, &golden_inputs)?;
+    let reconstructions = normalisation.invert(&train::to_array(
+        model.decode(train::to_tensor(&int8_codes, &inference)),
+    ));
+    package::write_golden(
+        out,
+        &package::Golden {
+            float_codes: ptq::float_codes(&model, &normalisation, &golden_inputs, &inference),
+            int8_codes,
+            reconstructions,
+            inputs: golden_inputs,
+        },
+    )?;
+    let footprint = latentlink_runtime::Model::from_bytes(&blob)
+        .map_err(|e| anyhow::anyhow!("exported blob: {e}"))?;
+    let manifest = package::Manifest {
+        format_version: package::FORMAT_VERSION,
+        name: args.name.clone().unwrap_or_else(|| {
+            out.file_name()
+                .map_or("model".into(), |n| n.to_string_lossy().into_owned())
+        }),
+        model_id: format!("{id:016x}"),
+        trainer_version: env!("CARGO_PKG_VERSION").into(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        input: package::InputSection {
+            channels: events.shape.channels,
+            length: events.shape.length,
+            mean: normalisation.mean.clone(),
+            std: normalisation.std.clone(),
+        },
+        code: package::CodeSection {
+            bits: report.bits,
+            bytes: report.bits.div_ceil(8),
+            onnx_opset: onnx::OPSET,
+        },
+        architecture: config,
+        training: package::TrainingSection {
+            data: data_description,
+            data_sha256: package::data_hash(&split.train.data),
+            events: [split.train.len(), split.validation.len(), split.test.len()],
+            config: train_config,
+            best_epoch: log.best_epoch,
+        },
+        runtime: package::RuntimeSection {
+            scratch_bytes: footprint.scratch_bytes(),
+            blob_bytes: footprint.blob_len(),
+            macs: footprint.macs(),
+        },
+        metrics: package::MetricsSection {
+            nmse_runtime_codes: report.nmse_runtime_codes,
+            nmse_float_latents: report.nmse_float_latents,
+            nmse_pca_same_bits: report.pca.nmse,
+            bit_agreement: report.agreement.bit_agreement,
+            code_entropy_bits: report.bit_usage.total_entropy,
+            compression_ratio: report.compression_ratio,
+        },
+    };
+    package::write_manifest(out, &manifest)?;
+    let json = serde_json::json!({ "training": log, "report": report, "onnx_parity": parity });
+    package::write_file(
+        out,
+        files::REPORT,
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    package::write_file(
+        out,
+        files::SUMMARY,
+        evaluate::markdown(&manifest.name, &report, &log).as_bytes(),
+    )?;
+    println!(
+        "model package {} (model id {}) written to {}",
+        manifest.name,
+        manifest.model_id,
+        out.display()
+    );
     println!(
         "validation nMSE: float latents {:.4}, float codes {:.4}, int8 codes {:.4} | PCA at {} bits {:.4} ({} comps x {} bits)",
         report.nmse_float_latents,

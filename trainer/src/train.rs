@@ -42,6 +42,25 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Seed for initialisation and shuffling.
     pub seed: u64,
+    /// Capacity annealing for the Gaussian head (Burgess et al. 2018): the KL term becomes
+    /// `β·|KL − C_t|` with `C_t` rising linearly to `max_nats` over `epochs`. `None`: plain β.
+    pub capacity: Option<Capacity>,
+}
+
+/// A capacity schedule: target KL (nats per event) rising linearly over some epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// Final target KL per event (nats).
+    pub max_nats: f64,
+    /// Epochs to reach it.
+    pub epochs: usize,
+}
+
+impl Capacity {
+    /// Target KL at `epoch` (from 1).
+    pub fn at(&self, epoch: usize) -> f64 {
+        self.max_nats * (epoch as f64 / self.epochs.max(1) as f64).min(1.0)
+    }
 }
 
 impl Default for TrainConfig {
@@ -60,6 +79,7 @@ impl Default for TrainConfig {
             batch_size: 128,
             learning_rate: 1e-3,
             seed: 1,
+            capacity: None,
         }
     }
 }
@@ -269,7 +289,11 @@ pub fn train(
                 .mul_scalar(0.5)
                 .mean();
             let kl = sample.kl.mean();
-            let loss = reconstruction_loss.clone() + kl.clone().mul_scalar(beta);
+            let kl_term = match config.capacity {
+                Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
+                None => kl.clone(),
+            };
+            let loss = reconstruction_loss.clone() + kl_term.mul_scalar(beta);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { epoch, step, value });
@@ -341,4 +365,30 @@ pub fn train(
         None => model.valid(),
     };
     Ok((model, log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn nmse_is_relative_to_the_mean_event() {
+        let truth = array![[1.0f32, 2.0], [3.0, 6.0]];
+        assert_eq!(nmse(&truth, &truth), 0.0);
+        let mean = array![[2.0f32, 4.0], [2.0, 4.0]];
+        assert!((nmse(&truth, &mean) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn capacity_rises_linearly_then_holds() {
+        let c = Capacity {
+            max_nats: 20.0,
+            epochs: 4,
+        };
+        assert_eq!(
+            [c.at(1), c.at(2), c.at(4), c.at(9)],
+            [5.0, 10.0, 20.0, 20.0]
+        );
+    }
 }

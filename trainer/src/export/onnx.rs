@@ -1,0 +1,296 @@
+//! ONNX export of the float encoder and decoder (burn cannot write ONNX), built message by
+//! message with `onnx-protobuf`, opset 13.
+//!
+//! | file | input | outputs |
+//! |---|---|---|
+//! | `encoder.onnx` | `events` `[N, D]` raw detector units | `mu` `[N, bits]` (logit locations), `posterior_mean` `[N, bits]`, `bits` `[N, bits]` (0/1 floats, `mu > 0`) |
+//! | `decoder.onnx` | `codes` `[N, bits]` (0/1) | `reconstruction` `[N, D]` detector units |
+//!
+//! Both fold in the training normalisation, so they take and give what the detector reads.
+//! Events are flat (`D = channels · length`, channel-major); the conv encoder reshapes inside.
+
+use burn::nn::Linear;
+use burn::nn::conv::Conv1d;
+use burn::tensor::TensorData;
+use onnx_protobuf::attribute_proto::AttributeType;
+use onnx_protobuf::tensor_proto::DataType;
+use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
+use onnx_protobuf::type_proto::{self, Tensor as TensorType};
+use onnx_protobuf::{
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+use crate::data::{EventShape, Normalisation};
+use crate::model::{CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae};
+
+/// The opset every exported file declares.
+pub const OPSET: i64 = 13;
+
+/// Builds one graph: initialisers, nodes with generated output names.
+#[derive(Default)]
+struct GraphBuilder {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    counter: usize,
+}
+
+fn float_values(tensor: TensorData) -> Vec<f32> {
+    tensor.try_to_vec::<f32>().unwrap_or_default()
+}
+
+fn attribute_int(name: &str, value: i64) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.type_ = AttributeType::INT.into();
+    a.i = value;
+    a
+}
+
+fn attribute_ints(name: &str, values: &[i64]) -> AttributeProto {
+    let mut a = AttributeProto::new();
+    a.name = name.into();
+    a.type_ = AttributeType::INTS.into();
+    a.ints = values.to_vec();
+    a
+}
+
+impl GraphBuilder {
+    fn float(&mut self, name: &str, dims: &[usize], values: Vec<f32>) -> String {
+        let mut t = TensorProto::new();
+        t.name = name.into();
+        t.dims = dims.iter().map(|&d| d as i64).collect();
+        t.data_type = DataType::FLOAT as i32;
+        t.float_data = values;
+        self.initializers.push(t);
+        name.into()
+    }
+
+    fn int64(&mut self, name: &str, values: Vec<i64>) -> String {
+        let mut t = TensorProto::new();
+        t.name = name.into();
+        t.dims = vec![values.len() as i64];
+        t.data_type = DataType::INT64 as i32;
+        t.int64_data = values;
+        self.initializers.push(t);
+        name.into()
+    }
+
+    fn scalar(&mut self, name: &str, value: f32) -> String {
+        self.float(name, &[], vec![value])
+    }
+
+    fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
+        self.named_node(
+            op,
+            inputs,
+            attributes,
+            &format!("{}_{}", op.to_lowercase(), self.counter),
+        )
+    }
+
+    fn named_node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attributes: Vec<AttributeProto>,
+        output: &str,
+    ) -> String {
+        self.counter += 1;
+        let mut n = NodeProto::new();
+        n.op_type = op.into();
+        n.name = format!("{op}_{}", self.counter);
+        n.input = inputs.iter().map(|s| (*s).to_owned()).collect();
+        n.output = vec![output.to_owned()];
+        n.attribute = attributes;
+        self.nodes.push(n);
+        output.to_owned()
+    }
+
+    /// `x · W + b` with burn's `[in, out]` weight layout.
+    fn linear(&mut self, x: &str, layer: &Linear, name: &str) -> String {
+        let [inputs, outputs] = layer.weight.dims();
+        let w = self.float(
+            &format!("{name}.weight"),
+            &[inputs, outputs],
+            float_values(layer.weight.val().into_data()),
+        );
+        let bias = layer
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; outputs], |b| float_values(b.val().into_data()));
+        let b = self.float(&format!("{name}.bias"), &[outputs], bias);
+        self.node("Gemm", &[x, &w, &b], Vec::new())
+    }
+
+    fn conv(&mut self, x: &str, conv: &Conv1d, name: &str) -> String {
+        let dims = conv.weight.dims();
+        let w = self.float(
+            &format!("{name}.weight"),
+            &dims,
+            float_values(conv.weight.val().into_data()),
+        );
+        let bias = conv
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; dims[0]], |b| float_values(b.val().into_data()));
+        let b = self.float(&format!("{name}.bias"), &[dims[0]], bias);
+        let attributes = vec![
+            attribute_ints("kernel_shape", &[CONV_KERNEL as i64]),
+            attribute_ints("strides", &[CONV_STRIDE as i64]),
+            attribute_ints("pads", &[CONV_PADDING as i64, CONV_PADDING as i64]),
+        ];
+        self.node("Conv", &[x, &w, &b], attributes)
+    }
+
+    fn finish(
+        self,
+        name: &str,
+        inputs: Vec<ValueInfoProto>,
+        outputs: Vec<ValueInfoProto>,
+    ) -> ModelProto {
+        let mut graph = GraphProto::new();
+        graph.name = name.into();
+        graph.node = self.nodes;
+        graph.initializer = self.initializers;
+        graph.input = inputs;
+        graph.output = outputs;
+        let mut opset = OperatorSetIdProto::new();
+        opset.version = OPSET;
+        let mut model = ModelProto::new();
+        model.ir_version = 8;
+        model.producer_name = "latentlink-trainer".into();
+        model.producer_version = env!("CARGO_PKG_VERSION").into();
+        model.opset_import = vec![opset];
+        model.graph = Some(graph).into();
+        model
+    }
+}
+
+/// A float tensor `[N, width]` with a symbolic batch.
+fn value_info(name: &str, width: usize) -> ValueInfoProto {
+    let dims = [
+        Dimension {
+            value: Some(dimension::Value::DimParam("N".into())),
+            ..Default::default()
+        },
+        Dimension {
+            value: Some(dimension::Value::DimValue(width as i64)),
+            ..Default::default()
+        },
+    ];
+    let mut shape = TensorShapeProto::new();
+    shape.dim = dims.to_vec();
+    let mut tensor = TensorType::new();
+    tensor.elem_type = DataType::FLOAT as i32;
+    tensor.shape = Some(shape).into();
+    let mut t = TypeProto::new();
+    t.value = Some(type_proto::Value::TensorType(tensor));
+    let mut v = ValueInfoProto::new();
+    v.name = name.into();
+    v.type_ = Some(t).into();
+    v
+}
+
+/// The encoder graph.
+pub fn encoder(model: &Vae, normalisation: &Normalisation, shape: EventShape) -> ModelProto {
+    let features = shape.features();
+    let bits = model.mu.weight.dims()[1];
+    let mut g = GraphBuilder::default();
+    let mean = g.float(
+        "normalisation.mean",
+        &[features],
+        normalisation.mean.clone(),
+    );
+    let std = g.float("normalisation.std", &[features], normalisation.std.clone());
+    let centred = g.node("Sub", &["events", &mean], Vec::new());
+    let mut h = g.node("Div", &[&centred, &std], Vec::new());
+    if !model.convs.is_empty() {
+        let target = g.int64(
+            "conv.input_shape",
+            vec![-1, shape.channels as i64, shape.length as i64],
+        );
+        h = g.node("Reshape", &[&h, &target], Vec::new());
+        for (i, conv) in model.convs.iter().enumerate() {
+            let c = g.conv(&h, conv, &format!("convs.{i}"));
+            h = g.node("Relu", &[&c], Vec::new());
+        }
+        h = g.node("Flatten", &[&h], vec![attribute_int("axis", 1)]);
+    }
+    for (i, layer) in model.encoder.iter().enumerate() {
+        let z = g.linear(&h, layer, &format!("encoder.{i}"));
+        h = g.node("Relu", &[&z], Vec::new());
+    }
+    let mu_raw = g.linear(&h, &model.mu, "mu");
+    let mu = g.named_node("Identity", &[&mu_raw], Vec::new(), "mu");
+    let ls = g.linear(&h, &model.log_sigma, "log_sigma");
+    let (lo, hi) = (
+        g.scalar("log_sigma.min", -8.0),
+        g.scalar("log_sigma.max", 6.0),
+    );
+    let ls = g.node("Clip", &[&ls, &lo, &hi], Vec::new());
+    // posterior_mean = sigmoid(mu / sqrt(1 + π/8 · exp(2·log_sigma))), as in latent::binary_mean.
+    let two = g.scalar("two", 2.0);
+    let twice = g.node("Mul", &[&ls, &two], Vec::new());
+    let variance = g.node("Exp", &[&twice], Vec::new());
+    let pi_eighth = g.scalar("pi_over_8", std::f32::consts::PI / 8.0);
+    let scaled = g.node("Mul", &[&variance, &pi_eighth], Vec::new());
+    let one = g.scalar("one", 1.0);
+    let inflated = g.node("Add", &[&scaled, &one], Vec::new());
+    let root = g.node("Sqrt", &[&inflated], Vec::new());
+    let ratio = g.node("Div", &[&mu, &root], Vec::new());
+    g.named_node("Sigmoid", &[&ratio], Vec::new(), "posterior_mean");
+    let zero = g.scalar("zero", 0.0);
+    let positive = g.node("Greater", &[&mu, &zero], Vec::new());
+    g.named_node(
+        "Cast",
+        &[&positive],
+        vec![attribute_int("to", DataType::FLOAT as i64)],
+        "bits",
+    );
+    g.finish(
+        "latentlink_encoder",
+        vec![value_info("events", features)],
+        vec![
+            value_info("mu", bits),
+            value_info("posterior_mean", bits),
+            value_info("bits", bits),
+        ],
+    )
+}
+
+/// The decoder graph.
+pub fn decoder(model: &Vae, normalisation: &Normalisation) -> ModelProto {
+    let bits = model.mu.weight.dims()[1];
+    let features = normalisation.mean.len();
+    let mut g = GraphBuilder::default();
+    let mut h = "codes".to_owned();
+    let last = model.decoder.len().saturating_sub(1);
+    for (i, layer) in model.decoder.iter().enumerate() {
+        h = g.linear(&h, layer, &format!("decoder.{i}"));
+        if i < last {
+            h = g.node("Relu", &[&h], Vec::new());
+        }
+    }
+    let std = g.float("normalisation.std", &[features], normalisation.std.clone());
+    let mean = g.float(
+        "normalisation.mean",
+        &[features],
+        normalisation.mean.clone(),
+    );
+    let scaled = g.node("Mul", &[&h, &std], Vec::new());
+    g.named_node("Add", &[&scaled, &mean], Vec::new(), "reconstruction");
+    g.finish(
+        "latentlink_decoder",
+        vec![value_info("codes", bits)],
+        vec![value_info("reconstruction", features)],
+    )
+}
+
+/// Serialises a model to bytes.
+///
+/// # Errors
+/// If protobuf encoding fails.
+pub fn to_bytes(model: &ModelProto) -> Result<Vec<u8>, protobuf::Error> {
+    model.write_to_bytes()
+}

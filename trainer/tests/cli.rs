@@ -1,0 +1,129 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+//! The command line as a user runs it: simulate, train a tiny model into a package, check
+//! the package holds everything contract 2 lists and that its golden vectors reproduce.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use latentlink_trainer::data::npy;
+use latentlink_trainer::export::verify;
+use latentlink_trainer::package::{self, files};
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_latentlink-trainer"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn simulate_writes_events_and_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sprites");
+    let output = trainer(&[
+        "simulate",
+        "--sim",
+        "sprites",
+        "--events",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        npy::read_f32(&out.join("events.npy")).unwrap().shape(),
+        &[30, 32, 32]
+    );
+    assert_eq!(
+        npy::read_f32(&out.join("factors.npy")).unwrap().shape(),
+        &[30, 5]
+    );
+    let names: Vec<String> =
+        serde_json::from_slice(&std::fs::read(out.join("factors.json")).unwrap()).unwrap();
+    assert_eq!(names[1], "scale");
+}
+
+#[test]
+fn bad_input_exits_non_zero_naming_the_file() {
+    let output = trainer(&[
+        "train",
+        "--data",
+        "/nonexistent/run7.npy",
+        "--out",
+        "/tmp/never",
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("run7.npy"), "{}", text(&output));
+    let output = trainer(&["train", "--out", "/tmp/never"]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("--data"), "{}", text(&output));
+}
+
+fn check_package(dir: &Path) {
+    for name in [
+        files::MANIFEST,
+        files::ENCODER_BLOB,
+        files::ENCODER_ONNX,
+        files::DECODER_ONNX,
+        files::MODEL_RECORD,
+        files::REPORT,
+    ] {
+        assert!(dir.join(name).is_file(), "missing {name}");
+    }
+    let manifest = package::read_manifest(dir).unwrap();
+    assert_eq!(manifest.code.bits, 16);
+    assert_eq!((manifest.input.channels, manifest.input.length), (4, 256));
+    assert!(manifest.command.contains("train"));
+    let golden = package::read_golden(dir).unwrap();
+    // The runtime reproduces the golden int8 codes from the golden inputs, bit for bit.
+    let blob = std::fs::read(dir.join(files::ENCODER_BLOB)).unwrap();
+    let codes = latentlink_trainer::ptq::runtime_codes(&blob, &golden.inputs).unwrap();
+    assert_eq!(codes, golden.int8_codes);
+    // tract runs the decoder on the golden int8 codes and gives the golden reconstructions.
+    let decoder = std::fs::read(dir.join(files::DECODER_ONNX)).unwrap();
+    let out = verify::run("decoder.onnx", &decoder, &golden.int8_codes).unwrap();
+    assert!(verify::relative_error(&golden.reconstructions, &out[0]) <= verify::TOLERANCE);
+}
+
+#[test]
+fn train_writes_a_complete_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let output = trainer(&[
+        "train",
+        "--sim",
+        "opis",
+        "--events",
+        "300",
+        "--bits",
+        "16",
+        "--hidden",
+        "16",
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("model id"), "{}", text(&output));
+    check_package(&out);
+
+    // Change one byte of the blob: the package no longer matches its model id.
+    let blob_path = out.join(files::ENCODER_BLOB);
+    let mut blob = std::fs::read(&blob_path).unwrap();
+    blob[40] ^= 1;
+    std::fs::write(&blob_path, blob).unwrap();
+    let err = package::read_manifest(&out).unwrap_err();
+    assert!(
+        matches!(err, package::PackageError::ModelId { .. }),
+        "{err}"
+    );
+}
