@@ -54,6 +54,24 @@ enum Command {
     ///
     /// Example: latentlink-trainer train --data data/opis/events.npy --bits 128 --out runs/opis-b128
     Train(TrainArgs),
+    /// Evaluate a model package on events: reconstruction error from int8 codes, PCA at the
+    /// same bits (fitted on half of the events), bit agreement and bit usage.
+    ///
+    /// Example: latentlink-trainer eval --model runs/opis-b128 --data data/opis-test/events.npy
+    Eval {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Events as .npy, in the model's layout.
+        #[arg(long)]
+        data: PathBuf,
+        /// Write the full report as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+    },
 }
 
 #[derive(Args)]
@@ -289,6 +307,12 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         },
     };
     package::write_manifest(out, &manifest)?;
+    // The checkpoint guarded against a crash mid-training; model.bpk now holds the same model.
+    let checkpoint = out.join("checkpoint.bpk");
+    if checkpoint.exists() {
+        fs::remove_file(&checkpoint)
+            .with_context(|| format!("cannot remove {}", checkpoint.display()))?;
+    }
     let json = serde_json::json!({ "training": log, "report": report, "onnx_parity": parity });
     package::write_file(
         out,
@@ -329,6 +353,47 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn eval_command(
+    model_dir: &Path,
+    data_path: &Path,
+    report_path: Option<&Path>,
+    backend: Backend,
+) -> Result<()> {
+    let manifest = package::read_manifest(model_dir)?;
+    let events = npy::load_events(data_path)?;
+    events.expect_shape(
+        package::event_shape(&manifest),
+        &data_path.display().to_string(),
+    )?;
+    let device = backend.device();
+    let model = package::load_model(model_dir, &manifest, &device)?;
+    let blob_path = model_dir.join(files::ENCODER_BLOB);
+    let blob =
+        fs::read(&blob_path).with_context(|| format!("cannot read {}", blob_path.display()))?;
+    let normalisation = package::normalisation(&manifest);
+    // Half the events fit the PCA baseline, the other half are evaluated.
+    let split = data::split(&events, 0.5, 0.01, 1)?;
+    let report = evaluate::evaluate(
+        &model,
+        &blob,
+        &normalisation,
+        &split,
+        manifest.training.config.alpha,
+        &device,
+    )?;
+    let log = train::TrainingLog {
+        epochs: Vec::new(),
+        best_epoch: manifest.training.best_epoch,
+        stopped_early: false,
+    };
+    println!("{}", evaluate::markdown(&manifest.name, &report, &log));
+    if let Some(path) = report_path {
+        fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -344,5 +409,11 @@ fn main() -> Result<()> {
             out,
         } => simulate(sim, events, seed, &out),
         Command::Train(args) => train_command(&args),
+        Command::Eval {
+            model,
+            data,
+            report,
+            backend,
+        } => eval_command(&model, &data, report.as_deref(), backend),
     }
 }

@@ -172,6 +172,14 @@ pub enum PackageError {
     /// A golden array could not be written.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The burn record does not fit the manifest's architecture.
+    #[error("{path}: cannot load the model record ({reason})")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The model id in the manifest does not match the files.
     #[error(
         "{path}: model id {declared} does not match its files ({computed}); the package was modified or is incomplete"
@@ -320,6 +328,27 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
         });
     }
     Ok(manifest)
+}
+
+/// Loads the float model of a package on `device`.
+///
+/// # Errors
+/// [`PackageError::Record`] if `model.bpk` does not fit the manifest's architecture.
+pub fn load_model(
+    dir: &Path,
+    manifest: &Manifest,
+    device: &burn::tensor::Device,
+) -> Result<crate::model::Vae, PackageError> {
+    use burn::module::Module;
+    let path = dir.join(files::MODEL_RECORD);
+    manifest
+        .architecture
+        .init(device)
+        .try_load_file(&path)
+        .map_err(|e| PackageError::Record {
+            path: path.clone(),
+            reason: e.to_string(),
+        })
 }
 
 /// The event layout of a manifest.

@@ -115,6 +115,71 @@ fn train_writes_a_complete_package() {
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("model id"), "{}", text(&output));
     check_package(&out);
+    assert!(
+        !out.join("checkpoint.bpk").exists(),
+        "the training checkpoint is not part of the package"
+    );
+
+    // eval reads the package back (burn record included) and evaluates new events.
+    let data = dir.path().join("new");
+    let output = trainer(&[
+        "simulate",
+        "--sim",
+        "opis",
+        "--events",
+        "60",
+        "--seed",
+        "77",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report = dir.path().join("eval.json");
+    let output = trainer(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        data.join("events.npy").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("int8 runtime codes"),
+        "{}",
+        text(&output)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(json["nmse_runtime_codes"].as_f64().unwrap().is_finite());
+    // Events of another layout are refused with both layouts named.
+    let sprites = dir.path().join("sprites");
+    assert!(
+        trainer(&[
+            "simulate",
+            "--sim",
+            "sprites",
+            "--events",
+            "5",
+            "--out",
+            sprites.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let output = trainer(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        sprites.join("events.npy").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("32×32 but the model takes 4×256"),
+        "{}",
+        text(&output)
+    );
 
     // Change one byte of the blob: the package no longer matches its model id.
     let blob_path = out.join(files::ENCODER_BLOB);
