@@ -7,17 +7,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
+use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use latentlink_trainer::backend::Backend;
 use latentlink_trainer::data::{self, Events, Normalisation, npy};
 use latentlink_trainer::evaluate;
 use latentlink_trainer::export::{onnx, verify};
+use latentlink_trainer::model::Vae;
 use latentlink_trainer::model::latent::HeadKind;
 use latentlink_trainer::model::{EncoderKind, VaeConfig};
 use latentlink_trainer::package::{self, files};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::train::{self, TrainConfig};
+use ndarray::Array2;
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +57,33 @@ enum Command {
     ///
     /// Example: latentlink-trainer train --data data/opis/events.npy --bits 128 --out runs/opis-b128
     Train(TrainArgs),
+    /// Re-quantise a package's encoder to int8 with other calibration events, and update its
+    /// blob, golden int8 codes, model id and bit agreement.
+    ///
+    /// Example: latentlink-trainer quantize --model runs/opis-b128 --calibration data/opis/events.npy
+    Quantize {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Calibration events as .npy, in the model's layout.
+        #[arg(long)]
+        calibration: PathBuf,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+    },
+    /// Re-write a package's encoder.onnx and decoder.onnx from its burn record, verified in
+    /// tract against burn on the golden inputs.
+    ///
+    /// Example: latentlink-trainer export --model runs/opis-b128
+    Export {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+    },
     /// Evaluate a model package on events: reconstruction error from int8 codes, PCA at the
     /// same bits (fitted on half of the events), bit agreement and bit usage.
     ///
@@ -249,21 +279,11 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     package::write_file(out, files::ENCODER_BLOB, &blob)?;
     package::write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
     package::write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
-    let int8_codes = ptq::runtime_codes(&blob, &golden_inputs)?;
-    let reconstructions = normalisation.invert(&train::to_array(
-        model.decode(train::to_tensor(&int8_codes, &inference)),
-    ));
     package::write_golden(
         out,
-        &package::Golden {
-            float_codes: ptq::float_codes(&model, &normalisation, &golden_inputs, &inference),
-            int8_codes,
-            reconstructions,
-            inputs: golden_inputs,
-        },
+        &golden(&model, &normalisation, &blob, golden_inputs, &inference)?,
     )?;
-    let footprint = latentlink_runtime::Model::from_bytes(&blob)
-        .map_err(|e| anyhow::anyhow!("exported blob: {e}"))?;
+    let footprint = footprint(&blob)?;
     let manifest = package::Manifest {
         format_version: package::FORMAT_VERSION,
         name: args.name.clone().unwrap_or_else(|| {
@@ -292,11 +312,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             config: train_config,
             best_epoch: log.best_epoch,
         },
-        runtime: package::RuntimeSection {
-            scratch_bytes: footprint.scratch_bytes(),
-            blob_bytes: footprint.blob_len(),
-            macs: footprint.macs(),
-        },
+        runtime: footprint,
         metrics: package::MetricsSection {
             nmse_runtime_codes: report.nmse_runtime_codes,
             nmse_float_latents: report.nmse_float_latents,
@@ -349,6 +365,113 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         report.bit_usage.constant_bits,
         report.fraction_near_half,
         report.compression_ratio
+    );
+    Ok(())
+}
+
+/// Golden vectors of `inputs`: float codes, int8 runtime codes, and the float decoder's
+/// reconstructions of the int8 codes.
+fn golden(
+    model: &Vae,
+    normalisation: &Normalisation,
+    blob: &[u8],
+    inputs: Array2<f32>,
+    device: &Device,
+) -> Result<package::Golden> {
+    let int8_codes = ptq::runtime_codes(blob, &inputs)?;
+    let decoded = model.decode(train::to_tensor(&int8_codes, device));
+    Ok(package::Golden {
+        float_codes: ptq::float_codes(model, normalisation, &inputs, device),
+        reconstructions: normalisation.invert(&train::to_array(decoded)),
+        int8_codes,
+        inputs,
+    })
+}
+
+/// Footprint of a blob, for the manifest.
+fn footprint(blob: &[u8]) -> Result<package::RuntimeSection> {
+    let model = latentlink_runtime::Model::from_bytes(blob)
+        .map_err(|e| anyhow::anyhow!("exported blob: {e}"))?;
+    Ok(package::RuntimeSection {
+        scratch_bytes: model.scratch_bytes(),
+        blob_bytes: model.blob_len(),
+        macs: model.macs(),
+    })
+}
+
+fn quantize_command(model_dir: &Path, calibration_path: &Path, backend: Backend) -> Result<()> {
+    let mut manifest = package::read_manifest(model_dir)?;
+    let calibration = npy::load_events(calibration_path)?;
+    calibration.expect_shape(
+        package::event_shape(&manifest),
+        &calibration_path.display().to_string(),
+    )?;
+    let device = backend.device();
+    let model = package::load_model(model_dir, &manifest, &device)?;
+    let normalisation = package::normalisation(&manifest);
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        calibration.shape,
+        &calibration.data,
+        &device,
+    )?;
+    let agreement = ptq::agreement(
+        &ptq::float_codes(&model, &normalisation, &calibration.data, &device),
+        &ptq::runtime_codes(&blob, &calibration.data)?,
+    );
+    let inputs = package::read_golden(model_dir)?.inputs;
+    package::write_golden(
+        model_dir,
+        &golden(&model, &normalisation, &blob, inputs, &device)?,
+    )?;
+    package::write_file(model_dir, files::ENCODER_BLOB, &blob)?;
+    let record_path = model_dir.join(files::MODEL_RECORD);
+    let record =
+        fs::read(&record_path).with_context(|| format!("cannot read {}", record_path.display()))?;
+    manifest.model_id = format!("{:016x}", package::model_id(&blob, &record));
+    manifest.runtime = footprint(&blob)?;
+    manifest.metrics.bit_agreement = agreement.bit_agreement;
+    manifest.command = std::env::args().collect::<Vec<_>>().join(" ");
+    package::write_manifest(model_dir, &manifest)?;
+    println!(
+        "re-quantised on {} events: int8/float bit agreement {:.4}, new model id {}",
+        calibration.len(),
+        agreement.bit_agreement,
+        manifest.model_id
+    );
+    Ok(())
+}
+
+fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
+    let manifest = package::read_manifest(model_dir)?;
+    let device = backend.device();
+    let model = package::load_model(model_dir, &manifest, &device)?;
+    let normalisation = package::normalisation(&manifest);
+    let encoder = onnx::to_bytes(&onnx::encoder(
+        &model,
+        &normalisation,
+        package::event_shape(&manifest),
+    ))
+    .context("encoding encoder.onnx")?;
+    let decoder =
+        onnx::to_bytes(&onnx::decoder(&model, &normalisation)).context("encoding decoder.onnx")?;
+    let golden = package::read_golden(model_dir)?;
+    let parity = verify::check(
+        &model,
+        &normalisation,
+        &encoder,
+        &decoder,
+        &golden.inputs,
+        &device,
+    )?;
+    package::write_file(model_dir, files::ENCODER_ONNX, &encoder)?;
+    package::write_file(model_dir, files::DECODER_ONNX, &decoder)?;
+    println!(
+        "wrote encoder.onnx and decoder.onnx (opset {}), verified in tract: mu {:.1e}, reconstruction {:.1e} relative error",
+        onnx::OPSET,
+        parity.mu,
+        parity.reconstruction
     );
     Ok(())
 }
@@ -409,6 +532,12 @@ fn main() -> Result<()> {
             out,
         } => simulate(sim, events, seed, &out),
         Command::Train(args) => train_command(&args),
+        Command::Quantize {
+            model,
+            calibration,
+            backend,
+        } => quantize_command(&model, &calibration, backend),
+        Command::Export { model, backend } => export_command(&model, backend),
         Command::Eval {
             model,
             data,

@@ -152,6 +152,29 @@ fn train_writes_a_complete_package() {
     );
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert!(json["nmse_runtime_codes"].as_f64().unwrap().is_finite());
+    // quantize re-calibrates: the blob and the model id change, the package stays consistent.
+    let before = package::read_manifest(&out).unwrap().model_id;
+    let output = trainer(&[
+        "quantize",
+        "--model",
+        out.to_str().unwrap(),
+        "--calibration",
+        data.join("events.npy").to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_ne!(package::read_manifest(&out).unwrap().model_id, before);
+    check_package(&out);
+    // export rewrites the ONNX files and verifies them.
+    std::fs::remove_file(out.join(files::DECODER_ONNX)).unwrap();
+    let output = trainer(&["export", "--model", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("verified in tract"),
+        "{}",
+        text(&output)
+    );
+    check_package(&out);
+
     // Events of another layout are refused with both layouts named.
     let sprites = dir.path().join("sprites");
     assert!(
