@@ -82,6 +82,18 @@ fn quantise_columns(coefficients: &Array2<f32>, ranges: &[(f32, f32)], bits: u32
     out
 }
 
+/// `(min, max)` of each column: the quantiser's range for each coefficient.
+fn column_ranges(coefficients: &Array2<f32>) -> Vec<(f32, f32)> {
+    coefficients
+        .columns()
+        .into_iter()
+        .map(|c| {
+            c.iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        })
+        .collect()
+}
+
 /// PCA at a bit budget, with the chosen split and its error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PcaBaseline {
@@ -104,14 +116,7 @@ pub fn baseline(pca: &Pca, train: &Array2<f32>, eval: &Array2<f32>, bits: usize)
             continue;
         }
         let coefficients = pca.project(train, k);
-        let ranges: Vec<(f32, f32)> = coefficients
-            .columns()
-            .into_iter()
-            .map(|c| {
-                c.iter()
-                    .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
-            })
-            .collect();
+        let ranges = column_ranges(&coefficients);
         let error = nmse(
             train,
             &pca.reconstruct(&quantise_columns(&coefficients, &ranges, b)),
@@ -121,15 +126,7 @@ pub fn baseline(pca: &Pca, train: &Array2<f32>, eval: &Array2<f32>, bits: usize)
         }
     }
     let (_, components, bits_per_coefficient) = best.unwrap_or((f64::NAN, 0, 1));
-    let train_coefficients = pca.project(train, components);
-    let ranges: Vec<(f32, f32)> = train_coefficients
-        .columns()
-        .into_iter()
-        .map(|c| {
-            c.iter()
-                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
-        })
-        .collect();
+    let ranges = column_ranges(&pca.project(train, components));
     let eval_coefficients = pca.project(eval, components);
     let reconstruction = pca.reconstruct(&quantise_columns(
         &eval_coefficients,

@@ -6,15 +6,38 @@
 use latentlink_trainer::backend::Backend;
 use latentlink_trainer::data::{self, Events, Normalisation};
 use latentlink_trainer::evaluate;
-use latentlink_trainer::model::VaeConfig;
 use latentlink_trainer::model::latent::HeadKind;
+use latentlink_trainer::model::{Vae, VaeConfig};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
-use latentlink_trainer::train::{self, TrainConfig, TrainError};
+use latentlink_trainer::train::{self, TrainConfig, TrainError, TrainingLog};
 
 fn tiny_split() -> data::Split {
     let events = Events::from_array(Simulator::Opis.simulate(400, 3).events, "sim").unwrap();
     data::split(&events, 0.2, 0.1, 3).unwrap()
+}
+
+/// Trains `model` on the tiny split (seeded, no checkpoint, no progress bar).
+fn train_tiny(
+    split: &data::Split,
+    normalisation: &Normalisation,
+    model: VaeConfig,
+    config: &TrainConfig,
+) -> (Vae, TrainingLog) {
+    let device = Backend::Flex.training_device();
+    device.seed(5);
+    let train_data = normalisation.apply(&split.train.data);
+    let validation = normalisation.apply(&split.validation.data);
+    train::train(
+        model.init(&device),
+        config,
+        &train_data,
+        &validation,
+        &device,
+        None,
+        false,
+    )
+    .unwrap()
 }
 
 fn tiny_config(epochs: usize) -> TrainConfig {
@@ -31,21 +54,12 @@ fn tiny_config(epochs: usize) -> TrainConfig {
 fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
     let split = tiny_split();
     let normalisation = Normalisation::fit(&split.train);
-    let device = Backend::Flex.training_device();
-    device.seed(5);
-    let model = VaeConfig::new(4, 256, 16, vec![32]).init(&device);
-    let train_data = normalisation.apply(&split.train.data);
-    let validation = normalisation.apply(&split.validation.data);
-    let (model, log) = train::train(
-        model,
+    let (model, log) = train_tiny(
+        &split,
+        &normalisation,
+        VaeConfig::new(4, 256, 16, vec![32]),
         &tiny_config(25),
-        &train_data,
-        &validation,
-        &device,
-        None,
-        false,
-    )
-    .unwrap();
+    );
     assert_eq!(log.epochs.len(), 25);
     let first = &log.epochs[0];
     let last = log.epochs.last().unwrap();
@@ -83,22 +97,8 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
 fn conv_encoder_quantises_to_a_runnable_blob() {
     let split = tiny_split();
     let normalisation = Normalisation::fit(&split.train);
-    let device = Backend::Flex.training_device();
-    let model = VaeConfig::new(4, 256, 8, vec![16])
-        .with_encoder("conv".into())
-        .init(&device);
-    let train_data = normalisation.apply(&split.train.data);
-    let validation = normalisation.apply(&split.validation.data);
-    let (model, _) = train::train(
-        model,
-        &tiny_config(1),
-        &train_data,
-        &validation,
-        &device,
-        None,
-        false,
-    )
-    .unwrap();
+    let config = VaeConfig::new(4, 256, 8, vec![16]).with_encoder("conv".into());
+    let (model, _) = train_tiny(&split, &normalisation, config, &tiny_config(1));
     let inference = Backend::Flex.device();
     let blob = ptq::quantize(
         &model,
