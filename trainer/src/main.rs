@@ -15,7 +15,7 @@ use latentlink_trainer::evaluate;
 use latentlink_trainer::export::{onnx, verify};
 use latentlink_trainer::model::Vae;
 use latentlink_trainer::model::latent::HeadKind;
-use latentlink_trainer::model::{EncoderKind, VaeConfig};
+use latentlink_trainer::model::{DecoderKind, EncoderKind, VaeConfig};
 use latentlink_trainer::package::{self, files};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
@@ -121,6 +121,9 @@ struct TrainArgs {
     /// Encoder architecture.
     #[arg(long, value_enum, default_value = "mlp")]
     encoder: EncoderKind,
+    /// Decoder architecture (conv needs a length divisible by 4).
+    #[arg(long, value_enum, default_value = "mlp")]
+    decoder: DecoderKind,
     /// Hidden layer widths, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "512,256")]
     hidden: Vec<usize>,
@@ -204,7 +207,12 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     .with_encoder(match args.encoder {
         EncoderKind::Mlp => "mlp".into(),
         EncoderKind::Conv => "conv".into(),
+    })
+    .with_decoder(match args.decoder {
+        DecoderKind::Mlp => "mlp".into(),
+        DecoderKind::Conv => "conv".into(),
     });
+    config.validate().map_err(anyhow::Error::msg)?;
     let train_config = TrainConfig {
         head: args.head,
         beta: args.beta,

@@ -19,12 +19,17 @@ struct Trained {
 }
 
 fn trained(encoder: &str) -> Trained {
+    trained_with(encoder, "mlp")
+}
+
+fn trained_with(encoder: &str, decoder: &str) -> Trained {
     let events = Events::from_array(Simulator::Opis.simulate(240, 9).events, "sim").unwrap();
     let split = data::split(&events, 0.2, 0.1, 9).unwrap();
     let normalisation = Normalisation::fit(&split.train);
     let device = Backend::Flex.training_device();
     let model = VaeConfig::new(4, 256, 16, vec![24])
         .with_encoder(encoder.into())
+        .with_decoder(decoder.into())
         .init(&device);
     let config = TrainConfig {
         epochs: 2,
@@ -59,8 +64,8 @@ fn export(t: &Trained) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn mlp_and_conv_exports_agree_with_burn_in_tract() {
-    for encoder in ["mlp", "conv"] {
-        let t = trained(encoder);
+    for (encoder, decoder) in [("mlp", "mlp"), ("conv", "conv")] {
+        let t = trained_with(encoder, decoder);
         let (enc, dec) = export(&t);
         let device = Backend::Flex.device();
         let parity = verify::check(

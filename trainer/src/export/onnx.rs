@@ -123,7 +123,16 @@ impl GraphBuilder {
         self.node("Gemm", &[x, &w, &b], Vec::new())
     }
 
+    /// A stride-1 decoder convolution.
+    fn decoder_conv(&mut self, x: &str, conv: &Conv1d, name: &str) -> String {
+        self.conv_with_stride(x, conv, name, 1)
+    }
+
     fn conv(&mut self, x: &str, conv: &Conv1d, name: &str) -> String {
+        self.conv_with_stride(x, conv, name, CONV_STRIDE)
+    }
+
+    fn conv_with_stride(&mut self, x: &str, conv: &Conv1d, name: &str, stride: usize) -> String {
         let dims = conv.weight.dims();
         let w = self.float(
             &format!("{name}.weight"),
@@ -137,7 +146,7 @@ impl GraphBuilder {
         let b = self.float(&format!("{name}.bias"), &[dims[0]], bias);
         let attributes = vec![
             attribute_ints("kernel_shape", &[CONV_KERNEL as i64]),
-            attribute_ints("strides", &[CONV_STRIDE as i64]),
+            attribute_ints("strides", &[stride as i64]),
             attribute_ints("pads", &[CONV_PADDING as i64, CONV_PADDING as i64]),
         ];
         self.node("Conv", &[x, &w, &b], attributes)
@@ -265,12 +274,41 @@ pub fn decoder(model: &Vae, normalisation: &Normalisation) -> ModelProto {
     let features = normalisation.mean.len();
     let mut g = GraphBuilder::default();
     let mut h = "codes".to_owned();
+    let conv = !model.decoder_convs.is_empty();
     let last = model.decoder.len().saturating_sub(1);
     for (i, layer) in model.decoder.iter().enumerate() {
         h = g.linear(&h, layer, &format!("decoder.{i}"));
-        if i < last {
+        if i < last || conv {
             h = g.node("Relu", &[&h], Vec::new());
         }
+    }
+    if conv {
+        let (mut channels, mut length) = (model.decoder_channels, model.upsample_from);
+        let start = g.int64(
+            "decoder.map_shape",
+            vec![-1, channels as i64, length as i64],
+        );
+        h = g.node("Reshape", &[&h, &start], Vec::new());
+        let axes = g.int64("upsample.axes", vec![3]);
+        let repeats = g.int64("upsample.repeats", vec![1, 1, 1, 2]);
+        let last = model.decoder_convs.len() - 1;
+        for (i, layer) in model.decoder_convs.iter().enumerate() {
+            // Nearest ×2: [B, C, L] → [B, C, L, 1] → [B, C, L, 2] → [B, C, 2L], as upsample2.
+            let expanded = g.node("Unsqueeze", &[&h, &axes], Vec::new());
+            let tiled = g.node("Tile", &[&expanded, &repeats], Vec::new());
+            length *= 2;
+            let shape = g.int64(
+                &format!("decoder_convs.{i}.input_shape"),
+                vec![0, channels as i64, length as i64],
+            );
+            let upsampled = g.node("Reshape", &[&tiled, &shape], Vec::new());
+            h = g.decoder_conv(&upsampled, layer, &format!("decoder_convs.{i}"));
+            if i < last {
+                h = g.node("Relu", &[&h], Vec::new());
+            }
+            channels = layer.weight.dims()[0];
+        }
+        h = g.node("Flatten", &[&h], vec![attribute_int("axis", 1)]);
     }
     let std = g.float("normalisation.std", &[features], normalisation.std.clone());
     let mean = g.float(

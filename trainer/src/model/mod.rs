@@ -26,6 +26,19 @@ pub enum EncoderKind {
     Conv,
 }
 
+/// Decoder architecture.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// Dense layers back to the flat event.
+    Mlp,
+    /// Dense layers to a quarter-length feature map, then two (nearest ×2 upsampling, 1-D
+    /// convolution) stages back to `channels × length`; needs `length` divisible by 4.
+    Conv,
+}
+
 /// Everything that defines a model's shape.
 #[derive(Config, Debug, PartialEq)]
 pub struct VaeConfig {
@@ -40,9 +53,12 @@ pub struct VaeConfig {
     /// Encoder architecture (as its name, see [`EncoderKind`]).
     #[config(default = "\"mlp\".to_string()")]
     pub encoder: String,
-    /// Conv channels of the two convolutions (conv encoder only).
+    /// Conv channels of the two convolutions (conv encoder and conv decoder).
     #[config(default = "[8, 16]")]
     pub conv_channels: [usize; 2],
+    /// Decoder architecture (as its name, see [`DecoderKind`]).
+    #[config(default = "\"mlp\".to_string()")]
+    pub decoder: String,
 }
 
 /// Kernel, stride and padding of both encoder convolutions.
@@ -75,6 +91,29 @@ impl VaeConfig {
         }
     }
 
+    /// The decoder kind.
+    pub fn decoder_kind(&self) -> DecoderKind {
+        if self.decoder == "conv" {
+            DecoderKind::Conv
+        } else {
+            DecoderKind::Mlp
+        }
+    }
+
+    /// Checks that the architecture fits the events.
+    ///
+    /// # Errors
+    /// A message naming the problem and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.decoder_kind() == DecoderKind::Conv && !self.length.is_multiple_of(4) {
+            return Err(format!(
+                "the conv decoder needs a length divisible by 4, the events have {}; use --decoder mlp",
+                self.length
+            ));
+        }
+        Ok(())
+    }
+
     /// Builds the model on `device`.
     pub fn init(&self, device: &Device) -> Vae {
         let features = self.channels * self.length;
@@ -105,15 +144,34 @@ impl VaeConfig {
             decoder.push(LinearConfig::new(width, h).init(device));
             width = h;
         }
-        decoder.push(LinearConfig::new(width, features).init(device));
+        let [c1, c2] = self.conv_channels;
+        let (decoder_convs, upsample_from) = match self.decoder_kind() {
+            DecoderKind::Mlp => {
+                decoder.push(LinearConfig::new(width, features).init(device));
+                (Vec::new(), 0)
+            }
+            DecoderKind::Conv => {
+                let quarter = self.length / 4;
+                decoder.push(LinearConfig::new(width, c2 * quarter).init(device));
+                let conv = |i: usize, o: usize| {
+                    Conv1dConfig::new(i, o, CONV_KERNEL)
+                        .with_padding(PaddingConfig1d::Explicit(CONV_PADDING, CONV_PADDING))
+                        .init(device)
+                };
+                (vec![conv(c2, c1), conv(c1, self.channels)], quarter)
+            }
+        };
         Vae {
             convs,
             encoder,
             mu,
             log_sigma,
             decoder,
+            decoder_convs,
             channels: self.channels,
             length: self.length,
+            upsample_from,
+            decoder_channels: c2,
         }
     }
 }
@@ -129,10 +187,29 @@ pub struct Vae {
     pub mu: Linear,
     /// Log scale of the latents.
     pub log_sigma: Linear,
-    /// Decoder layers; ReLU between them, linear output in normalised units.
+    /// Decoder dense layers, ReLU between them (and after the last one when convolutions
+    /// follow).
     pub decoder: Vec<Linear>,
+    /// Conv decoder stages (empty for the MLP decoder): nearest ×2 upsampling then a
+    /// convolution, ReLU between stages, linear output in normalised units.
+    pub decoder_convs: Vec<Conv1d>,
     channels: usize,
     length: usize,
+    /// Length of the feature map the conv decoder starts from (0: MLP decoder).
+    pub upsample_from: usize,
+    /// Channels of that feature map.
+    pub decoder_channels: usize,
+}
+
+/// Nearest-neighbour ×2 upsampling along the length.
+///
+/// # Shapes
+/// `[batch, channels, length]` → `[batch, channels, 2·length]`.
+pub fn upsample2(x: Tensor<3>) -> Tensor<3> {
+    let [batch, channels, length] = x.dims();
+    x.unsqueeze_dim::<4>(3)
+        .repeat_dim(3, 2)
+        .reshape([batch, channels, 2 * length])
 }
 
 /// Encoder outputs for a batch.
@@ -183,12 +260,25 @@ impl Vae {
     /// `z`: `[batch, latent]` → `[batch, features]`.
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         let mut h = z;
+        let conv = !self.decoder_convs.is_empty();
         let last = self.decoder.len().saturating_sub(1);
         for (i, layer) in self.decoder.iter().enumerate() {
             h = layer.forward(h);
-            if i < last {
+            if i < last || conv {
                 h = relu(h);
             }
+        }
+        if conv {
+            let batch = h.dims()[0];
+            let mut c: Tensor<3> = h.reshape([batch, self.decoder_channels, self.upsample_from]);
+            let last = self.decoder_convs.len() - 1;
+            for (i, layer) in self.decoder_convs.iter().enumerate() {
+                c = layer.forward(upsample2(c));
+                if i < last {
+                    c = relu(c);
+                }
+            }
+            h = c.flatten(1, 2);
         }
         h
     }
@@ -210,5 +300,29 @@ impl Vae {
         );
         let reconstruction = self.decode(sample.z.clone());
         (posterior, sample, reconstruction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsample_repeats_each_sample() {
+        let device = crate::backend::Backend::Flex.device();
+        let x = Tensor::<3>::from_floats([[[1.0, 2.0], [3.0, 4.0]]], &device);
+        let y = upsample2(x).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(y, vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
+    }
+
+    #[test]
+    fn conv_decoder_restores_the_event_shape() {
+        let device = crate::backend::Backend::Flex.device();
+        let config = VaeConfig::new(3, 16, 5, vec![8]).with_decoder("conv".into());
+        config.validate().unwrap();
+        let out = config.init(&device).decode(Tensor::zeros([2, 5], &device));
+        assert_eq!(out.dims(), [2, 48]);
+        let odd = VaeConfig::new(3, 18, 5, vec![8]).with_decoder("conv".into());
+        assert!(odd.validate().unwrap_err().contains("divisible by 4"));
     }
 }
