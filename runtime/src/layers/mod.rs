@@ -350,37 +350,38 @@ pub struct ChannelParams {
 }
 
 impl ChannelParams {
-    /// Decodes a record. Records inside a parsed view were validated; an invalid record decodes
-    /// to a harmless zero rescale instead of panicking.
-    pub(crate) fn decode(record: &[u8; CHANNEL_RECORD_LEN]) -> Self {
+    /// Parses a record; `None` if its rescale is invalid or its bias exceeds [`MAX_BIAS`].
+    fn parse(record: &[u8; CHANNEL_RECORD_LEN]) -> Option<Self> {
         let [b0, b1, b2, b3, m0, m1, m2, m3, s0, s1, s2, s3] = *record;
+        let bias = i32::from_le_bytes([b0, b1, b2, b3]);
         let requant = Requant::new(
             i32::from_le_bytes([m0, m1, m2, m3]),
             i32::from_le_bytes([s0, s1, s2, s3]),
         )
-        .unwrap_or(Requant::ZERO);
-        Self {
-            bias: i32::from_le_bytes([b0, b1, b2, b3]),
-            requant,
-        }
+        .ok()?;
+        (bias.unsigned_abs() <= MAX_BIAS.unsigned_abs()).then_some(Self { bias, requant })
+    }
+
+    /// Decodes a record inside a parsed view. Those records were validated; an invalid one
+    /// would decode to a harmless zero channel instead of panicking.
+    pub(crate) fn decode(record: &[u8; CHANNEL_RECORD_LEN]) -> Self {
+        Self::parse(record).unwrap_or(Self {
+            bias: 0,
+            requant: Requant::ZERO,
+        })
     }
 
     /// Validates a table of records.
     pub(crate) fn validate(records: &[[u8; CHANNEL_RECORD_LEN]]) -> Result<(), LayerError> {
-        for (channel, record) in records.iter().enumerate() {
-            let [b0, b1, b2, b3, m0, m1, m2, m3, s0, s1, s2, s3] = *record;
-            let bias = i32::from_le_bytes([b0, b1, b2, b3]);
-            let requant = Requant::new(
-                i32::from_le_bytes([m0, m1, m2, m3]),
-                i32::from_le_bytes([s0, s1, s2, s3]),
-            );
-            if requant.is_err() || bias.unsigned_abs() > MAX_BIAS.unsigned_abs() {
-                return Err(LayerError::InvalidChannel {
-                    channel: channel as u32,
-                });
-            }
+        match records
+            .iter()
+            .position(|record| Self::parse(record).is_none())
+        {
+            Some(channel) => Err(LayerError::InvalidChannel {
+                channel: channel as u32,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Finishes an output: `saturate(zero_point + requant(bias + acc))`, clamped at the zero
