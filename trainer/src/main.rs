@@ -407,16 +407,43 @@ fn footprint(blob: &[u8]) -> Result<package::RuntimeSection> {
     })
 }
 
-fn quantize_command(model_dir: &Path, calibration_path: &Path, backend: Backend) -> Result<()> {
-    let mut manifest = package::read_manifest(model_dir)?;
-    let calibration = npy::load_events(calibration_path)?;
-    calibration.expect_shape(
-        package::event_shape(&manifest),
-        &calibration_path.display().to_string(),
-    )?;
+/// A package opened for a command: its files, float model and normalisation.
+struct LoadedPackage {
+    opened: package::Opened,
+    model: Vae,
+    normalisation: Normalisation,
+    device: Device,
+}
+
+fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedPackage> {
+    let opened = package::open(model_dir)?;
     let device = backend.device();
-    let model = package::load_model(model_dir, &manifest, &device)?;
-    let normalisation = package::normalisation(&manifest);
+    let model = package::load_model(model_dir, &opened.manifest, &device)?;
+    let normalisation = package::normalisation(&opened.manifest);
+    Ok(LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    })
+}
+
+/// Events from `path`, refused unless they have the package's layout.
+fn load_matching_events(path: &Path, manifest: &package::Manifest) -> Result<Events> {
+    let events = npy::load_events(path)?;
+    events.expect_shape(package::event_shape(manifest), &path.display().to_string())?;
+    Ok(events)
+}
+
+fn quantize_command(model_dir: &Path, calibration_path: &Path, backend: Backend) -> Result<()> {
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
+    let mut manifest = opened.manifest;
+    let calibration = load_matching_events(calibration_path, &manifest)?;
     let blob = ptq::quantize(
         &model,
         &normalisation,
@@ -434,10 +461,7 @@ fn quantize_command(model_dir: &Path, calibration_path: &Path, backend: Backend)
         &golden(&model, &normalisation, &blob, inputs, &device)?,
     )?;
     package::write_file(model_dir, files::ENCODER_BLOB, &blob)?;
-    let record_path = model_dir.join(files::MODEL_RECORD);
-    let record =
-        fs::read(&record_path).with_context(|| format!("cannot read {}", record_path.display()))?;
-    manifest.model_id = format!("{:016x}", package::model_id(&blob, &record));
+    manifest.model_id = format!("{:016x}", package::model_id(&blob, &opened.record));
     manifest.runtime = footprint(&blob)?;
     manifest.metrics.bit_agreement = agreement.bit_agreement;
     manifest.command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -452,14 +476,16 @@ fn quantize_command(model_dir: &Path, calibration_path: &Path, backend: Backend)
 }
 
 fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
-    let manifest = package::read_manifest(model_dir)?;
-    let device = backend.device();
-    let model = package::load_model(model_dir, &manifest, &device)?;
-    let normalisation = package::normalisation(&manifest);
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
     let encoder = onnx::to_bytes(&onnx::encoder(
         &model,
         &normalisation,
-        package::event_shape(&manifest),
+        package::event_shape(&opened.manifest),
     ))
     .context("encoding encoder.onnx")?;
     let decoder =
@@ -490,23 +516,19 @@ fn eval_command(
     report_path: Option<&Path>,
     backend: Backend,
 ) -> Result<()> {
-    let manifest = package::read_manifest(model_dir)?;
-    let events = npy::load_events(data_path)?;
-    events.expect_shape(
-        package::event_shape(&manifest),
-        &data_path.display().to_string(),
-    )?;
-    let device = backend.device();
-    let model = package::load_model(model_dir, &manifest, &device)?;
-    let blob_path = model_dir.join(files::ENCODER_BLOB);
-    let blob =
-        fs::read(&blob_path).with_context(|| format!("cannot read {}", blob_path.display()))?;
-    let normalisation = package::normalisation(&manifest);
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
+    let manifest = &opened.manifest;
+    let events = load_matching_events(data_path, manifest)?;
     // Half the events fit the PCA baseline, the other half are evaluated.
     let split = data::split(&events, 0.5, 0.01, 1)?;
     let report = evaluate::evaluate(
         &model,
-        &blob,
+        &opened.blob,
         &normalisation,
         &split,
         manifest.training.config.alpha,

@@ -304,11 +304,22 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), PackageErro
     fs::write(&path, text).map_err(io(&path))
 }
 
-/// Reads a package's manifest and checks its model id against its files.
+/// A package read from disk: its manifest, and the two files its model id covers.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// `encoder.blob`.
+    pub blob: Vec<u8>,
+    /// `model.bpk`.
+    pub record: Vec<u8>,
+}
+
+/// Reads a package's manifest, blob and record, and checks the model id against the files.
 ///
 /// # Errors
-/// [`PackageError`] if the manifest is missing or invalid, or the id does not match.
-pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
+/// [`PackageError`] if a file is missing or invalid, or the id does not match.
+pub fn open(dir: &Path) -> Result<Opened, PackageError> {
     let path = dir.join(files::MANIFEST);
     let text = fs::read_to_string(&path).map_err(io(&path))?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| PackageError::Manifest {
@@ -327,7 +338,19 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
             computed,
         });
     }
-    Ok(manifest)
+    Ok(Opened {
+        manifest,
+        blob,
+        record,
+    })
+}
+
+/// Reads a package's manifest and checks its model id against its files.
+///
+/// # Errors
+/// As [`open`].
+pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
+    open(dir).map(|opened| opened.manifest)
 }
 
 /// Loads the float model of a package on `device`.

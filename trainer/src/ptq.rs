@@ -8,7 +8,6 @@
 //! exactly the fraction of `μ` signs the integers reproduce.
 
 use burn::nn::Linear;
-use burn::nn::conv::Conv1d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use latentlink_runtime::blob::write::{LayerSpec, write_blob};
@@ -19,7 +18,10 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{EventShape, Normalisation};
-use crate::model::{CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae, conv_out_length};
+use crate::model::{
+    CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae, conv_out_length, conv_parameters,
+    linear_parameters,
+};
 use crate::train::{to_array, to_tensor};
 
 /// Why a model could not be quantised.
@@ -52,12 +54,7 @@ fn quant_error(layer: &str) -> impl Fn(quantize::QuantizeError) -> PtqError + '_
 /// Float weights of a dense layer, output-major (`[out][in]`), and its bias.
 fn linear_weights(layer: &Linear) -> (usize, usize, Vec<f32>, Vec<f32>) {
     let [inputs, outputs] = layer.weight.dims();
-    let w = layer
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
+    let (w, bias) = linear_parameters(layer);
     // burn stores [in, out]; the runtime wants one row per output.
     let mut transposed = vec![0f32; inputs * outputs];
     for i in 0..inputs {
@@ -65,28 +62,17 @@ fn linear_weights(layer: &Linear) -> (usize, usize, Vec<f32>, Vec<f32>) {
             transposed[o * inputs + i] = w[i * outputs + o];
         }
     }
-    let bias = layer
-        .bias
-        .as_ref()
-        .map(|b| b.val().into_data().try_to_vec::<f32>().unwrap_or_default())
-        .unwrap_or_else(|| vec![0.0; outputs]);
     (inputs, outputs, transposed, bias)
 }
 
-fn conv_weights(conv: &Conv1d) -> (usize, usize, Vec<f32>, Vec<f32>) {
-    let [out_channels, in_channels, _] = conv.weight.dims();
-    let w = conv
-        .weight
-        .val()
+/// Quantisation parameters covering a calibration batch of activations.
+fn activation_range<const D: usize>(activations: &Tensor<D>) -> QuantParams {
+    let values = activations
+        .clone()
         .into_data()
         .try_to_vec::<f32>()
         .unwrap_or_default();
-    let bias = conv
-        .bias
-        .as_ref()
-        .map(|b| b.val().into_data().try_to_vec::<f32>().unwrap_or_default())
-        .unwrap_or_else(|| vec![0.0; out_channels]);
-    (in_channels, out_channels, w, bias)
+    range_of(&values)
 }
 
 /// Range of a batch of activations, as quantisation parameters.
@@ -128,14 +114,10 @@ pub fn quantize(
         let mut c: Tensor<3> = h.reshape([batch, shape.channels, shape.length]);
         let mut length = shape.length;
         for (index, conv) in model.convs.iter().enumerate() {
-            let (in_channels, out_channels, w, b) = conv_weights(conv);
+            let [out_channels, in_channels, _] = conv.weight.dims();
+            let (w, b) = conv_parameters(conv);
             c = relu(conv.forward(c));
-            let out_q = range_of(
-                &c.clone()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap_or_default(),
-            );
+            let out_q = activation_range(&c);
             let geometry = ConvGeometry {
                 in_channels: in_channels as u32,
                 in_length: length as u32,
@@ -169,12 +151,7 @@ pub fn quantize(
     for (index, layer) in model.encoder.iter().enumerate() {
         let (inputs, outputs, w, b) = linear_weights(layer);
         h = relu(layer.forward(h));
-        let out_q = range_of(
-            &h.clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap_or_default(),
-        );
+        let out_q = activation_range(&h);
         layers.push(LayerSpec::Dense(
             quantize::dense(
                 inputs as u32,

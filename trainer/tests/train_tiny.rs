@@ -23,7 +23,7 @@ fn train_tiny(
     normalisation: &Normalisation,
     model: VaeConfig,
     config: &TrainConfig,
-) -> (Vae, TrainingLog) {
+) -> Result<(Vae, TrainingLog), TrainError> {
     let device = Backend::Flex.training_device();
     device.seed(5);
     let train_data = normalisation.apply(&split.train.data);
@@ -37,7 +37,6 @@ fn train_tiny(
         None,
         false,
     )
-    .unwrap()
 }
 
 fn tiny_config(epochs: usize) -> TrainConfig {
@@ -59,7 +58,8 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
         &normalisation,
         VaeConfig::new(4, 256, 16, vec![32]),
         &tiny_config(25),
-    );
+    )
+    .unwrap();
     assert_eq!(log.epochs.len(), 25);
     let first = &log.epochs[0];
     let last = log.epochs.last().unwrap();
@@ -98,7 +98,7 @@ fn conv_encoder_quantises_to_a_runnable_blob() {
     let split = tiny_split();
     let normalisation = Normalisation::fit(&split.train);
     let config = VaeConfig::new(4, 256, 8, vec![16]).with_encoder("conv".into());
-    let (model, _) = train_tiny(&split, &normalisation, config, &tiny_config(1));
+    let (model, _) = train_tiny(&split, &normalisation, config, &tiny_config(1)).unwrap();
     let inference = Backend::Flex.device();
     let blob = ptq::quantize(
         &model,
@@ -117,25 +117,13 @@ fn conv_encoder_quantises_to_a_runnable_blob() {
 fn exploding_loss_stops_with_a_clear_error() {
     let split = tiny_split();
     let normalisation = Normalisation::fit(&split.train);
-    let device = Backend::Flex.training_device();
-    let model = VaeConfig::new(4, 256, 8, vec![16]).init(&device);
     let config = TrainConfig {
         learning_rate: 1e12,
         head: HeadKind::Gaussian,
         ..tiny_config(5)
     };
-    let train_data = normalisation.apply(&split.train.data);
-    let validation = normalisation.apply(&split.validation.data);
-    let err = train::train(
-        model,
-        &config,
-        &train_data,
-        &validation,
-        &device,
-        None,
-        false,
-    )
-    .unwrap_err();
+    let model = VaeConfig::new(4, 256, 8, vec![16]);
+    let err = train_tiny(&split, &normalisation, model, &config).unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("lower the learning rate"), "{err}");
 }

@@ -11,7 +11,6 @@
 
 use burn::nn::Linear;
 use burn::nn::conv::Conv1d;
-use burn::tensor::TensorData;
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
@@ -22,7 +21,9 @@ use onnx_protobuf::{
 };
 
 use crate::data::{EventShape, Normalisation};
-use crate::model::{CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae};
+use crate::model::{
+    CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae, conv_parameters, linear_parameters,
+};
 
 /// The opset every exported file declares.
 pub const OPSET: i64 = 13;
@@ -33,10 +34,6 @@ struct GraphBuilder {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     counter: usize,
-}
-
-fn float_values(tensor: TensorData) -> Vec<f32> {
-    tensor.try_to_vec::<f32>().unwrap_or_default()
 }
 
 fn attribute_int(name: &str, value: i64) -> AttributeProto {
@@ -110,15 +107,8 @@ impl GraphBuilder {
     /// `x · W + b` with burn's `[in, out]` weight layout.
     fn linear(&mut self, x: &str, layer: &Linear, name: &str) -> String {
         let [inputs, outputs] = layer.weight.dims();
-        let w = self.float(
-            &format!("{name}.weight"),
-            &[inputs, outputs],
-            float_values(layer.weight.val().into_data()),
-        );
-        let bias = layer
-            .bias
-            .as_ref()
-            .map_or_else(|| vec![0.0; outputs], |b| float_values(b.val().into_data()));
+        let (weights, bias) = linear_parameters(layer);
+        let w = self.float(&format!("{name}.weight"), &[inputs, outputs], weights);
         let b = self.float(&format!("{name}.bias"), &[outputs], bias);
         self.node("Gemm", &[x, &w, &b], Vec::new())
     }
@@ -134,15 +124,8 @@ impl GraphBuilder {
 
     fn conv_with_stride(&mut self, x: &str, conv: &Conv1d, name: &str, stride: usize) -> String {
         let dims = conv.weight.dims();
-        let w = self.float(
-            &format!("{name}.weight"),
-            &dims,
-            float_values(conv.weight.val().into_data()),
-        );
-        let bias = conv
-            .bias
-            .as_ref()
-            .map_or_else(|| vec![0.0; dims[0]], |b| float_values(b.val().into_data()));
+        let (weights, bias) = conv_parameters(conv);
+        let w = self.float(&format!("{name}.weight"), &dims, weights);
         let b = self.float(&format!("{name}.bias"), &[dims[0]], bias);
         let attributes = vec![
             attribute_ints("kernel_shape", &[CONV_KERNEL as i64]),

@@ -201,6 +201,32 @@ pub struct Vae {
     pub decoder_channels: usize,
 }
 
+fn float_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec::<f32>().unwrap_or_default()
+}
+
+/// A dense layer's float parameters: weights in burn's `[in, out]` layout, and the bias
+/// (zeros when the layer has none). The one place exporters read them.
+pub fn linear_parameters(layer: &Linear) -> (Vec<f32>, Vec<f32>) {
+    let outputs = layer.weight.dims()[1];
+    let bias = layer
+        .bias
+        .as_ref()
+        .map_or_else(|| vec![0.0; outputs], |b| float_values(b.val()));
+    (float_values(layer.weight.val()), bias)
+}
+
+/// A convolution's float parameters: weights `[out][in][kernel]`, and the bias (zeros when
+/// the layer has none).
+pub fn conv_parameters(conv: &Conv1d) -> (Vec<f32>, Vec<f32>) {
+    let outputs = conv.weight.dims()[0];
+    let bias = conv
+        .bias
+        .as_ref()
+        .map_or_else(|| vec![0.0; outputs], |b| float_values(b.val()));
+    (float_values(conv.weight.val()), bias)
+}
+
 /// Nearest-neighbour ×2 upsampling along the length.
 ///
 /// # Shapes
