@@ -26,6 +26,28 @@ pub enum DataError {
         /// What the reader said.
         reason: String,
     },
+    /// The HDF5 file or dataset could not be read.
+    #[error("{path}:{dataset}: {reason}")]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The HDF5 file has no dataset of that name.
+    #[error(
+        "{path}: no dataset {dataset:?}; the file holds [{available}] (name one as {path}:/group/dataset)"
+    )]
+    MissingDataset {
+        /// The file.
+        path: PathBuf,
+        /// The dataset asked for.
+        dataset: String,
+        /// The datasets the file holds, comma-separated.
+        available: String,
+    },
     /// The element type is not one of the supported ones.
     #[error(
         "{path}: unsupported element type; expected f32, f64, i16, u16 or u8 (convert with numpy's astype)"

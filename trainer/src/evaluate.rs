@@ -3,12 +3,16 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Normalisation, Split};
+use std::path::{Path, PathBuf};
+
+use crate::data::{EventShape, Normalisation, Split};
 use crate::model::Vae;
 use crate::model::latent;
+use crate::package::files;
 use crate::pca::{self, PcaBaseline};
+use crate::plot::{self, PlotError};
 use crate::ptq::{self, Agreement};
-use crate::train::{nmse, to_array, to_tensor};
+use crate::train::{TrainingLog, mse, nmse, squared_spread, to_array, to_tensor};
 use burn::prelude::*;
 
 /// Usage of each code bit on a data set.
@@ -67,6 +71,12 @@ pub struct Report {
     pub nmse_runtime_codes: f64,
     /// nMSE in detector units from int8 runtime codes.
     pub nmse_runtime_codes_detector_units: f64,
+    /// Mean squared error per sample in detector units (e.g. ADC counts²) from int8
+    /// runtime codes.
+    pub mse_runtime_codes_detector_units: f64,
+    /// Median over events of each event's nMSE from int8 runtime codes (normalised units;
+    /// the nMSE above is the mean).
+    pub median_event_nmse_runtime_codes: f64,
     /// PCA at the same bit budget.
     pub pca: PcaBaseline,
     /// int8 vs float code agreement.
@@ -76,6 +86,44 @@ pub struct Report {
     /// Fraction of latents whose posterior mean is within 0.05 of ½ (codes that sit on the
     /// knife edge and flip easily).
     pub fraction_near_half: f64,
+}
+
+/// A [`Report`] plus what its plots are drawn from.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The figures.
+    pub report: Report,
+    /// Validation events in detector units.
+    pub raw: Array2<f32>,
+    /// Their reconstructions from int8 runtime codes, in detector units.
+    pub reconstructions: Array2<f32>,
+    /// Each event's nMSE from int8 runtime codes (normalised units).
+    pub event_nmse: Vec<f64>,
+}
+
+/// Each row's squared error over the data set's mean squared spread per event, so that the
+/// mean over events is [`nmse`].
+pub fn event_nmse(truth: &Array2<f32>, estimate: &Array2<f32>) -> Vec<f64> {
+    let per_event_spread = squared_spread(truth) / truth.nrows().max(1) as f64;
+    truth
+        .rows()
+        .into_iter()
+        .zip(estimate.rows())
+        .map(|(t, e)| {
+            let error: f64 = t.iter().zip(e).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+            if per_event_spread > 0.0 {
+                error / per_event_spread
+            } else {
+                error
+            }
+        })
+        .collect()
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Evaluates `model` and its `blob` on the validation split.
@@ -89,7 +137,7 @@ pub fn evaluate(
     split: &Split,
     alpha: f64,
     device: &Device,
-) -> Result<Report, ptq::PtqError> {
+) -> Result<Evaluation, ptq::PtqError> {
     let raw = &split.validation.data;
     let normalised = normalisation.apply(raw);
     let posterior = model.encode(to_tensor(&normalised, device));
@@ -111,23 +159,74 @@ pub fn evaluate(
     let bits = runtime_codes.ncols();
     let train_normalised = normalisation.apply(&split.train.data);
     let pca_model = pca::Pca::fit(&train_normalised, bits);
-    Ok(Report {
+    let reconstructions = normalisation.invert(&from_runtime);
+    let event_nmse = event_nmse(&normalised, &from_runtime);
+    let report = Report {
         events: raw.nrows(),
         bits,
         compression_ratio: (raw.ncols() * 4) as f64 / bits.div_ceil(8) as f64,
         nmse_float_latents: nmse(&normalised, &from_latents),
         nmse_float_codes: nmse(&normalised, &from_float_codes),
         nmse_runtime_codes: nmse(&normalised, &from_runtime),
-        nmse_runtime_codes_detector_units: nmse(raw, &normalisation.invert(&from_runtime)),
+        nmse_runtime_codes_detector_units: nmse(raw, &reconstructions),
+        mse_runtime_codes_detector_units: mse(raw, &reconstructions),
+        median_event_nmse_runtime_codes: median(&event_nmse),
         pca: pca::baseline(&pca_model, &train_normalised, &normalised, bits),
         agreement: ptq::agreement(&float_codes, &runtime_codes),
         bit_usage: bit_usage(&runtime_codes),
         fraction_near_half: near_half,
+    };
+    Ok(Evaluation {
+        report,
+        raw: raw.clone(),
+        reconstructions,
+        event_nmse,
     })
 }
 
+/// Writes the report's plots into `dir`: example reconstructions, the per-event error
+/// distribution and (when `log` has epochs) the training curve. Returns the files written.
+///
+/// # Errors
+/// [`PlotError`] naming the file that could not be drawn.
+pub fn write_plots(
+    dir: &Path,
+    name: &str,
+    evaluation: &Evaluation,
+    shape: EventShape,
+    log: &TrainingLog,
+) -> Result<Vec<PathBuf>, PlotError> {
+    let bits = evaluation.report.bits;
+    let mut written = vec![
+        dir.join(files::RECONSTRUCTIONS_PNG),
+        dir.join(files::ERRORS_PNG),
+    ];
+    plot::reconstructions(
+        &written[0],
+        &evaluation.raw,
+        &evaluation.reconstructions,
+        shape,
+        4,
+        &format!(
+            "{name}: validation events (black) and reconstructions from {bits}-bit int8 codes (red)"
+        ),
+    )?;
+    plot::error_histogram(
+        &written[1],
+        &evaluation.event_nmse,
+        "nMSE per event",
+        &format!("{name}: reconstruction error from {bits}-bit codes"),
+    )?;
+    if !log.epochs.is_empty() {
+        let path = dir.join(files::TRAINING_PNG);
+        plot::training_curve(&path, log, &format!("{name}: training"))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// A Markdown summary of a report, for the package and the README.
-pub fn markdown(name: &str, report: &Report, log: &crate::train::TrainingLog) -> String {
+pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
     let mut md = format!(
         "# {name}: evaluation on {} validation events\n\n",
         report.events
@@ -150,8 +249,10 @@ pub fn markdown(name: &str, report: &Report, log: &crate::train::TrainingLog) ->
         report.pca.bits, report.pca.components, report.pca.bits_per_coefficient, report.pca.nmse
     );
     md += &format!(
-        "- nMSE from int8 codes in detector units: {:.4}\n- compression: {:.0}× (f32 event vs {}-byte code)\n",
+        "- from int8 codes: median event nMSE {:.4} (the table gives the mean); in detector units nMSE {:.4}, MSE {:.4e} per sample\n- compression: {:.0}× (f32 event vs {}-byte code)\n",
+        report.median_event_nmse_runtime_codes,
         report.nmse_runtime_codes_detector_units,
+        report.mse_runtime_codes_detector_units,
         report.compression_ratio,
         report.bits.div_ceil(8)
     );
@@ -184,6 +285,22 @@ pub fn markdown(name: &str, report: &Report, log: &crate::train::TrainingLog) ->
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn event_errors_average_to_the_nmse() {
+        let truth = array![[1.0f32, 2.0], [3.0, 0.0], [-1.0, 1.0]];
+        let estimate = array![[1.0f32, 1.0], [2.0, 0.0], [0.0, 0.0]];
+        let events = event_nmse(&truth, &estimate);
+        // Spread: mean (1, 1); squared deviations 1, 5, 4 → 10/3 per event.
+        let expected = [1.0 / (10.0 / 3.0), 1.0 / (10.0 / 3.0), 2.0 / (10.0 / 3.0)];
+        for (e, x) in events.iter().zip(expected) {
+            assert!((e - x).abs() < 1e-12, "{events:?}");
+        }
+        let mean = events.iter().sum::<f64>() / 3.0;
+        assert!((mean - nmse(&truth, &estimate)).abs() < 1e-12);
+        assert!((mse(&truth, &estimate) - 4.0 / 6.0).abs() < 1e-12);
+        assert_eq!(median(&events), expected[1]);
+    }
 
     #[test]
     fn bit_usage_of_known_codes() {

@@ -7,7 +7,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`sim`] | built-in detector simulators with ground-truth factors (OPIS spectra, sprites) |
-//! | [`data`] | `.npy` loading with clear errors, seeded splits, normalisation |
+//! | [`data`] | `.npy` and HDF5 loading with clear errors, seeded splits, normalisation |
 //! | [`backend`] | the one place that picks the burn device (flex CPU by default) |
 //! | [`model`] | the burn VAE: MLP or conv encoder, binary (logit-normal, Beta prior) or Gaussian head, decoder |
 //! | [`train`] | the training loop: KL warm-up, validation, early stopping, checkpoints |
@@ -16,6 +16,7 @@
 //! | [`export`] | ONNX files of the float encoder and decoder, verified in tract against burn |
 //! | [`package`] | the model package: manifest, files, golden vectors, model id |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
+//! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve |
 //!
 //! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
 //! → [`ptq::quantize`] → runtime blob, checked against the float model.
@@ -28,6 +29,7 @@ pub mod export;
 pub mod model;
 pub mod package;
 pub mod pca;
+pub mod plot;
 pub mod ptq;
 pub mod sim;
 pub mod train;

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use latentlink_trainer::backend::Backend;
-use latentlink_trainer::data::{self, Events, Normalisation, npy};
+use latentlink_trainer::data::{self, DataSource, Events, Normalisation, hdf5, npy};
 use latentlink_trainer::evaluate;
 use latentlink_trainer::export::{onnx, verify};
 use latentlink_trainer::model::Vae;
@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Simulate events and their ground-truth factors as .npy files.
+    /// Simulate events and their ground-truth factors as .npy files (or one HDF5 file).
     ///
     /// Example: latentlink-trainer simulate --sim opis --events 20000 --out data/opis
     Simulate {
@@ -48,9 +48,13 @@ enum Command {
         /// Seed (the same seed gives the same events).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Output folder (events.npy, factors.npy, factors.json).
+        /// Output folder (events.npy, factors.npy, factors.json; or events.h5 with the
+        /// datasets /events and /factors, and factors.json).
         #[arg(long)]
         out: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value = "npy")]
+        format: DataFormat,
     },
     /// Train a model and write its package: int8 blob, ONNX files (checked in tract),
     /// burn record, golden vectors, manifest and an evaluation against PCA.
@@ -65,9 +69,9 @@ enum Command {
         /// Model package folder.
         #[arg(long)]
         model: PathBuf,
-        /// Calibration events as .npy, in the model's layout.
+        /// Calibration events in the model's layout: FILE.npy or FILE.h5:/dataset.
         #[arg(long)]
-        calibration: PathBuf,
+        calibration: DataSource,
         /// Compute backend.
         #[arg(long, value_enum, default_value = "flex")]
         backend: Backend,
@@ -87,17 +91,17 @@ enum Command {
     /// Evaluate a model package on events: reconstruction error from int8 codes, PCA at the
     /// same bits (fitted on half of the events), bit agreement and bit usage.
     ///
-    /// Example: latentlink-trainer eval --model runs/opis-b128 --data data/opis-test/events.npy
+    /// Example: latentlink-trainer eval --model runs/opis-b128 --data data/opis-test/events.npy --out runs/opis-b128/eval-test
     Eval {
         /// Model package folder.
         #[arg(long)]
         model: PathBuf,
-        /// Events as .npy, in the model's layout.
+        /// Events in the model's layout: FILE.npy or FILE.h5:/dataset.
         #[arg(long)]
-        data: PathBuf,
-        /// Write the full report as JSON here.
+        data: DataSource,
+        /// Write the report (report.json, report.md) and its plots (PNG) into this folder.
         #[arg(long)]
-        report: Option<PathBuf>,
+        out: Option<PathBuf>,
         /// Compute backend.
         #[arg(long, value_enum, default_value = "flex")]
         backend: Backend,
@@ -106,9 +110,10 @@ enum Command {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Events as .npy ([N, D] or [N, C, L]; f32, f64, i16, u16 or u8).
+    /// Events: FILE.npy, or a dataset of an HDF5 file as FILE.h5:/group/dataset ([N, D] or
+    /// [N, C, L]; f32, f64, i16, u16 or u8).
     #[arg(long, conflicts_with = "sim")]
-    data: Option<PathBuf>,
+    data: Option<DataSource>,
     /// Or simulate the training events.
     #[arg(long, value_enum)]
     sim: Option<Simulator>,
@@ -163,11 +168,37 @@ struct TrainArgs {
     name: Option<String>,
 }
 
-fn simulate(sim: Simulator, events: usize, seed: u64, out: &Path) -> Result<()> {
+/// File formats `simulate` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DataFormat {
+    /// events.npy and factors.npy.
+    Npy,
+    /// events.h5 with the datasets /events and /factors.
+    Hdf5,
+}
+
+fn simulate(
+    sim: Simulator,
+    events: usize,
+    seed: u64,
+    out: &Path,
+    format: DataFormat,
+) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let simulation = sim.simulate(events, seed);
-    npy::write_f32(&out.join("events.npy"), &simulation.events)?;
-    npy::write_f32(&out.join("factors.npy"), &simulation.factors)?;
+    match format {
+        DataFormat::Npy => {
+            npy::write_f32(&out.join("events.npy"), &simulation.events)?;
+            npy::write_f32(&out.join("factors.npy"), &simulation.factors)?;
+        }
+        DataFormat::Hdf5 => hdf5::write_f32(
+            &out.join("events.h5"),
+            &[
+                ("events", &simulation.events.clone().into_dyn()),
+                ("factors", &simulation.factors.clone().into_dyn()),
+            ],
+        )?,
+    }
     let names = serde_json::to_string_pretty(&simulation.factor_names)?;
     fs::write(out.join("factors.json"), names)
         .with_context(|| format!("cannot write {}", out.display()))?;
@@ -182,7 +213,7 @@ fn simulate(sim: Simulator, events: usize, seed: u64, out: &Path) -> Result<()> 
 
 fn train_command(args: &TrainArgs) -> Result<()> {
     let (events, data_description) = match (&args.data, args.sim) {
-        (Some(path), _) => (npy::load_events(path)?, path.display().to_string()),
+        (Some(source), _) => (source.load()?, source.to_string()),
         (None, Some(sim)) => (
             Events::from_array(sim.simulate(args.events, args.seed).events, "simulator")?,
             format!(
@@ -191,7 +222,9 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             ),
         ),
         (None, None) => {
-            bail!("give the training events with --data FILE.npy, or simulate them with --sim opis")
+            bail!(
+                "give the training events with --data FILE.npy (or FILE.h5:/dataset), or simulate them with --sim opis"
+            )
         }
     };
     fs::create_dir_all(&args.out)
@@ -247,7 +280,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         &split.train.data,
         &inference,
     )?;
-    let report = evaluate::evaluate(
+    let evaluation = evaluate::evaluate(
         &model,
         &blob,
         &normalisation,
@@ -255,6 +288,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         train_config.alpha,
         &inference,
     )?;
+    let report = &evaluation.report;
 
     // Export the float model and check every file in tract before it is written.
     let encoder_onnx = onnx::to_bytes(&onnx::encoder(&model, &normalisation, events.shape))
@@ -346,8 +380,9 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     package::write_file(
         out,
         files::SUMMARY,
-        evaluate::markdown(&manifest.name, &report, &log).as_bytes(),
+        evaluate::markdown(&manifest.name, report, &log).as_bytes(),
     )?;
+    evaluate::write_plots(out, &manifest.name, &evaluation, events.shape, &log)?;
     println!(
         "model package {} (model id {}) written to {}",
         manifest.name,
@@ -428,14 +463,18 @@ fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedPackage> {
     })
 }
 
-/// Events from `path`, refused unless they have the package's layout.
-fn load_matching_events(path: &Path, manifest: &package::Manifest) -> Result<Events> {
-    let events = npy::load_events(path)?;
-    events.expect_shape(package::event_shape(manifest), &path.display().to_string())?;
+/// Events from `source`, refused unless they have the package's layout.
+fn load_matching_events(source: &DataSource, manifest: &package::Manifest) -> Result<Events> {
+    let events = source.load()?;
+    events.expect_shape(package::event_shape(manifest), &source.to_string())?;
     Ok(events)
 }
 
-fn quantize_command(model_dir: &Path, calibration_path: &Path, backend: Backend) -> Result<()> {
+fn quantize_command(
+    model_dir: &Path,
+    calibration_path: &DataSource,
+    backend: Backend,
+) -> Result<()> {
     let LoadedPackage {
         opened,
         model,
@@ -512,8 +551,8 @@ fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
 
 fn eval_command(
     model_dir: &Path,
-    data_path: &Path,
-    report_path: Option<&Path>,
+    data: &DataSource,
+    out: Option<&Path>,
     backend: Backend,
 ) -> Result<()> {
     let LoadedPackage {
@@ -523,10 +562,10 @@ fn eval_command(
         device,
     } = load_package(model_dir, backend)?;
     let manifest = &opened.manifest;
-    let events = load_matching_events(data_path, manifest)?;
+    let events = load_matching_events(data, manifest)?;
     // Half the events fit the PCA baseline, the other half are evaluated.
     let split = data::split(&events, 0.5, 0.01, 1)?;
-    let report = evaluate::evaluate(
+    let evaluation = evaluate::evaluate(
         &model,
         &opened.blob,
         &normalisation,
@@ -539,10 +578,19 @@ fn eval_command(
         best_epoch: manifest.training.best_epoch,
         stopped_early: false,
     };
-    println!("{}", evaluate::markdown(&manifest.name, &report, &log));
-    if let Some(path) = report_path {
-        fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    let summary = evaluate::markdown(&manifest.name, &evaluation.report, &log);
+    println!("{summary}");
+    if let Some(out) = out {
+        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        package::write_file(
+            out,
+            files::REPORT,
+            serde_json::to_string_pretty(&evaluation.report)?.as_bytes(),
+        )?;
+        package::write_file(out, files::SUMMARY, summary.as_bytes())?;
+        let shape = package::event_shape(manifest);
+        evaluate::write_plots(out, &manifest.name, &evaluation, shape, &log)?;
+        println!("report and plots written to {}", out.display());
     }
     Ok(())
 }
@@ -560,7 +608,8 @@ fn main() -> Result<()> {
             events,
             seed,
             out,
-        } => simulate(sim, events, seed, &out),
+            format,
+        } => simulate(sim, events, seed, &out, format),
         Command::Train(args) => train_command(&args),
         Command::Quantize {
             model,
@@ -571,8 +620,8 @@ fn main() -> Result<()> {
         Command::Eval {
             model,
             data,
-            report,
+            out,
             backend,
-        } => eval_command(&model, &data, report.as_deref(), backend),
+        } => eval_command(&model, &data, out.as_deref(), backend),
     }
 }

@@ -50,6 +50,12 @@ pub mod files {
     pub const REPORT: &str = "report.json";
     /// Human-readable summary of the report.
     pub const SUMMARY: &str = "report.md";
+    /// Example reconstructions (PNG).
+    pub const RECONSTRUCTIONS_PNG: &str = "reconstructions.png";
+    /// Distribution of per-event reconstruction error (PNG).
+    pub const ERRORS_PNG: &str = "errors.png";
+    /// Training curve (PNG).
+    pub const TRAINING_PNG: &str = "training.png";
     /// Golden vectors folder.
     pub const GOLDEN: &str = "golden";
 }

@@ -169,15 +169,31 @@ pub fn to_array(tensor: Tensor<2>) -> Array2<f32> {
 /// Normalised MSE: mean squared error over the mean squared deviation of `truth` from its
 /// per-feature mean (1.0 = as good as predicting the mean event).
 pub fn nmse(truth: &Array2<f32>, estimate: &Array2<f32>) -> f64 {
-    let mean = truth
-        .mean_axis(Axis(0))
-        .unwrap_or_else(|| ndarray::Array1::zeros(truth.ncols()));
-    let error: f64 = truth
+    let spread = squared_spread(truth);
+    let error = squared_error(truth, estimate);
+    if spread > 0.0 { error / spread } else { error }
+}
+
+/// Mean squared error per sample, in the units of `truth`.
+pub fn mse(truth: &Array2<f32>, estimate: &Array2<f32>) -> f64 {
+    squared_error(truth, estimate) / truth.len().max(1) as f64
+}
+
+fn squared_error(truth: &Array2<f32>, estimate: &Array2<f32>) -> f64 {
+    truth
         .iter()
         .zip(estimate.iter())
         .map(|(a, b)| f64::from(a - b).powi(2))
-        .sum();
-    let spread: f64 = truth
+        .sum()
+}
+
+/// Sum over events of the squared distance from the mean event: the error of reconstructing
+/// every event as the mean, which normalises [`nmse`].
+pub fn squared_spread(truth: &Array2<f32>) -> f64 {
+    let mean = truth
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| ndarray::Array1::zeros(truth.ncols()));
+    truth
         .rows()
         .into_iter()
         .map(|row| {
@@ -186,8 +202,7 @@ pub fn nmse(truth: &Array2<f32>, estimate: &Array2<f32>) -> f64 {
                 .map(|(a, m)| f64::from(a - m).powi(2))
                 .sum::<f64>()
         })
-        .sum();
-    if spread > 0.0 { error / spread } else { error }
+        .sum()
 }
 
 /// Validation metrics of `model` on normalised `data`, in batches.

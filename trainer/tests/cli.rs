@@ -75,6 +75,10 @@ fn check_package(dir: &Path) {
         files::DECODER_ONNX,
         files::MODEL_RECORD,
         files::REPORT,
+        files::SUMMARY,
+        files::RECONSTRUCTIONS_PNG,
+        files::ERRORS_PNG,
+        files::TRAINING_PNG,
     ] {
         assert!(dir.join(name).is_file(), "missing {name}");
     }
@@ -120,7 +124,8 @@ fn train_writes_a_complete_package() {
         "the training checkpoint is not part of the package"
     );
 
-    // eval reads the package back (burn record included) and evaluates new events.
+    // eval reads the package back (burn record included) and evaluates new events, here
+    // from a dataset of an HDF5 file.
     let data = dir.path().join("new");
     let output = trainer(&[
         "simulate",
@@ -130,19 +135,22 @@ fn train_writes_a_complete_package() {
         "60",
         "--seed",
         "77",
+        "--format",
+        "hdf5",
         "--out",
         data.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", text(&output));
-    let report = dir.path().join("eval.json");
+    let events = format!("{}:/events", data.join("events.h5").display());
+    let eval_dir = dir.path().join("eval");
     let output = trainer(&[
         "eval",
         "--model",
         out.to_str().unwrap(),
         "--data",
-        data.join("events.npy").to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
+        &events,
+        "--out",
+        eval_dir.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
@@ -150,8 +158,18 @@ fn train_writes_a_complete_package() {
         "{}",
         text(&output)
     );
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let report = std::fs::read(eval_dir.join(files::REPORT)).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(json["events"].as_u64(), Some(30));
     assert!(json["nmse_runtime_codes"].as_f64().unwrap().is_finite());
+    assert!(json["mse_runtime_codes_detector_units"].as_f64().unwrap() > 0.0);
+    for name in [
+        files::SUMMARY,
+        files::RECONSTRUCTIONS_PNG,
+        files::ERRORS_PNG,
+    ] {
+        assert!(eval_dir.join(name).is_file(), "eval wrote no {name}");
+    }
     // quantize re-calibrates: the blob and the model id change, the package stays consistent.
     let before = package::read_manifest(&out).unwrap().model_id;
     let output = trainer(&[
@@ -159,7 +177,7 @@ fn train_writes_a_complete_package() {
         "--model",
         out.to_str().unwrap(),
         "--calibration",
-        data.join("events.npy").to_str().unwrap(),
+        &events,
     ]);
     assert!(output.status.success(), "{}", text(&output));
     assert_ne!(package::read_manifest(&out).unwrap().model_id, before);

@@ -81,8 +81,9 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
         &inference,
     )
     .unwrap();
-    let report =
+    let evaluation =
         evaluate::evaluate(&model, &blob, &normalisation, &split, 0.01, &inference).unwrap();
+    let report = &evaluation.report;
     assert_eq!(report.bits, 16);
     assert!(
         report.agreement.bit_agreement > 0.9,
@@ -91,6 +92,13 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
     );
     assert!(report.nmse_runtime_codes.is_finite() && report.pca.nmse.is_finite());
     assert_eq!(report.compression_ratio, 4.0 * 1024.0 / 2.0);
+    assert_eq!(
+        evaluation.reconstructions.dim(),
+        split.validation.data.dim()
+    );
+    let mean_event_nmse =
+        evaluation.event_nmse.iter().sum::<f64>() / evaluation.event_nmse.len() as f64;
+    assert!((mean_event_nmse - report.nmse_runtime_codes).abs() < 1e-6);
 }
 
 #[test]

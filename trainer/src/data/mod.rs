@@ -9,10 +9,17 @@
 //! | `[N, D]` | flat events (one channel) |
 //! | `[N, C, L]` | multi-channel spectra or waveforms; images `[N, H, W]`; point clouds `[N, P, 3]` |
 //!
-//! `.npy` files may hold `f32`, `f64`, `i16`, `u16` or `u8`; integers are ADC counts and are
-//! converted exactly.
+//! Files are `.npy` or HDF5 datasets ([`DataSource`]) holding `f32`, `f64`, `i16`, `u16` or
+//! `u8`; integers are ADC counts and are converted exactly.
 
+pub mod hdf5;
 pub mod npy;
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 use ndarray::{Array1, Array2, ArrayD, Axis};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
@@ -33,6 +40,77 @@ impl EventShape {
     /// Samples per event.
     pub const fn features(self) -> usize {
         self.channels * self.length
+    }
+}
+
+/// Where recorded events come from, written `FILE.npy` or `FILE.h5:/group/dataset` on the
+/// command line (`.h5`, `.hdf5`, `.hdf`, `.nxs` and `.nx5` files are HDF5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    /// A `.npy` file.
+    Npy(PathBuf),
+    /// One dataset of an HDF5 file.
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// The dataset's path inside the file (empty if none was given).
+        dataset: String,
+    },
+}
+
+const HDF5_EXTENSIONS: [&str; 5] = ["h5", "hdf5", "hdf", "nxs", "nx5"];
+
+fn is_hdf5_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| HDF5_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+impl DataSource {
+    /// Loads the events.
+    ///
+    /// # Errors
+    /// [`DataError`] naming the file (and dataset) for every bad-input case; an HDF5 file
+    /// given without a dataset gets [`DataError::MissingDataset`], which lists the datasets.
+    pub fn load(&self) -> Result<Events, DataError> {
+        match self {
+            Self::Npy(path) => npy::load_events(path),
+            Self::Hdf5 { path, dataset } => hdf5::load_events(path, dataset),
+        }
+    }
+}
+
+impl FromStr for DataSource {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some((file, dataset)) = text.rsplit_once(':') {
+            let path = PathBuf::from(file);
+            if is_hdf5_path(&path) {
+                return Ok(Self::Hdf5 {
+                    path,
+                    dataset: dataset.to_owned(),
+                });
+            }
+        }
+        let path = PathBuf::from(text);
+        Ok(if is_hdf5_path(&path) {
+            Self::Hdf5 {
+                path,
+                dataset: String::new(),
+            }
+        } else {
+            Self::Npy(path)
+        })
+    }
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Npy(path) => write!(f, "{}", path.display()),
+            Self::Hdf5 { path, dataset } => write!(f, "{}:{dataset}", path.display()),
+        }
     }
 }
 
@@ -262,6 +340,41 @@ mod tests {
                 .zip(all.data.iter())
                 .all(|(a, b)| (a - b).abs() < 1e-3)
         );
+    }
+
+    #[test]
+    fn data_sources_parse_from_the_command_line() {
+        let source = |t: &str| t.parse::<DataSource>().unwrap();
+        assert_eq!(
+            source("runs/42/events.npy"),
+            DataSource::Npy("runs/42/events.npy".into())
+        );
+        assert_eq!(
+            source("/data/run42.h5:/entry/data/spectra"),
+            DataSource::Hdf5 {
+                path: "/data/run42.h5".into(),
+                dataset: "/entry/data/spectra".into()
+            }
+        );
+        assert_eq!(
+            source("scan.NXS"),
+            DataSource::Hdf5 {
+                path: "scan.NXS".into(),
+                dataset: String::new()
+            }
+        );
+        assert_eq!(
+            source("scan.nxs:/entry").to_string(),
+            "scan.nxs:/entry".to_string()
+        );
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/facility.h5");
+        let err = DataSource::Hdf5 {
+            path: fixture,
+            dataset: String::new(),
+        }
+        .load()
+        .unwrap_err();
+        assert!(err.to_string().contains("/entry/data/spectra"), "{err}");
     }
 
     #[test]

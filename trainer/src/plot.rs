@@ -1,0 +1,446 @@
+//! PNG plots for reports: example reconstructions, the training curve and error
+//! distributions.
+//!
+//! Text is drawn with DejaVu Sans embedded in the binary, so plots come out the same on a
+//! bare beam-line machine with no system fonts.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use ndarray::{Array2, ArrayView1};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::data::EventShape;
+use crate::train::TrainingLog;
+
+/// A plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {reason}")]
+pub struct PlotError {
+    /// The PNG file.
+    pub path: PathBuf,
+    /// What plotters said.
+    pub reason: String,
+}
+
+const FONT: &str = "sans-serif";
+const RAW_COLOUR: RGBColor = RGBColor(40, 40, 40);
+const RECONSTRUCTED_COLOUR: RGBColor = RGBColor(214, 39, 40);
+const SECOND_COLOUR: RGBColor = RGBColor(31, 119, 180);
+
+fn register_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // DejaVu Sans is a valid font; if registration ever failed, text would be missing
+        // from the plots but they would still be drawn.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Runs `draw` on a white `width × height` PNG at `path`, turning plotters' errors into a
+/// [`PlotError`] that names the file.
+fn draw_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<(), PlotError> {
+    register_font();
+    let error = |reason: String| PlotError {
+        path: path.to_owned(),
+        reason,
+    };
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| error(e.to_string()))?;
+    draw(&root).map_err(error)?;
+    root.present().map_err(|e| error(e.to_string()))
+}
+
+/// Smallest range holding every value (a unit range around a constant), with 5 % margin.
+fn value_range(values: impl IntoIterator<Item = f32>) -> Range<f32> {
+    let (low, high) = values
+        .into_iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !low.is_finite() || !high.is_finite() {
+        return 0.0..1.0;
+    }
+    let margin = if high > low { 0.05 * (high - low) } else { 0.5 };
+    (low - margin)..(high + margin)
+}
+
+/// Raw events and their reconstructions, one panel per event (at most `rows`): traces for
+/// spectra and waveforms (channels side by side), and two images for image-like events
+/// (`channels ≥ 8`, e.g. 32 × 32 sprites).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn reconstructions(
+    path: &Path,
+    raw: &Array2<f32>,
+    reconstructed: &Array2<f32>,
+    shape: EventShape,
+    rows: usize,
+    title: &str,
+) -> Result<(), PlotError> {
+    let rows = rows.min(raw.nrows()).max(1);
+    let image_like = shape.channels >= 8;
+    let size = if image_like {
+        (640, 40 + 300 * rows as u32)
+    } else {
+        (1200, 40 + 220 * rows as u32)
+    };
+    draw_png(path, size, |root| {
+        let body = root.titled(title, (FONT, 22)).map_err(|e| e.to_string())?;
+        for (event, panel) in body.split_evenly((rows, 1)).iter().enumerate() {
+            if event >= raw.nrows() {
+                break;
+            }
+            let (truth, estimate) = (raw.row(event), reconstructed.row(event));
+            if image_like {
+                let halves = panel.split_evenly((1, 2));
+                image(&halves[0], truth, shape, &format!("event {event}: raw"))?;
+                image(&halves[1], estimate, shape, "reconstructed")?;
+            } else {
+                traces(panel, truth, estimate, shape, event)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn traces(
+    panel: &DrawingArea<BitMapBackend<'_>, Shift>,
+    truth: ArrayView1<'_, f32>,
+    estimate: ArrayView1<'_, f32>,
+    shape: EventShape,
+    event: usize,
+) -> Result<(), String> {
+    let y_range = value_range(truth.iter().chain(estimate.iter()).copied());
+    for (channel, area) in panel.split_evenly((1, shape.channels)).iter().enumerate() {
+        let samples = channel * shape.length..(channel + 1) * shape.length;
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("event {event}, channel {channel}"), (FONT, 14))
+            .margin(6)
+            .x_label_area_size(22)
+            .y_label_area_size(if channel == 0 { 44 } else { 8 })
+            .build_cartesian_2d(0f32..shape.length as f32, y_range.clone())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(4)
+            .y_labels(if channel == 0 { 4 } else { 0 })
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (values, colour, label) in [
+            (&truth, RAW_COLOUR, "raw"),
+            (&estimate, RECONSTRUCTED_COLOUR, "reconstructed"),
+        ] {
+            let series = LineSeries::new(
+                samples
+                    .clone()
+                    .map(|i| ((i - samples.start) as f32, values[i])),
+                colour.stroke_width(1),
+            );
+            let drawn = chart.draw_series(series).map_err(|e| e.to_string())?;
+            if channel == 0 && event == 0 {
+                drawn
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+            }
+        }
+        if channel == 0 && event == 0 {
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 11))
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn image(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    values: ArrayView1<'_, f32>,
+    shape: EventShape,
+    caption: &str,
+) -> Result<(), String> {
+    let range = value_range(values.iter().copied());
+    let (rows, columns) = (shape.channels, shape.length);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 14))
+        .margin(8)
+        .build_cartesian_2d(0..columns, 0..rows)
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series((0..rows).flat_map(|r| {
+            (0..columns).map(move |c| {
+                let level = (values[r * columns + c] - range.start) / (range.end - range.start);
+                let grey = (255.0 * (1.0 - level.clamp(0.0, 1.0))) as u8;
+                // Row 0 at the top, as images are shown.
+                let y = rows - 1 - r;
+                Rectangle::new(
+                    [(c, y), (c + 1, y + 1)],
+                    RGBColor(grey, grey, grey).filled(),
+                )
+            })
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The training curve: validation nMSE from sampled latents and from deployed codes (left),
+/// and the KL per event with its weight β (right), per epoch.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or the log is empty.
+pub fn training_curve(path: &Path, log: &TrainingLog, title: &str) -> Result<(), PlotError> {
+    if log.epochs.is_empty() {
+        return Err(PlotError {
+            path: path.to_owned(),
+            reason: "the training log has no epochs".into(),
+        });
+    }
+    let last = log.epochs.len() as f32 + 0.5;
+    draw_png(path, (1100, 420), |root| {
+        let body = root.titled(title, (FONT, 20)).map_err(|e| e.to_string())?;
+        let halves = body.split_evenly((1, 2));
+        let curves = [
+            (
+                "validation nMSE",
+                vec![
+                    (
+                        "sampled latents",
+                        SECOND_COLOUR,
+                        log.epochs
+                            .iter()
+                            .map(|e| e.validation_nmse)
+                            .collect::<Vec<_>>(),
+                    ),
+                    (
+                        "codes",
+                        RECONSTRUCTED_COLOUR,
+                        log.epochs.iter().map(|e| e.validation_code_nmse).collect(),
+                    ),
+                ],
+            ),
+            (
+                "KL per event (nats)",
+                vec![
+                    (
+                        "train",
+                        SECOND_COLOUR,
+                        log.epochs.iter().map(|e| e.train_kl).collect(),
+                    ),
+                    (
+                        "validation",
+                        RECONSTRUCTED_COLOUR,
+                        log.epochs.iter().map(|e| e.validation_kl).collect(),
+                    ),
+                ],
+            ),
+        ];
+        for (area, (y_label, series)) in halves.iter().zip(curves) {
+            let y_range = value_range(
+                series
+                    .iter()
+                    .flat_map(|(_, _, v)| v.iter().map(|&x| x as f32)),
+            );
+            let mut chart = ChartBuilder::on(area)
+                .margin(10)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0.5f32..last, y_range)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(y_label)
+                .label_style((FONT, 12))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (label, colour, values) in series {
+                chart
+                    .draw_series(LineSeries::new(
+                        values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| (i as f32 + 1.0, v as f32)),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(|e| e.to_string())?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+            }
+            let best = log.best_epoch as f32;
+            let bounds = chart.y_range();
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(best, bounds.start), (best, bounds.end)],
+                    BLACK.mix(0.4),
+                )))
+                .map_err(|e| e.to_string())?
+                .label("kept epoch")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 12))
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+}
+
+/// A histogram of per-event errors (e.g. normalised MSE), with its median marked.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or `errors` is empty.
+pub fn error_histogram(
+    path: &Path,
+    errors: &[f64],
+    x_label: &str,
+    title: &str,
+) -> Result<(), PlotError> {
+    let mut sorted: Vec<f64> = errors.iter().copied().filter(|e| e.is_finite()).collect();
+    if sorted.is_empty() {
+        return Err(PlotError {
+            path: path.to_owned(),
+            reason: "no finite errors to plot".into(),
+        });
+    }
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    // Clip the far tail at the 99th percentile so the bulk stays readable.
+    let top = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)].max(1e-12);
+    const BINS: usize = 40;
+    let width = top / BINS as f64;
+    let mut counts = [0u32; BINS];
+    for &e in &sorted {
+        counts[((e / width) as usize).min(BINS - 1)] += 1;
+    }
+    let highest = counts.iter().copied().max().unwrap_or(1);
+    draw_png(path, (800, 480), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..top, 0u32..highest + highest / 10 + 1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{x_label} (last bin holds the top 1 %)"))
+            .y_desc("events")
+            .label_style((FONT, 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                let x = i as f64 * width;
+                Rectangle::new([(x, 0), (x + width, c)], SECOND_COLOUR.mix(0.7).filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                [(median, 0), (median, highest)],
+                RECONSTRUCTED_COLOUR.stroke_width(2),
+            )))
+            .map_err(|e| e.to_string())?
+            .label(format!("median {median:.4}"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RECONSTRUCTED_COLOUR));
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 12))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::EpochStats;
+
+    /// A PNG that decodes to the expected size and is not one flat colour.
+    fn assert_drawn(path: &Path, width: u32) {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let png_width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        assert_eq!(png_width, width);
+        // A blank white image of this size compresses to well under 2 KB.
+        assert!(bytes.len() > 4_000, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn draws_every_plot() {
+        let dir = tempfile::tempdir().unwrap();
+        let spectra = EventShape {
+            channels: 2,
+            length: 16,
+        };
+        let raw = Array2::from_shape_fn((3, 32), |(n, i)| ((i + n) as f32 * 0.4).sin());
+        let path = dir.path().join("spectra.png");
+        reconstructions(&path, &raw, &raw.mapv(|v| v * 0.9), spectra, 2, "spectra").unwrap();
+        assert_drawn(&path, 1200);
+
+        let images = EventShape {
+            channels: 8,
+            length: 8,
+        };
+        let raw = Array2::from_shape_fn((1, 64), |(_, i)| (i % 9) as f32);
+        let path = dir.path().join("images.png");
+        reconstructions(&path, &raw, &raw, images, 4, "images").unwrap();
+        assert_drawn(&path, 640);
+
+        let epoch = |epoch: usize| EpochStats {
+            epoch,
+            beta: 0.02,
+            train_reconstruction: 100.0 / epoch as f64,
+            train_kl: 10.0 + epoch as f64,
+            validation_nmse: 0.5 / epoch as f64,
+            validation_code_nmse: 0.6 / epoch as f64,
+            validation_kl: 11.0 + epoch as f64,
+            seconds: 1.0,
+        };
+        let log = TrainingLog {
+            epochs: (1..=5).map(epoch).collect(),
+            best_epoch: 5,
+            stopped_early: false,
+        };
+        let path = dir.path().join("loss.png");
+        training_curve(&path, &log, "training").unwrap();
+        assert_drawn(&path, 1100);
+
+        let path = dir.path().join("errors.png");
+        let errors: Vec<f64> = (0..500).map(|i| f64::from(i % 37) * 0.01).collect();
+        error_histogram(&path, &errors, "nMSE", "errors").unwrap();
+        assert_drawn(&path, 800);
+    }
+
+    #[test]
+    fn empty_inputs_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loss.png");
+        let log = TrainingLog {
+            epochs: Vec::new(),
+            best_epoch: 0,
+            stopped_early: false,
+        };
+        let err = training_curve(&path, &log, "t").unwrap_err();
+        assert!(err.to_string().contains("loss.png"), "{err}");
+        assert!(error_histogram(&path, &[f64::NAN], "x", "t").is_err());
+    }
+}
