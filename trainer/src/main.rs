@@ -129,8 +129,9 @@ struct TrainArgs {
     /// Decoder architecture (conv needs a length divisible by 4).
     #[arg(long, value_enum, default_value = "mlp")]
     decoder: DecoderKind,
-    /// Hidden layer widths, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "512,256")]
+    /// Hidden layer widths, comma separated. The default keeps the int8 encoder at about
+    /// 330 KB, small enough for the flash of a common Cortex-M4.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
     hidden: Vec<usize>,
     /// Latent head.
     #[arg(long, value_enum, default_value = "binary")]
@@ -145,8 +146,8 @@ struct TrainArgs {
     /// Epochs over which the capacity rises.
     #[arg(long, default_value_t = 10)]
     capacity_epochs: usize,
-    /// Most epochs.
-    #[arg(long, default_value_t = 30)]
+    /// Most epochs (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 60)]
     epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
@@ -334,7 +335,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         }),
         model_id: format!("{id:016x}"),
         trainer_version: env!("CARGO_PKG_VERSION").into(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         input: package::InputSection {
             channels: events.shape.channels,
             length: events.shape.length,
@@ -410,6 +411,15 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         report.compression_ratio
     );
     Ok(())
+}
+
+/// This invocation as a user would type it (program name without its path), for the
+/// manifest.
+fn command_line() -> String {
+    std::iter::once("latentlink-trainer".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Golden vectors of `inputs`: float codes, int8 runtime codes, and the float decoder's
@@ -503,7 +513,7 @@ fn quantize_command(
     manifest.model_id = format!("{:016x}", package::model_id(&blob, &opened.record));
     manifest.runtime = footprint(&blob)?;
     manifest.metrics.bit_agreement = agreement.bit_agreement;
-    manifest.command = std::env::args().collect::<Vec<_>>().join(" ");
+    manifest.command = command_line();
     package::write_manifest(model_dir, &manifest)?;
     println!(
         "re-quantised on {} events: int8/float bit agreement {:.4}, new model id {}",

@@ -74,7 +74,7 @@ impl Default for TrainConfig {
             beta: 0.02,
             warmup_epochs: 5,
             alpha: 0.01,
-            epochs: 30,
+            epochs: 60,
             patience: 6,
             batch_size: 128,
             learning_rate: 1e-3,
