@@ -1,0 +1,506 @@
+//! Every event accounted for: per stream, how many were decoded, lost, rejected or duplicated.
+//!
+//! # Rules
+//!
+//! A stream's events carry consecutive ids (`first_event + i` in a frame). The tracker keeps
+//! the next id it expects and the *holes*: ranges of ids it has not seen yet.
+//!
+//! - A good frame at the expected id: its events are **decoded**.
+//! - A good frame past the expected id: the skipped ids become a hole, counted **lost**.
+//! - A frame that was **rejected** (bad CRC, unknown model, malformed...) but whose header
+//!   still names a stream and a range of events *claims* that range: ids of it that are or
+//!   become holes move from lost to rejected. A header too damaged to read cannot claim, and
+//!   its events stay lost; the sum below stays exact either way.
+//! - A good frame inside a hole (it arrived late, e.g. reordered): its events move from the
+//!   hole's kind to decoded and count as **late** too.
+//! - A good frame over ids already decoded: **duplicated**, not decoded again.
+//! - A frame far behind the expected id (more than [`RESTART_WINDOW`]) and outside every
+//!   hole: the front-end restarted its ids; the tracker follows it and counts a **restart**.
+//!
+//! Invariant (tested): for every stream, `decoded + lost + rejected` equals the number of
+//! distinct event ids from the stream's first id to the last id seen. Losses after the last
+//! frame received cannot be known until a later frame arrives.
+//!
+//! Sequence numbers (`u32`, one per frame) wrap; gaps in them count **frames lost**, measured
+//! with wrapping arithmetic so the wrap from `u32::MAX` to 0 is not a gap; a frame that fills
+//! a hole late takes its frame back out of that count.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use latentlink_runtime::wire::{AccumulatorError, FrameError};
+use serde::{Deserialize, Serialize};
+
+/// Ids this far behind the expected one, outside every hole, mean the sender restarted.
+pub const RESTART_WINDOW: u64 = 1 << 24;
+
+/// Holes kept per stream; past this the oldest hole is forgotten (its count stays).
+const MAX_HOLES: usize = 4096;
+
+/// Claims of rejected frames ahead of the expected id kept per stream.
+const MAX_PENDING_CLAIMS: usize = 256;
+
+/// Why a frame (or a run of bytes) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The CRC-32C does not match: corrupted in transit.
+    Crc,
+    /// A wire-format version this bridge does not read.
+    Version,
+    /// A model id other than the loaded package's.
+    UnknownModel,
+    /// Not a well-formed frame (bad COBS, truncated, lengths that do not add up, or a code
+    /// width other than the model's).
+    Malformed,
+    /// Longer than the largest frame.
+    Oversize,
+}
+
+impl RejectReason {
+    /// The reason for a frame the runtime's parser refused.
+    pub fn of_frame_error(error: FrameError) -> Self {
+        match error {
+            FrameError::Checksum { .. } => Self::Crc,
+            FrameError::UnsupportedVersion { .. } => Self::Version,
+            FrameError::Oversize { .. } => Self::Oversize,
+            _ => Self::Malformed,
+        }
+    }
+
+    /// The reason for bytes the accumulator dropped.
+    pub fn of_accumulator_error(error: AccumulatorError) -> Self {
+        match error {
+            AccumulatorError::Oversize { .. } => Self::Oversize,
+            _ => Self::Malformed,
+        }
+    }
+}
+
+/// Counters of one stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamCounters {
+    /// Good frames received (duplicates included).
+    pub frames: u64,
+    /// Frames missing by sequence number.
+    pub frames_lost: u64,
+    /// Events decoded (each id once).
+    pub decoded: u64,
+    /// Events not received (holes not claimed by a rejected frame).
+    pub lost: u64,
+    /// Events in rejected frames.
+    pub rejected: u64,
+    /// Events received again after they were decoded.
+    pub duplicated: u64,
+    /// Events decoded after a later event (reordered); included in `decoded`.
+    pub late: u64,
+    /// Times the sender restarted its event ids.
+    pub restarts: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoleKind {
+    Lost,
+    Rejected,
+}
+
+/// The tracker of one stream.
+#[derive(Debug, Clone, Default)]
+pub struct StreamTracker {
+    counters: StreamCounters,
+    next_event: Option<u64>,
+    next_sequence: Option<u32>,
+    /// Non-overlapping holes below `next_event`, by start.
+    holes: BTreeMap<u64, (u64, HoleKind)>,
+    /// Ranges claimed by rejected frames at or past `next_event`.
+    pending_claims: Vec<Range<u64>>,
+}
+
+/// What to do with the events of a good frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Sub-ranges (offsets into the frame's codes) to decode; the rest were duplicates.
+    pub decode: Vec<Range<usize>>,
+}
+
+impl StreamTracker {
+    /// The counters so far.
+    pub fn counters(&self) -> &StreamCounters {
+        &self.counters
+    }
+
+    /// Removes the part of `range` that lies in holes and returns it, piece by piece.
+    fn carve(&mut self, range: &Range<u64>) -> Vec<(Range<u64>, HoleKind)> {
+        let overlapping: Vec<(u64, u64, HoleKind)> = self
+            .holes
+            .range(..range.end)
+            .rev()
+            .take_while(|(_, (end, _))| *end > range.start)
+            .map(|(&start, &(end, kind))| (start, end, kind))
+            .collect();
+        let mut pieces = Vec::new();
+        for (start, end, kind) in overlapping {
+            self.holes.remove(&start);
+            let (cut_start, cut_end) = (start.max(range.start), end.min(range.end));
+            if start < cut_start {
+                self.holes.insert(start, (cut_start, kind));
+            }
+            if cut_end < end {
+                self.holes.insert(cut_end, (end, kind));
+            }
+            pieces.push((cut_start..cut_end, kind));
+        }
+        pieces
+    }
+
+    fn add_hole(&mut self, range: Range<u64>, kind: HoleKind) {
+        if range.is_empty() {
+            return;
+        }
+        match kind {
+            HoleKind::Lost => self.counters.lost += range.end - range.start,
+            HoleKind::Rejected => self.counters.rejected += range.end - range.start,
+        }
+        self.holes.insert(range.start, (range.end, kind));
+        while self.holes.len() > MAX_HOLES {
+            self.holes.pop_first();
+        }
+    }
+
+    /// Moves the lost ids of `range` to rejected.
+    fn mark_rejected(&mut self, range: &Range<u64>) {
+        for (piece, kind) in self.carve(range) {
+            if kind == HoleKind::Lost {
+                self.counters.lost -= piece.end - piece.start;
+            } else {
+                self.counters.rejected -= piece.end - piece.start;
+            }
+            self.add_hole(piece, HoleKind::Rejected);
+        }
+    }
+
+    /// Records a rejected frame whose header names `first_event` and `count` events.
+    pub fn claim_rejected(&mut self, first_event: u64, count: u16) {
+        let range = first_event..first_event.saturating_add(u64::from(count));
+        match self.next_event {
+            Some(next) if range.start < next => self.mark_rejected(&range),
+            _ => {
+                if self.pending_claims.len() < MAX_PENDING_CLAIMS {
+                    self.pending_claims.push(range);
+                }
+            }
+        }
+    }
+
+    /// Accounts for a good frame of `count` events from `first_event` with sequence number
+    /// `sequence`, and says which of its events to decode.
+    pub fn accept(&mut self, sequence: u32, first_event: u64, count: u16) -> Verdict {
+        self.counters.frames += 1;
+        self.track_sequence(sequence);
+        let count_u64 = u64::from(count);
+        let range = first_event..first_event.saturating_add(count_u64);
+        let next = *self.next_event.get_or_insert(first_event);
+        let behind = next.saturating_sub(range.start);
+        if behind > RESTART_WINDOW && self.carve_peek(&range) == 0 {
+            self.counters.restarts += 1;
+            self.holes.clear();
+            self.pending_claims.clear();
+            self.next_event = Some(first_event);
+            let fresh = self.accept_new(range, 0);
+            return Verdict {
+                decode: Vec::from([fresh]),
+            };
+        }
+        let mut decode = Vec::new();
+        // The part below `next`: late (in a hole) or duplicated.
+        let old = range.start..range.end.min(next);
+        if !old.is_empty() {
+            let mut late: Vec<Range<u64>> = Vec::new();
+            for (piece, kind) in self.carve(&old) {
+                let n = piece.end - piece.start;
+                match kind {
+                    HoleKind::Lost => self.counters.lost -= n,
+                    HoleKind::Rejected => self.counters.rejected -= n,
+                }
+                self.counters.decoded += n;
+                self.counters.late += n;
+                late.push(piece);
+            }
+            let late_total: u64 = late.iter().map(|r| r.end - r.start).sum();
+            if late_total > 0 && self.counters.frames_lost > 0 {
+                // The sequence gap this frame left was counted lost; it only came late.
+                self.counters.frames_lost -= 1;
+            }
+            self.counters.duplicated += (old.end - old.start) - late_total;
+            late.sort_by_key(|r| r.start);
+            decode.extend(
+                late.into_iter()
+                    .map(|r| offset(r.start, first_event)..offset(r.end, first_event)),
+            );
+        }
+        if range.end > next {
+            let new_start = range.start.max(next);
+            decode.push(self.accept_new(new_start..range.end, offset(new_start, first_event)));
+        }
+        Verdict { decode }
+    }
+
+    /// Ids of `range` that are holes, without changing anything.
+    fn carve_peek(&self, range: &Range<u64>) -> u64 {
+        self.holes
+            .range(..range.end)
+            .rev()
+            .take_while(|(_, (end, _))| *end > range.start)
+            .map(|(&start, &(end, _))| end.min(range.end) - start.max(range.start))
+            .sum()
+    }
+
+    /// Accepts `range`, all at or past the expected id; `skip` is its offset in the frame.
+    /// Returns the offsets to decode.
+    fn accept_new(&mut self, range: Range<u64>, skip: usize) -> Range<usize> {
+        let next = self.next_event.unwrap_or(range.start);
+        self.add_hole(next..range.start, HoleKind::Lost);
+        self.counters.decoded += range.end - range.start;
+        self.next_event = Some(range.end);
+        let claims = std::mem::take(&mut self.pending_claims);
+        for claim in claims {
+            if claim.start < range.end {
+                self.mark_rejected(&claim);
+            } else {
+                self.pending_claims.push(claim);
+            }
+        }
+        let len = (range.end - range.start) as usize;
+        skip..skip + len
+    }
+
+    fn track_sequence(&mut self, sequence: u32) {
+        if let Some(expected) = self.next_sequence {
+            let ahead = sequence.wrapping_sub(expected) as i32;
+            if ahead < 0 {
+                // A late or repeated frame; the sequence already moved past it.
+                return;
+            }
+            self.counters.frames_lost += ahead as u64;
+        }
+        self.next_sequence = Some(sequence.wrapping_add(1));
+    }
+}
+
+fn offset(id: u64, first_event: u64) -> usize {
+    (id - first_event) as usize
+}
+
+/// Counters of a whole link: bytes, rejections and each stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkCounters {
+    /// Bytes (or datagram bytes) received.
+    pub bytes: u64,
+    /// Good frames.
+    pub frames: u64,
+    /// Frames or byte runs refused, by reason.
+    pub rejected_frames: BTreeMap<RejectReason, u64>,
+    /// Decoded events the decoder could not take in time and dropped (see the listen
+    /// policy); they are counted decoded by the streams, but have no reconstruction.
+    pub dropped_by_decoder: u64,
+    /// Per stream id.
+    pub streams: BTreeMap<u16, StreamCounters>,
+}
+
+impl LinkCounters {
+    /// Totals over all streams.
+    pub fn totals(&self) -> StreamCounters {
+        let mut total = StreamCounters::default();
+        for s in self.streams.values() {
+            total.frames += s.frames;
+            total.frames_lost += s.frames_lost;
+            total.decoded += s.decoded;
+            total.lost += s.lost;
+            total.rejected += s.rejected;
+            total.duplicated += s.duplicated;
+            total.late += s.late;
+            total.restarts += s.restarts;
+        }
+        total
+    }
+
+    /// Rejected frames over all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected_frames.values().sum()
+    }
+}
+
+/// Trackers of every stream on a link, and its counters.
+#[derive(Debug, Default)]
+pub struct Accounting {
+    trackers: BTreeMap<u16, StreamTracker>,
+    counters: LinkCounters,
+}
+
+impl Accounting {
+    /// Counts received bytes.
+    pub fn bytes(&mut self, n: usize) {
+        self.counters.bytes += n as u64;
+    }
+
+    /// Counts a refused frame; `claim` is `(stream, first_event, count)` when its header is
+    /// still readable.
+    pub fn reject(&mut self, reason: RejectReason, claim: Option<(u16, u64, u16)>) {
+        *self.counters.rejected_frames.entry(reason).or_default() += 1;
+        if let Some((stream, first_event, count)) = claim {
+            let tracker = self.trackers.entry(stream).or_default();
+            tracker.claim_rejected(first_event, count);
+            self.counters
+                .streams
+                .insert(stream, tracker.counters().clone());
+        }
+    }
+
+    /// Counts a good frame and says which of its events to decode.
+    pub fn accept(&mut self, stream: u16, sequence: u32, first_event: u64, count: u16) -> Verdict {
+        self.counters.frames += 1;
+        let tracker = self.trackers.entry(stream).or_default();
+        let verdict = tracker.accept(sequence, first_event, count);
+        self.counters
+            .streams
+            .insert(stream, tracker.counters().clone());
+        verdict
+    }
+
+    /// Counts events the decoder dropped.
+    pub fn dropped_by_decoder(&mut self, n: usize) {
+        self.counters.dropped_by_decoder += n as u64;
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &LinkCounters {
+        &self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn totals(t: &StreamTracker) -> u64 {
+        let c = t.counters();
+        c.decoded + c.lost + c.rejected
+    }
+
+    #[test]
+    fn in_order_frames_are_decoded() {
+        let mut t = StreamTracker::default();
+        for f in 0..10u32 {
+            let v = t.accept(f, u64::from(f) * 4, 4);
+            assert_eq!(v.decode, vec![0..4]);
+        }
+        assert_eq!(t.counters().decoded, 40);
+        assert_eq!(t.counters().frames_lost, 0);
+    }
+
+    #[test]
+    fn gaps_are_lost_and_claims_make_them_rejected() {
+        let mut t = StreamTracker::default();
+        t.accept(0, 100, 4);
+        // Frame 1 (ids 104..108) arrives with a bad CRC, frame 2 (108..112) never arrives.
+        t.claim_rejected(104, 4);
+        t.accept(3, 112, 4);
+        let c = t.counters().clone();
+        assert_eq!((c.decoded, c.lost, c.rejected, c.frames_lost), (8, 4, 4, 2));
+        // Frame 2 arrives late after all: it fills its hole.
+        assert_eq!(t.accept(2, 108, 4).decode, vec![0..4]);
+        let c = t.counters().clone();
+        assert_eq!((c.decoded, c.lost, c.rejected, c.late), (12, 0, 4, 4));
+        assert_eq!(c.frames_lost, 1);
+        // A claim arriving after the gap was found also works.
+        t.accept(5, 120, 4);
+        t.claim_rejected(116, 4);
+        let c = t.counters().clone();
+        assert_eq!((c.lost, c.rejected), (0, 8));
+        assert_eq!(totals(&t), 124 - 100);
+    }
+
+    #[test]
+    fn duplicates_are_counted_not_decoded() {
+        let mut t = StreamTracker::default();
+        t.accept(0, 0, 4);
+        t.accept(1, 4, 4);
+        assert!(t.accept(1, 4, 4).decode.is_empty());
+        // Half old, half new.
+        assert_eq!(t.accept(2, 6, 4).decode, vec![2..4]);
+        let c = t.counters();
+        assert_eq!((c.decoded, c.duplicated), (10, 6));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_without_a_gap() {
+        let mut t = StreamTracker::default();
+        t.accept(u32::MAX - 1, 0, 1);
+        t.accept(u32::MAX, 1, 1);
+        t.accept(0, 2, 1);
+        t.accept(2, 4, 1);
+        assert_eq!(t.counters().frames_lost, 1);
+        assert_eq!(t.counters().lost, 1);
+    }
+
+    #[test]
+    fn a_restarted_sender_is_followed() {
+        let mut t = StreamTracker::default();
+        t.accept(0, RESTART_WINDOW * 3, 4);
+        assert_eq!(t.accept(0, 0, 4).decode, vec![0..4]);
+        assert_eq!(t.counters().restarts, 1);
+        assert_eq!(t.accept(1, 4, 4).decode, vec![0..4]);
+    }
+
+    proptest! {
+        /// Whatever is dropped, duplicated, rejected or reordered, every id from the first
+        /// to the last seen is decoded, lost or rejected exactly once, and decoded ids are
+        /// exactly those of good frames.
+        #[test]
+        fn every_event_is_accounted_for(
+            fates in proptest::collection::vec(0u8..6, 1..200),
+            swaps in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+        ) {
+            // Frame i holds ids 3i..3i+3. Fates: 0..=2 good, 3 dropped, 4 rejected, 5 duplicated.
+            let mut frames: Vec<(u32, bool)> = Vec::new();
+            for (i, &fate) in fates.iter().enumerate() {
+                let seq = i as u32;
+                match fate {
+                    3 => {}
+                    4 => frames.push((seq, false)),
+                    5 => { frames.push((seq, true)); frames.push((seq, true)); }
+                    _ => frames.push((seq, true)),
+                }
+            }
+            // The last frame always arrives, first of all, so the end is known.
+            let last = fates.len() as u32 - 1;
+            frames.retain(|&(s, _)| s != last);
+            for swap in swaps {
+                if frames.len() > 1 {
+                    let i = swap.index(frames.len() - 1);
+                    frames.swap(i, i + 1);
+                }
+            }
+            frames.push((last, true));
+            let mut t = StreamTracker::default();
+            // Start from frame 0 so the first id is known.
+            t.accept(0, 0, 3);
+            let mut good = std::collections::BTreeSet::from([0u32]);
+            for (seq, ok) in frames {
+                if ok {
+                    t.accept(seq, u64::from(seq) * 3, 3);
+                    good.insert(seq);
+                } else {
+                    t.claim_rejected(u64::from(seq) * 3, 3);
+                }
+            }
+            let c = t.counters();
+            prop_assert_eq!(c.decoded + c.lost + c.rejected, u64::from(last + 1) * 3);
+            prop_assert_eq!(c.decoded, good.len() as u64 * 3);
+            let rejected_frames = fates.iter().enumerate()
+                .filter(|&(i, &f)| f == 4 && i != 0 && i as u32 != last).count() as u64;
+            prop_assert_eq!(c.rejected, rejected_frames * 3);
+        }
+    }
+}

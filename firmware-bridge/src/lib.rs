@@ -1,0 +1,29 @@
+//! # latentlink bridge
+//!
+//! The host side: it listens on the links front-ends stream codes over, checks every frame,
+//! knows which events arrived, were lost or were rejected, decodes codes back into events in
+//! batches, and stores both. It also holds the device emulator, which runs the runtime's int8
+//! encoder on the host exactly as firmware would.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`link`] | link specs; serial, TCP and UDP receivers (reconnecting) and senders |
+//! | [`ingest`] | bytes → runtime accumulator and frame parser → model check → accepted codes |
+//! | [`accounting`] | per-stream counts: decoded, lost, rejected, duplicated, late |
+//! | [`decode`] | decoders: burn (flex CPU, ndarray, wgpu) and tract on `decoder.onnx` |
+//! | [`archive`] | the append-only, crash-safe code archive |
+//! | [`sink`] | reconstructions in `.npy` chunks with their event ids |
+//! | [`listen`] | the main loop: receive, account, archive, batch, decode, write, status file |
+//! | [`emulate`] | the device emulator with fault injection |
+//!
+//! Data flow: [`link::Receiver`] → [`ingest::Ingest`] → [`archive::ArchiveWriter`] and
+//! batches → [`decode::Decoder`] → [`sink::ReconstructionSink`].
+
+pub mod accounting;
+pub mod archive;
+pub mod decode;
+pub mod emulate;
+pub mod ingest;
+pub mod link;
+pub mod listen;
+pub mod sink;

@@ -1,0 +1,359 @@
+//! `latentlink-bridge`: receive codes from front-ends, decode them, keep them; emulate a
+//! front-end.
+#![allow(clippy::print_stdout)] // a command-line tool prints its results
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use latentlink_bridge::accounting::LinkCounters;
+use latentlink_bridge::archive::ArchiveReader;
+use latentlink_bridge::decode::{self, DecoderKind, codes_to_bits};
+use latentlink_bridge::emulate::{self, EmulateConfig, Faults};
+use latentlink_bridge::link::{LinkSpec, Sender};
+use latentlink_bridge::listen::{self, ListenConfig, Status};
+use latentlink_bridge::sink::ReconstructionSink;
+use latentlink_trainer::data::{DataSource, Events};
+use latentlink_trainer::package;
+use latentlink_trainer::sim::Simulator;
+
+#[derive(Parser)]
+#[command(
+    name = "latentlink-bridge",
+    version,
+    about = "Receive latentlink codes over serial, TCP or UDP, account for every event, decode and archive them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Listen on a link, decode the codes of one model, archive them and write reconstructions.
+    ///
+    /// Example: latentlink-bridge listen --link tcp-listen:7000 --model models/opis-b128 --archive run42.llca --out run42-reco --status run42-status.json
+    Listen {
+        /// The link: serial:/dev/ttyUSB0?baud=921600, tcp-listen:[host:]port, tcp:host:port, udp:[host:]port.
+        #[arg(long)]
+        link: LinkSpec,
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Decoder backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        decoder: DecoderKind,
+        /// Codes per decoded batch.
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Longest a code waits for its batch (ms).
+        #[arg(long, default_value_t = 50)]
+        max_wait_ms: u64,
+        /// Code archive to append to.
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        /// Folder for reconstruction chunks (.npy).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Status file (JSON), rewritten every second; read it with `stats`.
+        #[arg(long)]
+        status: Option<PathBuf>,
+        /// Stop after this many seconds without data (default: run until Ctrl-C).
+        #[arg(long)]
+        idle_exit: Option<f64>,
+        /// Stop once this many events are accounted for.
+        #[arg(long)]
+        until_events: Option<u64>,
+    },
+    /// Encode events with the runtime's int8 encoder as a front-end would, and send them.
+    ///
+    /// Example: latentlink-bridge emulate --model models/opis-b128 --sim opis --events 5000 --link tcp:127.0.0.1:7000 --codes-per-frame 16 --faults drop=0.01,flip=0.01
+    Emulate {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Simulate the events.
+        #[arg(long, value_enum, conflicts_with = "data")]
+        sim: Option<Simulator>,
+        /// Or read them: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: Option<DataSource>,
+        /// Events to simulate (or the most to send from --data).
+        #[arg(long, default_value_t = 1000)]
+        events: usize,
+        /// The link to send on.
+        #[arg(long)]
+        link: LinkSpec,
+        /// Events per second (0: as fast as possible).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// Codes per frame.
+        #[arg(long, default_value_t = 16)]
+        codes_per_frame: usize,
+        /// Faults per frame: drop, flip, truncate, duplicate, reorder, garbage (e.g. drop=0.01,flip=0.02).
+        #[arg(long, default_value = "")]
+        faults: Faults,
+        /// Stream id.
+        #[arg(long, default_value_t = 0)]
+        stream: u16,
+        /// Seed of the simulation and the faults.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Decode a code archive again, with the same or a newer decoder of the same model.
+    ///
+    /// Example: latentlink-bridge decode --archive run42.llca --model models/opis-b128 --out run42-reco
+    Decode {
+        /// The archive.
+        #[arg(long)]
+        archive: PathBuf,
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Folder for reconstruction chunks (.npy).
+        #[arg(long)]
+        out: PathBuf,
+        /// Decoder backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        decoder: DecoderKind,
+        /// Codes per batch.
+        #[arg(long, default_value_t = 1024)]
+        batch_size: usize,
+    },
+    /// Print the counters of a running or finished `listen` from its status file.
+    ///
+    /// Example: latentlink-bridge stats --status run42-status.json
+    Stats {
+        /// The status file.
+        #[arg(long)]
+        status: PathBuf,
+    },
+}
+
+fn print_counters(counters: &LinkCounters) {
+    let t = counters.totals();
+    println!(
+        "frames {} ({} lost by sequence), bytes {}",
+        counters.frames, t.frames_lost, counters.bytes
+    );
+    println!(
+        "events: decoded {}, lost {}, rejected {}, duplicated {}, late {}, restarts {}",
+        t.decoded, t.lost, t.rejected, t.duplicated, t.late, t.restarts
+    );
+    if !counters.rejected_frames.is_empty() {
+        let reasons: Vec<String> = counters
+            .rejected_frames
+            .iter()
+            .map(|(reason, n)| format!("{reason:?} {n}"))
+            .collect();
+        println!("rejected frames: {}", reasons.join(", "));
+    }
+    if counters.dropped_by_decoder > 0 {
+        println!(
+            "reconstructions dropped (decoder behind; codes archived): {}",
+            counters.dropped_by_decoder
+        );
+    }
+    for (stream, s) in &counters.streams {
+        println!(
+            "  stream {stream}: decoded {}, lost {}, rejected {}, duplicated {}",
+            s.decoded, s.lost, s.rejected, s.duplicated
+        );
+    }
+}
+
+fn print_status(status: &Status) {
+    println!(
+        "{} on {}, model {}, decoder {}, {:.1} s{}",
+        if status.running { "running" } else { "stopped" },
+        status.link,
+        status.model_id,
+        status.decoder,
+        status.seconds,
+        if status.archived > 0 {
+            format!(", {} codes archived", status.archived)
+        } else {
+            String::new()
+        }
+    );
+    print_counters(&status.counters);
+    println!("reconstructions: {}", status.reconstructions);
+}
+
+fn load_events(
+    sim: Option<Simulator>,
+    data: Option<&DataSource>,
+    count: usize,
+    seed: u64,
+) -> Result<Events> {
+    let events = match (sim, data) {
+        (Some(sim), _) => Events::from_array(sim.simulate(count, seed).events, "simulator")?,
+        (None, Some(source)) => {
+            let events = source.load()?;
+            let n = events.len().min(count);
+            events.select(&(0..n).collect::<Vec<_>>())
+        }
+        (None, None) => bail!("give events with --sim opis or --data FILE.npy"),
+    };
+    Ok(events)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emulate_command(
+    model_dir: &Path,
+    events: &Events,
+    link: &LinkSpec,
+    rate: f64,
+    codes_per_frame: usize,
+    faults: Faults,
+    stream: u16,
+    seed: u64,
+) -> Result<()> {
+    let opened = package::open(model_dir)?;
+    events.expect_shape(package::event_shape(&opened.manifest), "the events")?;
+    let codes = emulate::encode_events(&opened.blob, &events.data)?;
+    let mut sender = Sender::open(link, Duration::from_secs(10))
+        .with_context(|| format!("cannot open link {link}"))?;
+    let config = EmulateConfig {
+        model_id: u64::from_str_radix(&opened.manifest.model_id, 16)?,
+        stream,
+        codes_per_frame,
+        rate,
+        faults,
+        seed,
+    };
+    let log = emulate::send_codes(&codes, opened.manifest.code.bytes, &config, &mut sender)?;
+    println!("{}", serde_json::to_string_pretty(&log)?);
+    Ok(())
+}
+
+fn decode_command(
+    archive: &Path,
+    model_dir: &Path,
+    out: &Path,
+    kind: DecoderKind,
+    batch_size: usize,
+) -> Result<()> {
+    let manifest = package::read_manifest(model_dir)?;
+    let reader = ArchiveReader::open(archive)?;
+    if format!("{:016x}", reader.model_id) != manifest.model_id {
+        bail!(
+            "{} holds codes of model {:016x}, but {} is model {}; decode with the package that made them",
+            archive.display(),
+            reader.model_id,
+            model_dir.display(),
+            manifest.model_id
+        );
+    }
+    let width = usize::from(reader.width);
+    let (records, skipped) = reader.read_all()?;
+    if skipped > 0 {
+        println!(
+            "{}: skipped a torn tail of {skipped} bytes (the writer stopped mid-frame)",
+            archive.display()
+        );
+    }
+    let mut decoder = decode::open(model_dir, kind)?;
+    let mut sink = ReconstructionSink::new(out, 65_536)?;
+    for chunk in records.chunks(batch_size.max(1)) {
+        let codes: Vec<u8> = chunk.iter().flat_map(|r| r.code.iter().copied()).collect();
+        let ids: Vec<[u64; 2]> = chunk
+            .iter()
+            .map(|r| [u64::from(r.stream), r.event])
+            .collect();
+        let bits = codes_to_bits(&codes, width, manifest.code.bits);
+        sink.push(decoder.decode(&bits)?, &ids)?;
+    }
+    let written = sink.close()?;
+    println!(
+        "decoded {written} codes from {} with {} into {}",
+        archive.display(),
+        decoder.name(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Listen {
+            link,
+            model,
+            decoder,
+            batch_size,
+            max_wait_ms,
+            archive,
+            out,
+            status,
+            idle_exit,
+            until_events,
+        } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+                .context("cannot install the Ctrl-C handler")?;
+            let config = ListenConfig {
+                decoder,
+                batch_size,
+                max_wait: Duration::from_millis(max_wait_ms),
+                archive,
+                out,
+                status,
+                idle_exit: idle_exit.map(Duration::from_secs_f64),
+                until_events,
+                ..ListenConfig::new(link, model)
+            };
+            let status = listen::listen(&config, &stop)?;
+            print_status(&status);
+            Ok(())
+        }
+        Command::Emulate {
+            model,
+            sim,
+            data,
+            events,
+            link,
+            rate,
+            codes_per_frame,
+            faults,
+            stream,
+            seed,
+        } => {
+            let events = load_events(sim, data.as_ref(), events, seed)?;
+            emulate_command(
+                &model,
+                &events,
+                &link,
+                rate,
+                codes_per_frame,
+                faults,
+                stream,
+                seed,
+            )
+        }
+        Command::Decode {
+            archive,
+            model,
+            out,
+            decoder,
+            batch_size,
+        } => decode_command(&archive, &model, &out, decoder, batch_size),
+        Command::Stats { status } => {
+            let text = std::fs::read_to_string(&status)
+                .with_context(|| format!("cannot read {}", status.display()))?;
+            let status: Status = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a bridge status file", status.display()))?;
+            print_status(&status);
+            Ok(())
+        }
+    }
+}
