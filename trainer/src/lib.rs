@@ -15,6 +15,7 @@
 //! | [`ptq`] | post-training int8 quantisation into a runtime blob, and int8-vs-float bit agreement |
 //! | [`export`] | ONNX files of the float encoder and decoder, verified in tract against burn |
 //! | [`package`] | the model package: manifest, files, golden vectors, model id |
+//! | [`pipeline`] | events → trained, quantised, exported, verified package (what `train` runs) |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve |
 //!
@@ -29,6 +30,7 @@ pub mod export;
 pub mod model;
 pub mod package;
 pub mod pca;
+pub mod pipeline;
 pub mod plot;
 pub mod ptq;
 pub mod sim;

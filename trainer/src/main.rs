@@ -6,7 +6,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use latentlink_trainer::backend::Backend;
@@ -17,10 +16,10 @@ use latentlink_trainer::model::Vae;
 use latentlink_trainer::model::latent::HeadKind;
 use latentlink_trainer::model::{DecoderKind, EncoderKind, VaeConfig};
 use latentlink_trainer::package::{self, files};
+use latentlink_trainer::pipeline::{self, TrainRequest};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::train::{self, TrainConfig};
-use ndarray::Array2;
 
 #[derive(Parser)]
 #[command(
@@ -228,10 +227,6 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             )
         }
     };
-    fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let split = data::split(&events, 0.1, 0.1, args.seed)?;
-    let normalisation = Normalisation::fit(&split.train);
     let config = VaeConfig::new(
         events.shape.channels,
         events.shape.length,
@@ -246,7 +241,6 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         DecoderKind::Mlp => "mlp".into(),
         DecoderKind::Conv => "conv".into(),
     });
-    config.validate().map_err(anyhow::Error::msg)?;
     let train_config = TrainConfig {
         head: args.head,
         beta: args.beta,
@@ -260,130 +254,22 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         }),
         ..TrainConfig::default()
     };
-    let device = args.backend.training_device();
-    device.seed(args.seed);
-    let model = config.init(&device);
-    let (model, log) = train::train(
-        model,
-        &train_config,
-        &normalisation.apply(&split.train.data),
-        &normalisation.apply(&split.validation.data),
-        &device,
-        Some(args.out.join("checkpoint.bpk")),
-        true,
-    )?;
-    let inference = args.backend.device();
-    let out = &args.out;
-    let blob = ptq::quantize(
-        &model,
-        &normalisation,
-        events.shape,
-        &split.train.data,
-        &inference,
-    )?;
-    let evaluation = evaluate::evaluate(
-        &model,
-        &blob,
-        &normalisation,
-        &split,
-        train_config.alpha,
-        &inference,
-    )?;
-    let report = &evaluation.report;
-
-    // Export the float model and check every file in tract before it is written.
-    let encoder_onnx = onnx::to_bytes(&onnx::encoder(&model, &normalisation, events.shape))
-        .context("encoding encoder.onnx")?;
-    let decoder_onnx =
-        onnx::to_bytes(&onnx::decoder(&model, &normalisation)).context("encoding decoder.onnx")?;
-    let golden_count = split.validation.len().min(16);
-    let golden_inputs = split
-        .validation
-        .data
-        .slice(ndarray::s![..golden_count, ..])
-        .to_owned();
-    let parity = verify::check(
-        &model,
-        &normalisation,
-        &encoder_onnx,
-        &decoder_onnx,
-        &golden_inputs,
-        &inference,
-    )?;
-
-    let record_path = out.join(files::MODEL_RECORD);
-    model
-        .clone()
-        .save_file(&record_path)
-        .with_context(|| format!("cannot write {}", record_path.display()))?;
-    let record = fs::read(&record_path)
-        .with_context(|| format!("cannot read back {}", record_path.display()))?;
-    let id = package::model_id(&blob, &record);
-    package::write_file(out, files::ENCODER_BLOB, &blob)?;
-    package::write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
-    package::write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
-    package::write_golden(
-        out,
-        &golden(&model, &normalisation, &blob, golden_inputs, &inference)?,
-    )?;
-    let footprint = footprint(&blob)?;
-    let manifest = package::Manifest {
-        format_version: package::FORMAT_VERSION,
+    let outcome = pipeline::train_package(&TrainRequest {
+        events,
+        data_description,
+        config,
+        train_config,
+        backend: args.backend,
+        out: args.out.clone(),
         name: args.name.clone().unwrap_or_else(|| {
-            out.file_name()
+            args.out
+                .file_name()
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned())
         }),
-        model_id: format!("{id:016x}"),
-        trainer_version: env!("CARGO_PKG_VERSION").into(),
         command: command_line(),
-        input: package::InputSection {
-            channels: events.shape.channels,
-            length: events.shape.length,
-            mean: normalisation.mean.clone(),
-            std: normalisation.std.clone(),
-        },
-        code: package::CodeSection {
-            bits: report.bits,
-            bytes: report.bits.div_ceil(8),
-            onnx_opset: onnx::OPSET,
-        },
-        architecture: config,
-        training: package::TrainingSection {
-            data: data_description,
-            data_sha256: package::data_hash(&split.train.data),
-            events: [split.train.len(), split.validation.len(), split.test.len()],
-            config: train_config,
-            best_epoch: log.best_epoch,
-        },
-        runtime: footprint,
-        metrics: package::MetricsSection {
-            nmse_runtime_codes: report.nmse_runtime_codes,
-            nmse_float_latents: report.nmse_float_latents,
-            nmse_pca_same_bits: report.pca.nmse,
-            bit_agreement: report.agreement.bit_agreement,
-            code_entropy_bits: report.bit_usage.total_entropy,
-            compression_ratio: report.compression_ratio,
-        },
-    };
-    package::write_manifest(out, &manifest)?;
-    // The checkpoint guarded against a crash mid-training; model.bpk now holds the same model.
-    let checkpoint = out.join("checkpoint.bpk");
-    if checkpoint.exists() {
-        fs::remove_file(&checkpoint)
-            .with_context(|| format!("cannot remove {}", checkpoint.display()))?;
-    }
-    let json = serde_json::json!({ "training": log, "report": report, "onnx_parity": parity });
-    package::write_file(
-        out,
-        files::REPORT,
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    package::write_file(
-        out,
-        files::SUMMARY,
-        evaluate::markdown(&manifest.name, report, &log).as_bytes(),
-    )?;
-    evaluate::write_plots(out, &manifest.name, &evaluation, events.shape, &log)?;
+        progress: true,
+    })?;
+    let (manifest, report, out) = (&outcome.manifest, &outcome.evaluation.report, &args.out);
     println!(
         "model package {} (model id {}) written to {}",
         manifest.name,
@@ -420,36 +306,6 @@ fn command_line() -> String {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Golden vectors of `inputs`: float codes, int8 runtime codes, and the float decoder's
-/// reconstructions of the int8 codes.
-fn golden(
-    model: &Vae,
-    normalisation: &Normalisation,
-    blob: &[u8],
-    inputs: Array2<f32>,
-    device: &Device,
-) -> Result<package::Golden> {
-    let int8_codes = ptq::runtime_codes(blob, &inputs)?;
-    let decoded = model.decode(train::to_tensor(&int8_codes, device));
-    Ok(package::Golden {
-        float_codes: ptq::float_codes(model, normalisation, &inputs, device),
-        reconstructions: normalisation.invert(&train::to_array(decoded)),
-        int8_codes,
-        inputs,
-    })
-}
-
-/// Footprint of a blob, for the manifest.
-fn footprint(blob: &[u8]) -> Result<package::RuntimeSection> {
-    let model = latentlink_runtime::Model::from_bytes(blob)
-        .map_err(|e| anyhow::anyhow!("exported blob: {e}"))?;
-    Ok(package::RuntimeSection {
-        scratch_bytes: model.scratch_bytes(),
-        blob_bytes: model.blob_len(),
-        macs: model.macs(),
-    })
 }
 
 /// A package opened for a command: its files, float model and normalisation.
@@ -507,11 +363,11 @@ fn quantize_command(
     let inputs = package::read_golden(model_dir)?.inputs;
     package::write_golden(
         model_dir,
-        &golden(&model, &normalisation, &blob, inputs, &device)?,
+        &pipeline::golden(&model, &normalisation, &blob, inputs, &device)?,
     )?;
     package::write_file(model_dir, files::ENCODER_BLOB, &blob)?;
     manifest.model_id = format!("{:016x}", package::model_id(&blob, &opened.record));
-    manifest.runtime = footprint(&blob)?;
+    manifest.runtime = pipeline::footprint(&blob)?;
     manifest.metrics.bit_agreement = agreement.bit_agreement;
     manifest.command = command_line();
     package::write_manifest(model_dir, &manifest)?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use ndarray::{Array2, ArrayView1};
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use crate::data::EventShape;
@@ -37,6 +37,20 @@ fn register_font() {
         // from the plots but they would still be drawn.
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
     });
+}
+
+/// Draws the series labels of `chart` in a framed box, text `size` px high.
+fn draw_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    size: u32,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, size))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `draw` on a white `width × height` PNG at `path`, turning plotters' errors into a
@@ -154,13 +168,7 @@ fn traces(
             }
         }
         if channel == 0 && event == 0 {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 11))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, 11)?;
         }
     }
     Ok(())
@@ -289,13 +297,7 @@ pub fn training_curve(path: &Path, log: &TrainingLog, title: &str) -> Result<(),
                 .map_err(|e| e.to_string())?
                 .label("kept epoch")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 12))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart, 12)?;
         }
         Ok(())
     })
@@ -358,13 +360,7 @@ pub fn error_histogram(
             .map_err(|e| e.to_string())?
             .label(format!("median {median:.4}"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RECONSTRUCTED_COLOUR));
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart, 12)?;
         Ok(())
     })
 }

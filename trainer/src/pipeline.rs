@@ -1,0 +1,286 @@
+//! From events to a complete model package: train, quantise, evaluate, export, verify and
+//! write (what `latentlink-trainer train` runs, as a library call for tests and tools).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use ndarray::Array2;
+
+use crate::backend::Backend;
+use crate::data::{self, Events, Normalisation};
+use crate::error::DataError;
+use crate::evaluate::{self, Evaluation};
+use crate::export::{onnx, verify};
+use crate::model::{Vae, VaeConfig};
+use crate::package::{self, PackageError, files};
+use crate::plot::PlotError;
+use crate::ptq::{self, PtqError};
+use crate::train::{self, TrainConfig, TrainError, TrainingLog};
+
+/// Why a package could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// Bad input data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The architecture does not fit the events.
+    #[error("model configuration: {0}")]
+    Config(String),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// Quantisation or the runtime blob failed.
+    #[error(transparent)]
+    Ptq(#[from] PtqError),
+    /// An ONNX file could not be encoded.
+    #[error("cannot encode ONNX: {0}")]
+    Onnx(#[from] protobuf::Error),
+    /// An ONNX file disagrees with the burn model.
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+    /// The package could not be written.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// A plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// The burn record could not be written.
+    #[error("cannot write {path}: {reason}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> PipelineError + '_ {
+    move |source| PipelineError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What to train and where to write it.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    /// All events (split 80/10/10 with the training seed).
+    pub events: Events,
+    /// Where they came from, for the manifest.
+    pub data_description: String,
+    /// The architecture.
+    pub config: VaeConfig,
+    /// The training settings.
+    pub train_config: TrainConfig,
+    /// Compute backend.
+    pub backend: Backend,
+    /// Package folder.
+    pub out: PathBuf,
+    /// Model name in the manifest.
+    pub name: String,
+    /// The command that made it, for the manifest.
+    pub command: String,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What training produced, besides the files.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The manifest written.
+    pub manifest: package::Manifest,
+    /// The evaluation on the validation split.
+    pub evaluation: Evaluation,
+    /// The training log.
+    pub log: TrainingLog,
+}
+
+/// Trains a model on `request.events` and writes its complete package to `request.out`:
+/// int8 blob, ONNX files verified in tract, burn record, golden vectors, manifest, report
+/// and plots.
+///
+/// # Errors
+/// [`PipelineError`] naming the step and file that failed.
+pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineError> {
+    let events = &request.events;
+    let train_config = &request.train_config;
+    request.config.validate().map_err(PipelineError::Config)?;
+    fs::create_dir_all(&request.out).map_err(io(&request.out))?;
+    let split = data::split(events, 0.1, 0.1, train_config.seed)?;
+    let normalisation = Normalisation::fit(&split.train);
+    let config = request.config.clone();
+    let model = {
+        let device = request.backend.training_device();
+        device.seed(train_config.seed);
+        config.init(&device)
+    };
+    let device = request.backend.training_device();
+    let (model, log) = train::train(
+        model,
+        train_config,
+        &normalisation.apply(&split.train.data),
+        &normalisation.apply(&split.validation.data),
+        &device,
+        Some(request.out.join("checkpoint.bpk")),
+        request.progress,
+    )?;
+    let inference = request.backend.device();
+    let out = &request.out;
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        events.shape,
+        &split.train.data,
+        &inference,
+    )?;
+    let evaluation = evaluate::evaluate(
+        &model,
+        &blob,
+        &normalisation,
+        &split,
+        train_config.alpha,
+        &inference,
+    )?;
+    let report = &evaluation.report;
+
+    // Export the float model and check every file in tract before it is written.
+    let encoder_onnx = onnx::to_bytes(&onnx::encoder(&model, &normalisation, events.shape))?;
+    let decoder_onnx = onnx::to_bytes(&onnx::decoder(&model, &normalisation))?;
+    let golden_count = split.validation.len().min(16);
+    let golden_inputs = split
+        .validation
+        .data
+        .slice(ndarray::s![..golden_count, ..])
+        .to_owned();
+    let parity = verify::check(
+        &model,
+        &normalisation,
+        &encoder_onnx,
+        &decoder_onnx,
+        &golden_inputs,
+        &inference,
+    )?;
+
+    let record_path = out.join(files::MODEL_RECORD);
+    model
+        .clone()
+        .save_file(&record_path)
+        .map_err(|e| PipelineError::Record {
+            path: record_path.clone(),
+            reason: e.to_string(),
+        })?;
+    let record = fs::read(&record_path).map_err(io(&record_path))?;
+    let id = package::model_id(&blob, &record);
+    package::write_file(out, files::ENCODER_BLOB, &blob)?;
+    package::write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
+    package::write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
+    package::write_golden(
+        out,
+        &golden(&model, &normalisation, &blob, golden_inputs, &inference)?,
+    )?;
+    let footprint = footprint(&blob)?;
+    let manifest = package::Manifest {
+        format_version: package::FORMAT_VERSION,
+        name: request.name.clone(),
+        model_id: format!("{id:016x}"),
+        trainer_version: env!("CARGO_PKG_VERSION").into(),
+        command: request.command.clone(),
+        input: package::InputSection {
+            channels: events.shape.channels,
+            length: events.shape.length,
+            mean: normalisation.mean.clone(),
+            std: normalisation.std.clone(),
+        },
+        code: package::CodeSection {
+            bits: report.bits,
+            bytes: report.bits.div_ceil(8),
+            onnx_opset: onnx::OPSET,
+        },
+        architecture: config,
+        training: package::TrainingSection {
+            data: request.data_description.clone(),
+            data_sha256: package::data_hash(&split.train.data),
+            events: [split.train.len(), split.validation.len(), split.test.len()],
+            config: train_config.clone(),
+            best_epoch: log.best_epoch,
+        },
+        runtime: footprint,
+        metrics: package::MetricsSection {
+            nmse_runtime_codes: report.nmse_runtime_codes,
+            nmse_float_latents: report.nmse_float_latents,
+            nmse_pca_same_bits: report.pca.nmse,
+            bit_agreement: report.agreement.bit_agreement,
+            code_entropy_bits: report.bit_usage.total_entropy,
+            compression_ratio: report.compression_ratio,
+        },
+    };
+    package::write_manifest(out, &manifest)?;
+    // The checkpoint guarded against a crash mid-training; model.bpk now holds the same model.
+    let checkpoint = out.join("checkpoint.bpk");
+    if checkpoint.exists() {
+        fs::remove_file(&checkpoint).map_err(io(&checkpoint))?;
+    }
+    let json = serde_json::json!({ "training": log, "report": report, "onnx_parity": parity });
+    package::write_file(
+        out,
+        files::REPORT,
+        serde_json::to_string_pretty(&json)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    package::write_file(
+        out,
+        files::SUMMARY,
+        evaluate::markdown(&manifest.name, report, &log).as_bytes(),
+    )?;
+    evaluate::write_plots(out, &manifest.name, &evaluation, events.shape, &log)?;
+    Ok(TrainOutcome {
+        manifest,
+        evaluation,
+        log,
+    })
+}
+
+/// Golden vectors of `inputs`: float codes, int8 runtime codes, and the float decoder's
+/// reconstructions of the int8 codes.
+pub fn golden(
+    model: &Vae,
+    normalisation: &Normalisation,
+    blob: &[u8],
+    inputs: Array2<f32>,
+    device: &Device,
+) -> Result<package::Golden, PtqError> {
+    let int8_codes = ptq::runtime_codes(blob, &inputs)?;
+    let decoded = model.decode(train::to_tensor(&int8_codes, device));
+    Ok(package::Golden {
+        float_codes: ptq::float_codes(model, normalisation, &inputs, device),
+        reconstructions: normalisation.invert(&train::to_array(decoded)),
+        int8_codes,
+        inputs,
+    })
+}
+
+/// Footprint of a blob, for the manifest.
+///
+/// # Errors
+/// [`PtqError::Blob`] if the blob does not validate.
+pub fn footprint(blob: &[u8]) -> Result<package::RuntimeSection, PtqError> {
+    let model = latentlink_runtime::Model::from_bytes(blob)?;
+    Ok(package::RuntimeSection {
+        scratch_bytes: model.scratch_bytes(),
+        blob_bytes: model.blob_len(),
+        macs: model.macs(),
+    })
+}
