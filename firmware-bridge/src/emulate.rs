@@ -181,6 +181,21 @@ pub fn send_codes(
     config: &EmulateConfig,
     sender: &mut Sender,
 ) -> Result<FaultLog, EmulateError> {
+    send_codes_from(codes, code_bytes, config, (0, 0), sender)
+}
+
+/// As [`send_codes`], continuing a stream: the first frame has sequence number `start.0`
+/// and the first code event id `start.1` (a front-end resuming after a reconnect).
+///
+/// # Errors
+/// [`EmulateError`] if a frame cannot be built or the link fails.
+pub fn send_codes_from(
+    codes: &[u8],
+    code_bytes: usize,
+    config: &EmulateConfig,
+    start: (u32, u64),
+    sender: &mut Sender,
+) -> Result<FaultLog, EmulateError> {
     let max = (MAX_FRAME_LEN - HEADER_LEN - 4) / code_bytes.max(1);
     let per_frame = config.codes_per_frame;
     if per_frame == 0 || per_frame > max {
@@ -194,15 +209,15 @@ pub fn send_codes(
     let mut log = FaultLog::default();
     let mut held: Option<Vec<u8>> = None;
     let frames: Vec<&[u8]> = codes.chunks(per_frame * code_bytes).collect();
-    let start = Instant::now();
+    let began = Instant::now();
     let mut raw = vec![0u8; MAX_FRAME_LEN];
     for (index, chunk) in frames.iter().enumerate() {
         let count = chunk.len() / code_bytes;
         let repr = FrameRepr {
             model_id: config.model_id,
             stream_id: config.stream,
-            sequence: index as u32,
-            first_event: (index * per_frame) as u64,
+            sequence: start.0.wrapping_add(index as u32),
+            first_event: start.1 + (index * per_frame) as u64,
             code_bytes: code_bytes as u8,
             code_count: count as u16,
         };
@@ -269,7 +284,7 @@ pub fn send_codes(
             log.bytes_sent += send_one(sender, &late, false)?;
         }
         if config.rate > 0.0 {
-            let due = start + Duration::from_secs_f64(log.events as f64 / config.rate);
+            let due = began + Duration::from_secs_f64(log.events as f64 / config.rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 sleep(wait);
             }

@@ -28,7 +28,7 @@ use crate::archive::{ArchiveError, ArchiveWriter};
 use crate::decode::{self, DecodeError, DecoderKind, codes_to_bits};
 use crate::ingest::{Accepted, Ingest};
 use crate::link::{LinkSpec, Received, Receiver};
-use crate::sink::{ReconstructionSink, SinkError};
+use crate::sink::{ChunkFormat, ReconstructionSink, SinkError};
 
 /// How to listen.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct ListenConfig {
     pub out: Option<PathBuf>,
     /// Events per reconstruction chunk.
     pub chunk_events: usize,
+    /// File format of the chunks.
+    pub format: ChunkFormat,
     /// Status file, rewritten about once a second.
     pub status: Option<PathBuf>,
     /// Stop once this many events are accounted for (decoded, lost or rejected).
@@ -72,6 +74,7 @@ impl ListenConfig {
             archive: None,
             out: None,
             chunk_events: 65_536,
+            format: ChunkFormat::Npy,
             status: None,
             until_events: None,
             idle_exit: None,
@@ -186,7 +189,11 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
     let decoder_thread = thread::spawn(move || -> Result<u64, ListenError> {
         let mut decoder = decode::open(&decoder_config.model, decoder_config.decoder)?;
         let mut sink = match &decoder_config.out {
-            Some(dir) => Some(ReconstructionSink::new(dir, decoder_config.chunk_events)?),
+            Some(dir) => Some(ReconstructionSink::new(
+                dir,
+                decoder_config.chunk_events,
+                decoder_config.format,
+            )?),
             None => None,
         };
         for (bits, ids) in from_receiver {
@@ -222,6 +229,7 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         archived: archive.as_ref().map_or(0, ArchiveWriter::records),
     };
     let mut result: Result<(), ListenError> = Ok(());
+    let mut decoder_state = DecoderState::Running;
     while !stop.load(Ordering::Relaxed) {
         match receiver.receive(&mut buffer) {
             Received::Bytes(n) => {
@@ -249,14 +257,14 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
             }
             batch.codes.extend_from_slice(&a.codes);
             if batch.ids.len() >= config.batch_size {
-                send_batch(&mut batch, width, bits, &to_decoder, &mut ingest);
+                decoder_state = send_batch(&mut batch, width, bits, &to_decoder, &mut ingest);
             }
         }
-        if result.is_err() {
+        if result.is_err() || decoder_state == DecoderState::Stopped {
             break;
         }
         if batch.since.is_some_and(|t| t.elapsed() >= config.max_wait) {
-            send_batch(&mut batch, width, bits, &to_decoder, &mut ingest);
+            decoder_state = send_batch(&mut batch, width, bits, &to_decoder, &mut ingest);
         }
         if let Some(path) = &config.status
             && last_status.elapsed() >= Duration::from_secs(1)
@@ -296,22 +304,35 @@ fn send_batch(
     bits: usize,
     to_decoder: &SyncSender<(Array2<f32>, Vec<[u64; 2]>)>,
     ingest: &mut Ingest,
-) {
+) -> DecoderState {
     if batch.ids.is_empty() {
-        return;
+        return DecoderState::Running;
     }
     let full = std::mem::replace(batch, Batch::new());
     let n = full.ids.len();
     match to_decoder.try_send((codes_to_bits(&full.codes, width, bits), full.ids)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+        Ok(()) => DecoderState::Running,
+        Err(TrySendError::Full(_)) => {
             tracing::warn!(
                 events = n,
                 "decoder behind: reconstructions dropped (codes are archived)"
             );
             ingest.accounting_mut().dropped_by_decoder(n);
+            DecoderState::Running
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            ingest.accounting_mut().dropped_by_decoder(n);
+            DecoderState::Stopped
         }
     }
+}
+
+/// Whether the decoding thread still takes batches (it stops only on an error, which
+/// `listen` then returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecoderState {
+    Running,
+    Stopped,
 }
 
 /// Writes `status` as JSON to `path` (via a temporary file, so readers never see half).

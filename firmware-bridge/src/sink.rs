@@ -1,14 +1,27 @@
 //! Reconstructions to disk in chunks, each with the ids of its events.
 //!
-//! Chunk `k` is `reconstructions-k.npy` (`[n, channels · length]` f32, detector units) and
-//! `events-k.npy` (`[n, 2]` u64: stream id, event id), `k` zero-padded to 6 digits. A chunk
-//! is written when it holds `chunk_events` events, and at [`ReconstructionSink::close`].
-//! Chunks are written to a temporary name and renamed, so a reader never sees half a chunk.
+//! As `.npy`, chunk `k` is `reconstructions-k.npy` (`[n, channels · length]` f32, detector
+//! units) and `events-k.npy` (`[n, 2]` u64: stream id, event id); as HDF5 it is
+//! `chunk-k.h5` holding the datasets `/reconstructions` and `/events` with the same
+//! contents; `k` is zero-padded to 6 digits. A chunk is written when it holds `chunk_events`
+//! events, and at [`ReconstructionSink::close`]. Chunks are written to a temporary name and
+//! renamed, so a reader never sees half a chunk.
 
 use std::path::{Path, PathBuf};
 
+use hdf5_pure::FileBuilder;
 use ndarray::{Array2, Axis, concatenate};
 use ndarray_npy::write_npy;
+
+/// File format of the chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ChunkFormat {
+    /// `reconstructions-k.npy` and `events-k.npy`.
+    #[default]
+    Npy,
+    /// `chunk-k.h5` with `/reconstructions` and `/events`.
+    Hdf5,
+}
 
 /// Why reconstructions could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +38,7 @@ pub struct SinkError {
 pub struct ReconstructionSink {
     dir: PathBuf,
     chunk_events: usize,
+    format: ChunkFormat,
     next_chunk: usize,
     pending: Vec<Array2<f32>>,
     pending_ids: Vec<[u64; 2]>,
@@ -36,7 +50,7 @@ impl ReconstructionSink {
     ///
     /// # Errors
     /// [`SinkError`] if the folder cannot be created.
-    pub fn new(dir: &Path, chunk_events: usize) -> Result<Self, SinkError> {
+    pub fn new(dir: &Path, chunk_events: usize, format: ChunkFormat) -> Result<Self, SinkError> {
         std::fs::create_dir_all(dir).map_err(|e| SinkError {
             path: dir.to_owned(),
             reason: e.to_string(),
@@ -44,6 +58,7 @@ impl ReconstructionSink {
         Ok(Self {
             dir: dir.to_owned(),
             chunk_events: chunk_events.max(1),
+            format,
             next_chunk: 0,
             pending: Vec::new(),
             pending_ids: Vec::new(),
@@ -84,11 +99,18 @@ impl ReconstructionSink {
         let ids =
             Array2::from_shape_fn((self.pending_ids.len(), 2), |(i, j)| self.pending_ids[i][j]);
         let chunk = self.next_chunk;
-        write_atomically(
-            &self.dir.join(format!("reconstructions-{chunk:06}.npy")),
-            &data,
-        )?;
-        write_atomically(&self.dir.join(format!("events-{chunk:06}.npy")), &ids)?;
+        match self.format {
+            ChunkFormat::Npy => {
+                write_atomically(
+                    &self.dir.join(format!("reconstructions-{chunk:06}.npy")),
+                    &data,
+                )?;
+                write_atomically(&self.dir.join(format!("events-{chunk:06}.npy")), &ids)?;
+            }
+            ChunkFormat::Hdf5 => {
+                write_hdf5(&self.dir.join(format!("chunk-{chunk:06}.h5")), &data, &ids)?
+            }
+        }
         self.written += ids.nrows() as u64;
         self.next_chunk += 1;
         self.pending.clear();
@@ -119,6 +141,52 @@ fn write_atomically<T: ndarray_npy::WritableElement>(
     std::fs::rename(&partial, path).map_err(|e| error(e.to_string()))
 }
 
+fn write_hdf5(path: &Path, data: &Array2<f32>, ids: &Array2<u64>) -> Result<(), SinkError> {
+    let shape = |a: (usize, usize)| [a.0 as u64, a.1 as u64];
+    let mut builder = FileBuilder::new();
+    builder
+        .create_dataset("reconstructions")
+        .with_f32_data(&data.iter().copied().collect::<Vec<_>>())
+        .with_shape(&shape(data.dim()));
+    builder
+        .create_dataset("events")
+        .with_u64_data(&ids.iter().copied().collect::<Vec<_>>())
+        .with_shape(&shape(ids.dim()));
+    let partial = path.with_extension("h5.partial");
+    let error = |reason: String| SinkError {
+        path: path.to_owned(),
+        reason,
+    };
+    builder.write(&partial).map_err(|e| error(e.to_string()))?;
+    std::fs::rename(&partial, path).map_err(|e| error(e.to_string()))
+}
+
+fn read_hdf5(path: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> {
+    let error = |reason: String| SinkError {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = hdf5_pure::File::open(path).map_err(|e| error(e.to_string()))?;
+    let read = |name: &str| {
+        let dataset = file.dataset(name).map_err(|e| error(e.to_string()))?;
+        let shape = dataset.shape().map_err(|e| error(e.to_string()))?;
+        let dims = match shape[..] {
+            [rows, cols] => (rows as usize, cols as usize),
+            _ => return Err(error(format!("{name} has shape {shape:?}, not 2-D"))),
+        };
+        Ok((dataset, dims))
+    };
+    let (reconstructions, dims) = read("reconstructions")?;
+    let values = reconstructions
+        .read_f32()
+        .map_err(|e| error(e.to_string()))?;
+    let data = Array2::from_shape_vec(dims, values).map_err(|e| error(e.to_string()))?;
+    let (events, dims) = read("events")?;
+    let values = events.read_u64().map_err(|e| error(e.to_string()))?;
+    let ids = Array2::from_shape_vec(dims, values).map_err(|e| error(e.to_string()))?;
+    Ok((data, ids))
+}
+
 /// Reads every chunk in `dir` back, in order: reconstructions and their `(stream, event)` ids.
 ///
 /// # Errors
@@ -127,6 +195,13 @@ pub fn read_chunks(dir: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> 
     let mut data = Vec::new();
     let mut ids = Vec::new();
     for chunk in 0.. {
+        let h5 = dir.join(format!("chunk-{chunk:06}.h5"));
+        if h5.exists() {
+            let (d, i) = read_hdf5(&h5)?;
+            data.push(d);
+            ids.push(i);
+            continue;
+        }
         let path = dir.join(format!("reconstructions-{chunk:06}.npy"));
         if !path.exists() {
             break;
@@ -165,18 +240,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sink = ReconstructionSink::new(dir.path(), 3).unwrap();
-        for i in 0..4u64 {
-            let rows = Array2::from_elem((2, 5), i as f32);
-            sink.push(rows, &[[1, 2 * i], [1, 2 * i + 1]]).unwrap();
+    fn chunks_round_trip_in_both_formats() {
+        for (format, second_chunk) in [
+            (ChunkFormat::Npy, "reconstructions-000001.npy"),
+            (ChunkFormat::Hdf5, "chunk-000001.h5"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sink = ReconstructionSink::new(dir.path(), 3, format).unwrap();
+            for i in 0..4u64 {
+                let rows = Array2::from_elem((2, 5), i as f32);
+                sink.push(rows, &[[1, 2 * i], [1, 2 * i + 1]]).unwrap();
+            }
+            assert_eq!(sink.close().unwrap(), 8);
+            let (data, ids) = read_chunks(dir.path()).unwrap();
+            assert_eq!(data.dim(), (8, 5));
+            assert_eq!(ids.column(1).to_vec(), (0..8).collect::<Vec<u64>>());
+            assert_eq!(data[[7, 0]], 3.0);
+            assert!(dir.path().join(second_chunk).exists());
         }
-        assert_eq!(sink.close().unwrap(), 8);
-        let (data, ids) = read_chunks(dir.path()).unwrap();
-        assert_eq!(data.dim(), (8, 5));
-        assert_eq!(ids.column(1).to_vec(), (0..8).collect::<Vec<u64>>());
-        assert_eq!(data[[7, 0]], 3.0);
-        assert!(dir.path().join("reconstructions-000001.npy").exists());
     }
 }

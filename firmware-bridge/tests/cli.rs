@@ -94,7 +94,7 @@ fn a_killed_listener_leaves_a_decodable_archive() {
         .arg(shipped_model())
         .arg("--out")
         .arg(&out)
-        .args(["--decoder", "tract"])
+        .args(["--decoder", "tract", "--format", "hdf5"])
         .output()
         .unwrap();
     assert!(
@@ -140,6 +140,63 @@ fn a_killed_listener_leaves_a_decodable_archive() {
     assert!(
         text.contains("0123456789abcdef") && text.contains("package that made them"),
         "{text}"
+    );
+}
+
+#[test]
+fn ctrl_c_flushes_and_closes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let status = dir.path().join("status.json");
+    let out = dir.path().join("reco");
+    // Large batches and a long wait: without a clean shutdown nothing would be written.
+    let listener = bridge()
+        .args(["listen", "--link", &format!("udp:{port}"), "--model"])
+        .arg(shipped_model())
+        .args(["--batch-size", "100000", "--max-wait-ms", "600000", "--out"])
+        .arg(&out)
+        .arg("--status")
+        .arg(&status)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = bridge()
+        .args([
+            "emulate", "--sim", "opis", "--events", "300", "--rate", "20000",
+        ])
+        .args(["--link", &format!("udp:{port}"), "--model"])
+        .arg(shipped_model())
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &listener.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = listener.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("stopped") && text.contains("decoded 300"),
+        "{text}"
+    );
+    let (reconstructions, _) = read_chunks(&out).unwrap();
+    assert_eq!(reconstructions.nrows(), 300);
+    let final_status = std::fs::read_to_string(&status).unwrap();
+    assert!(
+        final_status.contains("\"running\": false"),
+        "{final_status}"
     );
 }
 

@@ -163,6 +163,48 @@ fn tcp_link_accounts_for_every_event() {
 }
 
 #[test]
+fn tcp_client_reconnects_when_the_front_end_goes_away() {
+    // The front-end is the TCP server here; it serves two connections, the frames split
+    // between them, and the bridge (the client) must reconnect in between.
+    let port = free_port();
+    let spec: LinkSpec = format!("tcp:127.0.0.1:{port}").parse().unwrap();
+    let (status, log, dir) = run(spec, |codes, width, config| {
+        let server: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
+        let half = codes.len() / width / CODES_PER_FRAME / 2 * CODES_PER_FRAME * width;
+        let first = EmulateConfig {
+            faults: Faults::default(),
+            ..config.clone()
+        };
+        let mut sender = Sender::open(&server, Duration::from_secs(10)).unwrap();
+        let log = emulate::send_codes(&codes[..half], width, &first, &mut sender).unwrap();
+        drop(sender);
+        // The rest, as frames that continue the same stream after the first connection.
+        let mut sender = Sender::open(&server, Duration::from_secs(10)).unwrap();
+        // Twice the fault rates on the half that carries them, so every kind still occurs.
+        let faulty = EmulateConfig {
+            faults: "drop=0.06,flip=0.06,truncate=0.04,duplicate=0.06,reorder=0.06,garbage=0.06"
+                .parse()
+                .unwrap(),
+            ..config.clone()
+        };
+        let rest = emulate::send_codes_from(
+            &codes[half..],
+            width,
+            &faulty,
+            (log.frames as u32, (half / width) as u64),
+            &mut sender,
+        )
+        .unwrap();
+        FaultLog {
+            frames: log.frames + rest.frames,
+            events: log.events + rest.events,
+            ..rest
+        }
+    });
+    check(&status, &log, dir.path());
+}
+
+#[test]
 fn udp_link_accounts_for_every_event() {
     let port = free_port();
     let spec: LinkSpec = format!("udp:{port}").parse().unwrap();
