@@ -15,6 +15,7 @@
 //! | [`sink`] | reconstructions in `.npy` chunks with their event ids |
 //! | [`listen`] | the main loop: receive, account, archive, batch, decode, write, status file |
 //! | [`emulate`] | the device emulator with fault injection |
+//! | [`demo`] | the whole path in one command, over loopback TCP and a pseudo-terminal |
 //!
 //! Data flow: [`link::Receiver`] → [`ingest::Ingest`] → [`archive::ArchiveWriter`] and
 //! batches → [`decode::Decoder`] → [`sink::ReconstructionSink`].
@@ -22,6 +23,7 @@
 pub mod accounting;
 pub mod archive;
 pub mod decode;
+pub mod demo;
 pub mod emulate;
 pub mod ingest;
 pub mod link;

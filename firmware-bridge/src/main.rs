@@ -12,10 +12,11 @@ use clap::{Parser, Subcommand};
 use latentlink_bridge::accounting::LinkCounters;
 use latentlink_bridge::archive::ArchiveReader;
 use latentlink_bridge::decode::{self, DecoderKind, codes_to_bits};
+use latentlink_bridge::demo;
 use latentlink_bridge::emulate::{self, EmulateConfig, Faults};
 use latentlink_bridge::link::{LinkSpec, Sender};
 use latentlink_bridge::listen::{self, ListenConfig, Status};
-use latentlink_bridge::sink::ReconstructionSink;
+use latentlink_bridge::sink::{ChunkFormat, ReconstructionSink};
 use latentlink_trainer::data::{DataSource, Events};
 use latentlink_trainer::package;
 use latentlink_trainer::sim::Simulator;
@@ -55,9 +56,12 @@ enum Command {
         /// Code archive to append to.
         #[arg(long)]
         archive: Option<PathBuf>,
-        /// Folder for reconstruction chunks (.npy).
+        /// Folder for reconstruction chunks.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Chunk file format.
+        #[arg(long, value_enum, default_value = "npy")]
+        format: ChunkFormat,
         /// Status file (JSON), rewritten every second; read it with `stats`.
         #[arg(long)]
         status: Option<PathBuf>,
@@ -113,15 +117,52 @@ enum Command {
         /// Model package folder.
         #[arg(long)]
         model: PathBuf,
-        /// Folder for reconstruction chunks (.npy).
+        /// Folder for reconstruction chunks.
         #[arg(long)]
         out: PathBuf,
+        /// Chunk file format.
+        #[arg(long, value_enum, default_value = "npy")]
+        format: ChunkFormat,
         /// Decoder backend.
         #[arg(long, value_enum, default_value = "flex")]
         decoder: DecoderKind,
         /// Codes per batch.
         #[arg(long, default_value_t = 1024)]
         batch_size: usize,
+    },
+    /// Run the whole path on the shipped model: simulate OPIS events, encode them with the
+    /// int8 runtime as a front-end would, stream the codes to the bridge over loopback TCP and
+    /// a pseudo-terminal serial line, decode, and summarise (plots and summary.json in --out).
+    ///
+    /// Example: latentlink-bridge demo --out demo-output
+    Demo {
+        /// Model package folder.
+        #[arg(long, default_value = "models/opis-b128")]
+        model: PathBuf,
+        /// Use these events instead of simulated OPIS events: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: Option<DataSource>,
+        /// Events to simulate (or the most to send from --data).
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// Output folder.
+        #[arg(long, default_value = "demo-output")]
+        out: PathBuf,
+        /// Decoder backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        decoder: DecoderKind,
+        /// Codes per frame.
+        #[arg(long, default_value_t = 16)]
+        codes_per_frame: usize,
+        /// Faults to inject on every link (e.g. drop=0.01,flip=0.01); none by default.
+        #[arg(long, default_value = "")]
+        faults: Faults,
+        /// Also stream over this link (tcp-listen:[host:]port or udp:[host:]port).
+        #[arg(long)]
+        link: Option<LinkSpec>,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
     },
     /// Print the counters of a running or finished `listen` from its status file.
     ///
@@ -236,6 +277,7 @@ fn decode_command(
     out: &Path,
     kind: DecoderKind,
     batch_size: usize,
+    format: ChunkFormat,
 ) -> Result<()> {
     let manifest = package::read_manifest(model_dir)?;
     let reader = ArchiveReader::open(archive)?;
@@ -257,7 +299,7 @@ fn decode_command(
         );
     }
     let mut decoder = decode::open(model_dir, kind)?;
-    let mut sink = ReconstructionSink::new(out, 65_536)?;
+    let mut sink = ReconstructionSink::new(out, 65_536, format)?;
     for chunk in records.chunks(batch_size.max(1)) {
         let codes: Vec<u8> = chunk.iter().flat_map(|r| r.code.iter().copied()).collect();
         let ids: Vec<[u64; 2]> = chunk
@@ -293,6 +335,7 @@ fn main() -> Result<()> {
             max_wait_ms,
             archive,
             out,
+            format,
             status,
             idle_exit,
             until_events,
@@ -307,6 +350,7 @@ fn main() -> Result<()> {
                 max_wait: Duration::from_millis(max_wait_ms),
                 archive,
                 out,
+                format,
                 status,
                 idle_exit: idle_exit.map(Duration::from_secs_f64),
                 until_events,
@@ -344,9 +388,43 @@ fn main() -> Result<()> {
             archive,
             model,
             out,
+            format,
             decoder,
             batch_size,
-        } => decode_command(&archive, &model, &out, decoder, batch_size),
+        } => decode_command(&archive, &model, &out, decoder, batch_size, format),
+        Command::Demo {
+            model,
+            data,
+            events,
+            out,
+            decoder,
+            codes_per_frame,
+            faults,
+            link,
+            seed,
+        } => {
+            let sim = data.is_none().then_some(Simulator::Opis);
+            let config = demo::DemoConfig {
+                events: load_events(sim, data.as_ref(), events, seed)?,
+                model,
+                out,
+                decoder,
+                codes_per_frame,
+                faults,
+                extra_link: link,
+            };
+            let summary = demo::run(&config)?;
+            println!("{}", demo::table(&summary));
+            let missing: u64 = summary.links.iter().map(|l| l.lost + l.rejected).sum();
+            if config.faults == Faults::default() && missing > 0 {
+                bail!("{missing} events were lost or rejected on links without injected faults");
+            }
+            println!(
+                "plots (reconstructions.png, errors.png per link) and summary.json in {}",
+                config.out.display()
+            );
+            Ok(())
+        }
         Command::Stats { status } => {
             let text = std::fs::read_to_string(&status)
                 .with_context(|| format!("cannot read {}", status.display()))?;

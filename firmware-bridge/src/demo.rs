@@ -1,0 +1,379 @@
+//! The whole path in one command: events → int8 front-end encoder → wire frames over real
+//! links (loopback TCP and a pseudo-terminal serial line) → bridge → decoder →
+//! reconstructions, with a summary of what it cost and plots.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread;
+use std::time::Duration;
+
+use latentlink_trainer::data::Events;
+use latentlink_trainer::evaluate::event_nmse;
+use latentlink_trainer::package;
+use latentlink_trainer::plot::{self, PlotError};
+use latentlink_trainer::train::{mse, nmse};
+use ndarray::Axis;
+use serde::{Deserialize, Serialize};
+
+use crate::decode::DecoderKind;
+use crate::emulate::{self, EmulateConfig, EmulateError, FaultLog, Faults};
+use crate::link::{LinkSpec, Sender};
+use crate::listen::{self, ListenConfig, ListenError};
+use crate::sink::{SinkError, read_chunks};
+
+/// Why the demo failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// The package could not be opened.
+    #[error(transparent)]
+    Package(#[from] package::PackageError),
+    /// The events do not fit the model.
+    #[error(transparent)]
+    Data(#[from] latentlink_trainer::error::DataError),
+    /// Encoding or sending failed.
+    #[error(transparent)]
+    Emulate(#[from] EmulateError),
+    /// The bridge failed.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// Reconstructions could not be read back.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// A link could not be set up.
+    #[error("link {link}: {reason}")]
+    Link {
+        /// Which link.
+        link: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the demo measured on one link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkSummary {
+    /// The link.
+    pub link: String,
+    /// Events sent by the front-end.
+    pub events: u64,
+    /// Events decoded by the bridge.
+    pub decoded: u64,
+    /// Events lost.
+    pub lost: u64,
+    /// Events rejected.
+    pub rejected: u64,
+    /// Raw event bytes (as f32 samples).
+    pub raw_bytes: u64,
+    /// Bytes put on the link (frames, framing and checksums).
+    pub wire_bytes: u64,
+    /// Raw bytes over wire bytes.
+    pub compression_ratio: f64,
+    /// Code bytes over wire bytes.
+    pub payload_efficiency: f64,
+    /// Normalised MSE of the reconstructions against the raw events, in the model's
+    /// normalised units (the package report's figure).
+    pub nmse: f64,
+    /// Normalised MSE in detector units.
+    pub nmse_detector_units: f64,
+    /// Mean squared error per sample in detector units.
+    pub mse_detector_units: f64,
+    /// What the front-end injected.
+    pub faults: FaultLog,
+}
+
+/// The demo's results, written as `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoSummary {
+    /// Model package.
+    pub model: String,
+    /// Model id.
+    pub model_id: String,
+    /// Decoder backend.
+    pub decoder: String,
+    /// nMSE of the int8 codes in the package's own report, for comparison.
+    pub report_nmse: f64,
+    /// One entry per link.
+    pub links: Vec<LinkSummary>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// Model package.
+    pub model: PathBuf,
+    /// The events.
+    pub events: Events,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Decoder.
+    pub decoder: DecoderKind,
+    /// Codes per frame.
+    pub codes_per_frame: usize,
+    /// Faults to inject on every link.
+    pub faults: Faults,
+    /// Also stream over this link: the bridge listens on it (`tcp-listen:...` or
+    /// `udp:...`) and the emulator sends to it.
+    pub extra_link: Option<LinkSpec>,
+}
+
+/// Runs the demo: for each link, the emulator sends every event's code and the bridge
+/// decodes them; then the summary and plots go into `config.out`.
+///
+/// # Errors
+/// [`DemoError`] naming what failed.
+pub fn run(config: &DemoConfig) -> Result<DemoSummary, DemoError> {
+    let opened = package::open(&config.model)?;
+    let manifest = &opened.manifest;
+    let shape = package::event_shape(manifest);
+    config.events.expect_shape(shape, "the demo events")?;
+    let model_id = u64::from_str_radix(&manifest.model_id, 16).unwrap_or(0);
+    let codes = emulate::encode_events(&opened.blob, &config.events.data)?;
+    let emulate_config = EmulateConfig {
+        model_id,
+        stream: 1,
+        codes_per_frame: config.codes_per_frame,
+        rate: 0.0,
+        faults: config.faults,
+        seed: 1,
+    };
+    std::fs::create_dir_all(&config.out).map_err(|e| DemoError::Link {
+        link: config.out.display().to_string(),
+        reason: e.to_string(),
+    })?;
+
+    let port = free_port()?;
+    let tcp = |kind: &str| LinkSpec::from_str(&format!("{kind}:127.0.0.1:{port}"));
+    let (tcp_listen, tcp_send) = match (tcp("tcp-listen"), tcp("tcp")) {
+        (Ok(listen), Ok(send)) => (listen, send),
+        _ => unreachable_link()?,
+    };
+    let mut summaries = vec![
+        run_link(
+            config,
+            &config.out.join("tcp"),
+            tcp_listen,
+            &tcp_send,
+            &codes,
+            &emulate_config,
+        )?,
+        run_serial(config, &config.out.join("serial"), &codes, &emulate_config)?,
+    ];
+    if let Some(listen_spec) = &config.extra_link {
+        let send_spec = peer(listen_spec)?;
+        summaries.push(run_link(
+            config,
+            &config.out.join("extra"),
+            listen_spec.clone(),
+            &send_spec,
+            &codes,
+            &emulate_config,
+        )?);
+    }
+    let summary = DemoSummary {
+        model: config.model.display().to_string(),
+        model_id: manifest.model_id.clone(),
+        decoder: format!("{:?}", config.decoder).to_lowercase(),
+        report_nmse: manifest.metrics.nmse_runtime_codes,
+        links: summaries,
+    };
+    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    std::fs::write(config.out.join("summary.json"), json).map_err(|e| DemoError::Link {
+        link: "summary.json".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(summary)
+}
+
+fn unreachable_link() -> Result<(LinkSpec, LinkSpec), DemoError> {
+    Err(DemoError::Link {
+        link: "tcp".into(),
+        reason: "cannot form a loopback address".into(),
+    })
+}
+
+/// The spec the emulator sends to, for a bridge listening on `spec`.
+fn peer(spec: &LinkSpec) -> Result<LinkSpec, DemoError> {
+    match spec {
+        LinkSpec::TcpListen(address) => Ok(LinkSpec::Tcp(address.replace("0.0.0.0", "127.0.0.1"))),
+        LinkSpec::Udp(address) => Ok(LinkSpec::Udp(address.replace("0.0.0.0", "127.0.0.1"))),
+        other => Err(DemoError::Link {
+            link: other.to_string(),
+            reason: "the demo streams over a link it can also send to: tcp-listen:... or udp:..."
+                .into(),
+        }),
+    }
+}
+
+fn free_port() -> Result<u16, DemoError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| DemoError::Link {
+            link: "tcp".into(),
+            reason: e.to_string(),
+        })
+}
+
+fn run_serial(
+    config: &DemoConfig,
+    dir: &Path,
+    codes: &[u8],
+    emulate_config: &EmulateConfig,
+) -> Result<LinkSummary, DemoError> {
+    let link_error = |e: serialport::Error| DemoError::Link {
+        link: "pseudo-terminal".into(),
+        reason: e.to_string(),
+    };
+    let (master, slave) = serialport::TTYPort::pair().map_err(link_error)?;
+    let path = serialport::SerialPort::name(&slave).unwrap_or_default();
+    let spec = LinkSpec::Serial {
+        path,
+        baud: crate::link::DEFAULT_BAUD,
+    };
+    let writer = master.try_clone_native().map_err(link_error)?;
+    let summary = stream(config, dir, spec, codes, emulate_config, move || {
+        Ok(Sender::from_writer(writer))
+    });
+    // Closing the master hangs up the slave; only once the bridge has read everything.
+    drop((master, slave));
+    summary
+}
+
+fn run_link(
+    config: &DemoConfig,
+    dir: &Path,
+    listen_spec: LinkSpec,
+    send_spec: &LinkSpec,
+    codes: &[u8],
+    emulate_config: &EmulateConfig,
+) -> Result<LinkSummary, DemoError> {
+    let send_spec = send_spec.clone();
+    stream(config, dir, listen_spec, codes, emulate_config, move || {
+        Sender::open(&send_spec, Duration::from_secs(10)).map_err(|e| DemoError::Link {
+            link: send_spec.to_string(),
+            reason: e.to_string(),
+        })
+    })
+}
+
+fn stream(
+    config: &DemoConfig,
+    dir: &Path,
+    listen_spec: LinkSpec,
+    codes: &[u8],
+    emulate_config: &EmulateConfig,
+    open_sender: impl FnOnce() -> Result<Sender, DemoError>,
+) -> Result<LinkSummary, DemoError> {
+    let events = config.events.len() as u64;
+    let listen_config = ListenConfig {
+        decoder: config.decoder,
+        out: Some(dir.join("reconstructions")),
+        archive: Some(dir.join("codes.llca")),
+        status: Some(dir.join("status.json")),
+        until_events: Some(events),
+        idle_exit: Some(Duration::from_secs(20)),
+        ..ListenConfig::new(listen_spec.clone(), config.model.clone())
+    };
+    std::fs::create_dir_all(dir).map_err(|e| DemoError::Link {
+        link: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    // A fresh archive per run: the demo can be repeated into the same folder.
+    std::fs::remove_file(dir.join("codes.llca")).ok();
+    std::fs::remove_dir_all(dir.join("reconstructions")).ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let bridge = thread::spawn(move || listen::listen(&listen_config, &stop));
+    thread::sleep(Duration::from_millis(300));
+    if bridge.is_finished() {
+        // It stopped before anything was sent: say why.
+        let early = bridge.join().map_err(|_| ListenError::DecoderPanicked)?;
+        return Err(early.err().map_or_else(
+            || DemoError::Link {
+                link: listen_spec.to_string(),
+                reason: "the bridge stopped before the front-end started".into(),
+            },
+            DemoError::Listen,
+        ));
+    }
+    let mut sender = open_sender()?;
+    let width = codes.len() / config.events.len().max(1);
+    let log = emulate::send_codes(codes, width, emulate_config, &mut sender)?;
+    drop(sender);
+    let status = bridge.join().map_err(|_| ListenError::DecoderPanicked)??;
+    let totals = status.counters.totals();
+
+    let (reconstructions, ids) = read_chunks(&dir.join("reconstructions"))?;
+    let rows: Vec<usize> = ids.column(1).iter().map(|&e| e as usize).collect();
+    let raw = config.events.data.select(Axis(0), &rows);
+    let manifest = package::read_manifest(&config.model)?;
+    let normalisation = package::normalisation(&manifest);
+    let (raw_n, reco_n) = (
+        normalisation.apply(&raw),
+        normalisation.apply(&reconstructions),
+    );
+    let title = format!("{listen_spec}");
+    plot::reconstructions(
+        &dir.join("reconstructions.png"),
+        &raw,
+        &reconstructions,
+        package::event_shape(&manifest),
+        4,
+        &format!("{title}: raw events (black) and reconstructions from the bridge (red)"),
+    )?;
+    plot::error_histogram(
+        &dir.join("errors.png"),
+        &event_nmse(&raw_n, &reco_n),
+        "nMSE per event",
+        &format!("{title}: reconstruction error"),
+    )?;
+    let raw_bytes = (config.events.data.len() * 4) as u64;
+    let code_bytes = codes.len() as u64;
+    Ok(LinkSummary {
+        link: title,
+        events,
+        decoded: totals.decoded,
+        lost: totals.lost,
+        rejected: totals.rejected,
+        raw_bytes,
+        wire_bytes: log.bytes_sent,
+        compression_ratio: raw_bytes as f64 / log.bytes_sent.max(1) as f64,
+        payload_efficiency: code_bytes as f64 / log.bytes_sent.max(1) as f64,
+        nmse: nmse(&raw_n, &reco_n),
+        nmse_detector_units: nmse(&raw, &reconstructions),
+        mse_detector_units: mse(&raw, &reconstructions),
+        faults: log,
+    })
+}
+
+/// The summary as a table for the terminal.
+pub fn table(summary: &DemoSummary) -> String {
+    let mut out = format!(
+        "model {} ({}), decoder {}; the package's report gives nMSE {:.4} from int8 codes\n\n",
+        summary.model, summary.model_id, summary.decoder, summary.report_nmse
+    );
+    out += "| link | events | decoded | lost | rejected | raw bytes | wire bytes | compression | payload efficiency | nMSE | MSE (detector units) |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for l in &summary.links {
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0}× | {:.1} % | {:.4} | {:.3e} |\n",
+            l.link,
+            l.events,
+            l.decoded,
+            l.lost,
+            l.rejected,
+            l.raw_bytes,
+            l.wire_bytes,
+            l.compression_ratio,
+            100.0 * l.payload_efficiency,
+            l.nmse,
+            l.mse_detector_units
+        );
+    }
+    out
+}

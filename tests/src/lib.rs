@@ -1,0 +1,1 @@
+//! Workspace integration tests live in `tests/`; this crate has no code of its own.
