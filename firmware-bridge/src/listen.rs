@@ -12,6 +12,7 @@
 //! later. The status file and the final counters show how many were dropped.
 //!
 //! A status file (JSON) is rewritten about once a second while running; `stats` prints it.
+//! The counters also go to the log every 10 s and at the end.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -218,6 +219,7 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
     let mut batch = Batch::new();
     let mut last_data = Instant::now();
     let mut last_status = Instant::now();
+    let mut last_log = Instant::now();
     let status = |ingest: &Ingest, archive: &Option<ArchiveWriter>, running: bool| Status {
         link: config.link.to_string(),
         model_id: manifest.model_id.clone(),
@@ -266,10 +268,14 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         if batch.since.is_some_and(|t| t.elapsed() >= config.max_wait) {
             decoder_state = send_batch(&mut batch, width, bits, &to_decoder, &mut ingest);
         }
-        if let Some(path) = &config.status
-            && last_status.elapsed() >= Duration::from_secs(1)
-        {
-            write_status(path, &status(&ingest, &archive, true))?;
+        if last_status.elapsed() >= Duration::from_secs(1) {
+            if let Some(path) = &config.status {
+                write_status(path, &status(&ingest, &archive, true))?;
+            }
+            if last_log.elapsed() >= LOG_EVERY {
+                log_counters(ingest.accounting().counters());
+                last_log = Instant::now();
+            }
             last_status = Instant::now();
         }
         let totals = ingest.accounting().counters().totals();
@@ -291,11 +297,29 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         archive.sync()?;
     }
     result?;
+    log_counters(ingest.accounting().counters());
     let final_status = status(&ingest, &archive, false);
     if let Some(path) = &config.status {
         write_status(path, &final_status)?;
     }
     Ok(final_status)
+}
+
+/// How often the counters go to the log while running.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+fn log_counters(counters: &LinkCounters) {
+    let t = counters.totals();
+    tracing::info!(
+        frames = counters.frames,
+        decoded = t.decoded,
+        lost = t.lost,
+        rejected = t.rejected,
+        duplicated = t.duplicated,
+        rejected_frames = counters.rejected_total(),
+        dropped_by_decoder = counters.dropped_by_decoder,
+        "counters"
+    );
 }
 
 fn send_batch(
