@@ -156,18 +156,26 @@ pub fn run(config: &DemoConfig) -> Result<DemoSummary, DemoError> {
     let mut summaries = vec![
         run_link(
             config,
+            manifest,
             &config.out.join("tcp"),
             tcp_listen,
             &tcp_send,
             &codes,
             &emulate_config,
         )?,
-        run_serial(config, &config.out.join("serial"), &codes, &emulate_config)?,
+        run_serial(
+            config,
+            manifest,
+            &config.out.join("serial"),
+            &codes,
+            &emulate_config,
+        )?,
     ];
     if let Some(listen_spec) = &config.extra_link {
         let send_spec = peer(listen_spec)?;
         summaries.push(run_link(
             config,
+            manifest,
             &config.out.join("extra"),
             listen_spec.clone(),
             &send_spec,
@@ -222,6 +230,7 @@ fn free_port() -> Result<u16, DemoError> {
 
 fn run_serial(
     config: &DemoConfig,
+    manifest: &package::Manifest,
     dir: &Path,
     codes: &[u8],
     emulate_config: &EmulateConfig,
@@ -237,9 +246,15 @@ fn run_serial(
         baud: crate::link::DEFAULT_BAUD,
     };
     let writer = master.try_clone_native().map_err(link_error)?;
-    let summary = stream(config, dir, spec, codes, emulate_config, move || {
-        Ok(Sender::from_writer(writer))
-    });
+    let summary = stream(
+        config,
+        manifest,
+        dir,
+        spec,
+        codes,
+        emulate_config,
+        move || Ok(Sender::from_writer(writer)),
+    );
     // Closing the master hangs up the slave; only once the bridge has read everything.
     drop((master, slave));
     summary
@@ -247,6 +262,7 @@ fn run_serial(
 
 fn run_link(
     config: &DemoConfig,
+    manifest: &package::Manifest,
     dir: &Path,
     listen_spec: LinkSpec,
     send_spec: &LinkSpec,
@@ -254,16 +270,25 @@ fn run_link(
     emulate_config: &EmulateConfig,
 ) -> Result<LinkSummary, DemoError> {
     let send_spec = send_spec.clone();
-    stream(config, dir, listen_spec, codes, emulate_config, move || {
-        Sender::open(&send_spec, Duration::from_secs(10)).map_err(|e| DemoError::Link {
-            link: send_spec.to_string(),
-            reason: e.to_string(),
-        })
-    })
+    stream(
+        config,
+        manifest,
+        dir,
+        listen_spec,
+        codes,
+        emulate_config,
+        move || {
+            Sender::open(&send_spec, Duration::from_secs(10)).map_err(|e| DemoError::Link {
+                link: send_spec.to_string(),
+                reason: e.to_string(),
+            })
+        },
+    )
 }
 
 fn stream(
     config: &DemoConfig,
+    manifest: &package::Manifest,
     dir: &Path,
     listen_spec: LinkSpec,
     codes: &[u8],
@@ -311,8 +336,7 @@ fn stream(
     let (reconstructions, ids) = read_chunks(&dir.join("reconstructions"))?;
     let rows: Vec<usize> = ids.column(1).iter().map(|&e| e as usize).collect();
     let raw = config.events.data.select(Axis(0), &rows);
-    let manifest = package::read_manifest(&config.model)?;
-    let normalisation = package::normalisation(&manifest);
+    let normalisation = package::normalisation(manifest);
     let (raw_n, reco_n) = (
         normalisation.apply(&raw),
         normalisation.apply(&reconstructions),
@@ -322,7 +346,7 @@ fn stream(
         &dir.join("reconstructions.png"),
         &raw,
         &reconstructions,
-        package::event_shape(&manifest),
+        package::event_shape(manifest),
         4,
         &format!("{title}: raw events (black) and reconstructions from the bridge (red)"),
     )?;
