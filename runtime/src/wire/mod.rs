@@ -38,8 +38,11 @@
 //! | 64 | 1054 B | 1060 B | 96.6 % | 97.2 % |
 //!
 //! (A test recomputes this table from [`FrameRepr::buffer_len`] and [`stream_len`].)
+//!
+//! **Towards a front-end**, raw events travel as [event packets](event), framed the same way.
 
 mod accumulator;
+pub mod event;
 mod frame;
 
 pub use accumulator::{Accumulator, AccumulatorError, FeedResult};
