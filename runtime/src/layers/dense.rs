@@ -17,7 +17,7 @@
 
 use super::{
     BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, LayerError, MAX_ELEMENTS,
-    MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, read_relu,
+    MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, dot2, read_relu,
 };
 
 /// A validated view of a dense layer.
@@ -103,10 +103,24 @@ impl<'a> Dense<'a> {
         check_len(self.in_features as usize, input.len())?;
         check_len(self.out_features as usize, output.len())?;
         let zero = i32::from(self.input_zero_point);
-        let rows = self.weights.chunks_exact(self.in_features as usize);
-        for ((row, record), out) in rows.zip(self.channels).zip(output) {
-            let acc = dot(row, input, zero);
-            *out = ChannelParams::decode(record).finish(acc, self.output_zero_point, self.relu);
+        let n = self.in_features as usize;
+        let finish = |acc, record| {
+            ChannelParams::decode(record).finish(acc, self.output_zero_point, self.relu)
+        };
+        // Two outputs at a time share the work on the input (see `dot2`), then the last.
+        let blocks = self.weights.chunks_exact(2 * n);
+        let records = self.channels.chunks_exact(2);
+        let mut outputs = output.chunks_exact_mut(2);
+        let (rest_weights, rest_records) = (blocks.remainder(), records.remainder());
+        for ((block, records), out) in blocks.zip(records).zip(outputs.by_ref()) {
+            let accs = dot2(block, input, zero);
+            for ((out, acc), record) in out.iter_mut().zip(accs).zip(records) {
+                *out = finish(acc, record);
+            }
+        }
+        let rows = rest_weights.chunks_exact(n);
+        for ((row, record), out) in rows.zip(rest_records).zip(outputs.into_remainder()) {
+            *out = finish(dot(row, input, zero), record);
         }
         Ok(())
     }

@@ -28,6 +28,8 @@
 pub mod activation;
 pub mod conv1d;
 pub mod dense;
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+mod dsp;
 pub mod head;
 pub mod input;
 pub mod point_set;
@@ -418,10 +420,32 @@ pub(crate) fn weight(byte: u8) -> i32 {
     i32::from(byte as i8)
 }
 
-/// `Σ w_i · (x_i - zero)` over one weight row: the inner loop of dense layers and the head,
-/// and the reference any faster path must match bit for bit.
+/// `Σ w_i · (x_i - zero)` over one weight row: the inner loop of dense layers and the head.
+/// On ARM with the `dsp` feature it runs on the DSP extension ([`dsp`]), elsewhere it is
+/// [`dot_reference`].
 #[inline]
 pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    return dsp::dot(row, input, zero);
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    dot_reference(row, input, zero)
+}
+
+/// [`dot`] of two rows stored back to back (`rows.len() == 2 * input.len()`).
+#[inline]
+pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    return dsp::dot2(rows, input, zero);
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    {
+        let (first, second) = rows.split_at_checked(input.len()).unwrap_or((&[], &[]));
+        [dot(first, input, zero), dot(second, input, zero)]
+    }
+}
+
+/// The portable dot product: the reference every faster path must match bit for bit.
+#[inline]
+pub(crate) fn dot_reference(row: &[u8], input: &[i8], zero: i32) -> i32 {
     row.iter()
         .zip(input)
         .map(|(&w, &x)| weight(w) * (i32::from(x) - zero))
