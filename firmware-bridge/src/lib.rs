@@ -16,6 +16,8 @@
 //! | [`listen`] | the main loop: receive, account, archive, batch, decode, write, status file |
 //! | [`emulate`] | the device emulator with fault injection |
 //! | [`demo`] | the whole path in one command, over loopback TCP and a pseudo-terminal |
+//! | [`feed`] | raw events to a front-end (board or QEMU), its codes checked against the host |
+//! | [`qemu`] | the Cortex-M4 firmware on QEMU's mps2-an386: run, cost per event, footprint |
 //!
 //! Data flow: [`link::Receiver`] → [`ingest::Ingest`] → [`archive::ArchiveWriter`] and
 //! batches → [`decode::Decoder`] → [`sink::ReconstructionSink`].
@@ -25,7 +27,9 @@ pub mod archive;
 pub mod decode;
 pub mod demo;
 pub mod emulate;
+pub mod feed;
 pub mod ingest;
 pub mod link;
 pub mod listen;
+pub mod qemu;
 pub mod sink;

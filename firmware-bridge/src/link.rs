@@ -167,6 +167,36 @@ fn open_serial(path: &str, baud: u32, timeout: Duration) -> io::Result<Box<dyn S
         .map_err(io::Error::other)
 }
 
+/// Both directions of a byte-stream link, for talking to a front-end ([`crate::feed`]): the
+/// reading half times out after `timeout` without data so the caller can check its deadline.
+///
+/// # Errors
+/// The I/O error of opening the port or socket; UDP is refused (event packets need a stream).
+pub fn open_duplex(
+    spec: &LinkSpec,
+    timeout: Duration,
+) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> {
+    let stream = match spec {
+        LinkSpec::Serial { path, baud } => {
+            let port = open_serial(path, *baud, timeout)?;
+            let writer = port.try_clone().map_err(io::Error::other)?;
+            return Ok((Box::new(port), Box::new(writer)));
+        }
+        LinkSpec::Udp(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a front-end is fed over a byte stream: use serial:, tcp: or tcp-listen:",
+            ));
+        }
+        LinkSpec::Tcp(address) => TcpStream::connect(resolve(address)?)?,
+        LinkSpec::TcpListen(address) => TcpListener::bind(resolve(address)?)?.accept()?.0,
+    };
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(timeout))?;
+    let writer = stream.try_clone()?;
+    Ok((Box::new(stream), Box::new(writer)))
+}
+
 fn resolve(address: &str) -> io::Result<SocketAddr> {
     address.to_socket_addrs()?.next().ok_or_else(|| {
         io::Error::new(

@@ -14,9 +14,10 @@ use latentlink_bridge::archive::ArchiveReader;
 use latentlink_bridge::decode::{self, DecoderKind, codes_to_bits};
 use latentlink_bridge::demo;
 use latentlink_bridge::emulate::{self, EmulateConfig, Faults};
-use latentlink_bridge::link::{LinkSpec, Sender};
+use latentlink_bridge::link::{self, LinkSpec, Sender};
 use latentlink_bridge::listen::{self, ListenConfig, Status};
 use latentlink_bridge::sink::{ChunkFormat, ReconstructionSink};
+use latentlink_bridge::{feed, qemu};
 use latentlink_trainer::data::{DataSource, Events};
 use latentlink_trainer::package;
 use latentlink_trainer::sim::Simulator;
@@ -130,6 +131,31 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         batch_size: usize,
     },
+    /// Feed raw events to a front-end (a board running the latentlink firmware) over a serial
+    /// or TCP link, and check that every code it sends back equals the host runtime's, bit for
+    /// bit. The package's golden events go first, so their codes are checked against the
+    /// package too.
+    ///
+    /// Example: latentlink-bridge feed --link serial:/dev/ttyACM0?baud=921600 --model models/opis-b128 --sim opis --events 300
+    Feed {
+        /// The link to the front-end: serial:PATH?baud=N, tcp:host:port or tcp-listen:[host:]port.
+        #[arg(long)]
+        link: LinkSpec,
+        #[command(flatten)]
+        feed: FeedArgs,
+    },
+    /// Boot the front-end firmware in QEMU (mps2-an386, Cortex-M4F), feed it events over its
+    /// UART, and report bit-exactness against the host runtime and the package, instructions
+    /// per event (exact, from -icount), MAC per instruction, flash and RAM.
+    ///
+    /// Example: (cd firmware-bridge/firmware && cargo build --release) && latentlink-bridge qemu --firmware firmware-bridge/firmware/target/thumbv7em-none-eabihf/release/latentlink-firmware
+    Qemu {
+        /// The firmware ELF image (built in firmware-bridge/firmware).
+        #[arg(long)]
+        firmware: PathBuf,
+        #[command(flatten)]
+        feed: FeedArgs,
+    },
     /// Run the whole path on the shipped model: simulate OPIS events, encode them with the
     /// int8 runtime as a front-end would, stream the codes to the bridge over loopback TCP and
     /// a pseudo-terminal serial line, decode, and summarise (plots and summary.json in --out).
@@ -222,6 +248,79 @@ fn print_status(status: &Status) {
     );
     print_counters(&status.counters);
     println!("reconstructions: {}", status.reconstructions);
+}
+
+/// What to feed a front-end, shared by `feed` and `qemu`.
+#[derive(clap::Args)]
+struct FeedArgs {
+    /// Model package folder (the one the firmware was built with).
+    #[arg(long, default_value = "models/opis-b128")]
+    model: PathBuf,
+    /// Read the events: FILE.npy or FILE.h5:/dataset (default: simulate OPIS events).
+    #[arg(long)]
+    data: Option<DataSource>,
+    /// Events after the golden ones.
+    #[arg(long, default_value_t = 300)]
+    events: usize,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Decoder for the reconstruction error.
+    #[arg(long, value_enum, default_value = "flex")]
+    decoder: DecoderKind,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Write summary.json here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl FeedArgs {
+    /// The golden events, then the chosen ones; and the golden int8 code bits.
+    fn events(&self) -> Result<(ndarray::Array2<f32>, ndarray::Array2<f32>)> {
+        let sim = self.data.is_none().then_some(Simulator::Opis);
+        let events = load_events(sim, self.data.as_ref(), self.events, self.seed)?;
+        let opened = package::open(&self.model)?;
+        events.expect_shape(package::event_shape(&opened.manifest), "the events")?;
+        Ok(feed::golden_first(&self.model, &events.data)?)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    fn write_summary(&self, summary: &impl serde::Serialize) -> Result<()> {
+        if let Some(out) = &self.out {
+            std::fs::create_dir_all(out)?;
+            let path = out.join("summary.json");
+            std::fs::write(&path, serde_json::to_string_pretty(summary)?)?;
+            println!("summary: {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+/// Prints what came back and fails unless every code came back bit-exact.
+fn check_feed(summary: &feed::FeedSummary, golden: usize, golden_total: usize) -> Result<()> {
+    println!(
+        "codes: {} of {} events came back, {} bit-exact with the host runtime ({} bits differ)",
+        summary.received, summary.events, summary.bit_exact, summary.differing_bits
+    );
+    println!("golden: {golden} of {golden_total} codes equal the package's golden int8 codes");
+    if let Some(nmse) = summary.nmse {
+        println!("reconstruction nMSE of the returned codes: {nmse:.4}");
+    }
+    print_counters(&summary.counters);
+    if summary.bit_exact != summary.events || golden != golden_total {
+        bail!(
+            "{} of {} codes are missing or differ (first differing events: {:?})",
+            summary.events - summary.bit_exact,
+            summary.events,
+            summary.mismatched
+        );
+    }
+    Ok(())
 }
 
 fn load_events(
@@ -424,6 +523,45 @@ fn main() -> Result<()> {
                 config.out.display()
             );
             Ok(())
+        }
+        Command::Feed { link, feed: args } => {
+            let (events, golden) = args.events()?;
+            let (reader, writer) = link::open_duplex(&link, Duration::from_millis(200))
+                .with_context(|| format!("cannot open link {link}"))?;
+            let (codes, summary) = feed::feed(
+                reader,
+                writer,
+                &args.model,
+                &events,
+                Some(args.decoder),
+                args.timeout(),
+            )?;
+            args.write_summary(&summary)?;
+            check_feed(
+                &summary,
+                feed::golden_matches(&codes, &golden),
+                golden.nrows(),
+            )
+        }
+        Command::Qemu {
+            firmware,
+            feed: args,
+        } => {
+            let (events, golden) = args.events()?;
+            let run = qemu::run(
+                &firmware,
+                &args.model,
+                &events,
+                Some(args.decoder),
+                args.timeout(),
+            )?;
+            println!("{}", qemu::table(&run));
+            args.write_summary(&run)?;
+            check_feed(
+                &run.feed,
+                feed::golden_matches(&run.codes, &golden),
+                golden.nrows(),
+            )
         }
         Command::Stats { status } => {
             let text = std::fs::read_to_string(&status)
