@@ -17,7 +17,8 @@
 //! | [`package`] | the model package: manifest, files, golden vectors, model id |
 //! | [`pipeline`] | events → trained, quantised, exported, verified package (what `train` runs) |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
-//! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve |
+//! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
+//! | [`sweep`] | rate–distortion sweep: binary VAE against a Gaussian VAE, PCA and zstd |
 //!
 //! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
 //! → [`ptq::quantize`] → runtime blob, checked against the float model.
@@ -34,4 +35,5 @@ pub mod pipeline;
 pub mod plot;
 pub mod ptq;
 pub mod sim;
+pub mod sweep;
 pub mod train;

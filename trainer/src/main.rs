@@ -19,6 +19,7 @@ use latentlink_trainer::package::{self, files};
 use latentlink_trainer::pipeline::{self, TrainRequest};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
+use latentlink_trainer::sweep;
 use latentlink_trainer::train::{self, TrainConfig};
 
 #[derive(Parser)]
@@ -104,6 +105,43 @@ enum Command {
         /// Compute backend.
         #[arg(long, value_enum, default_value = "flex")]
         backend: Backend,
+    },
+    /// Rate–distortion sweep: for each code length, train the binary VAE (int8 runtime codes)
+    /// and a Gaussian VAE with as many f32 latents, and compare them with PCA at the same bits
+    /// and zstd's lossless size. Writes sweep.json, sweep.md and rate_distortion.png.
+    ///
+    /// Example: latentlink-trainer sweep --sim opis --events 10000 --bits 32,64,128,256 --out benches/results/sweep-opis
+    Sweep {
+        /// Simulate the events.
+        #[arg(long, value_enum, conflicts_with = "data")]
+        sim: Option<Simulator>,
+        /// Or read them: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: Option<DataSource>,
+        /// Events to simulate.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Code lengths.
+        #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
+        bits: Vec<usize>,
+        /// Hidden widths of every model.
+        #[arg(long, value_delimiter = ',', default_value = "256,128")]
+        hidden: Vec<usize>,
+        /// Most epochs per model.
+        #[arg(long, default_value_t = 40)]
+        epochs: usize,
+        /// KL weight (both heads).
+        #[arg(long, default_value_t = 0.02)]
+        beta: f64,
+        /// Seed of the simulation, split and training.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -489,5 +527,52 @@ fn main() -> Result<()> {
             out,
             backend,
         } => eval_command(&model, &data, out.as_deref(), backend),
+        Command::Sweep {
+            sim,
+            data,
+            events,
+            bits,
+            hidden,
+            epochs,
+            beta,
+            seed,
+            backend,
+            out,
+        } => {
+            let (events, dataset) = match (&data, sim) {
+                (Some(source), _) => (source.load()?, source.to_string()),
+                (None, Some(sim)) => (
+                    Events::from_array(sim.simulate(events, seed).events, "simulator")?,
+                    format!("{sim:?}").to_lowercase(),
+                ),
+                (None, None) => bail!("give the events with --data FILE.npy or --sim opis"),
+            };
+            let config = sweep::SweepConfig {
+                bits,
+                hidden,
+                train: TrainConfig {
+                    epochs,
+                    beta,
+                    seed,
+                    ..TrainConfig::default()
+                },
+                backend,
+                progress: true,
+            };
+            let result = sweep::sweep(&events, &dataset, &config)?;
+            fs::create_dir_all(&out)?;
+            fs::write(
+                out.join("sweep.json"),
+                serde_json::to_string_pretty(&result)?,
+            )?;
+            let table = sweep::markdown(&result);
+            fs::write(out.join("sweep.md"), &table)?;
+            sweep::plot(&out.join("rate_distortion.png"), &result)?;
+            println!(
+                "{table}\nsweep.json, sweep.md and rate_distortion.png in {}",
+                out.display()
+            );
+            Ok(())
+        }
     }
 }

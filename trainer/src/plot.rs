@@ -365,6 +365,69 @@ pub fn error_histogram(
     })
 }
 
+/// Rate–distortion curves: nMSE against bits per event on a log axis, one line per method,
+/// and a vertical line at `lossless_bits` (zstd's size; error zero).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or there are no points.
+pub fn rate_distortion(
+    path: &Path,
+    title: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    lossless_bits: f64,
+) -> Result<(), PlotError> {
+    let all = || series.iter().flat_map(|(_, points)| points.iter());
+    let max_error = all().map(|p| p.1).fold(0.0, f64::max);
+    let (low, high) = all().fold((lossless_bits, lossless_bits), |(lo, hi), p| {
+        (lo.min(p.0), hi.max(p.0))
+    });
+    if max_error <= 0.0 {
+        return Err(PlotError {
+            path: path.to_owned(),
+            reason: "no points to plot".into(),
+        });
+    }
+    let colours = [RECONSTRUCTED_COLOUR, SECOND_COLOUR, RGBColor(44, 160, 44)];
+    draw_png(path, (900, 560), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 20))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d((low / 1.5..high * 1.5).log_scale(), 0.0..max_error * 1.1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("bits per event (log scale)")
+            .y_desc("nMSE (validation events)")
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for ((label, points), colour) in series.iter().zip(colours) {
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(*label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                [(lossless_bits, 0.0), (lossless_bits, max_error * 1.1)],
+                BLACK.mix(0.5).stroke_width(2),
+            )))
+            .map_err(|e| e.to_string())?
+            .label("zstd -19, lossless (nMSE 0)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
+        draw_legend(&mut chart, 13)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,325 @@
+//! Rate–distortion sweep: what each bit per event buys, for the binary-code VAE against
+//! what a physicist would otherwise use, on the same events and the same validation split.
+//!
+//! For each code length it trains
+//! - the **Beta-binary VAE** with that many bits, and measures the int8 runtime's codes (what
+//!   actually goes on the wire);
+//! - a **Gaussian VAE** with the same number of latents, stored as 32-bit floats, so it spends
+//!   32× the bits; its reconstruction is from the posterior mean;
+//!
+//! and reports **PCA** at the binary code's bit budget (`pca::baseline`: the best split of the
+//! bits into components × bits per coefficient) and the **lossless** size of the raw f32
+//! events under zstd (level 19). Errors are nMSE on the normalised validation events, as in
+//! the package report.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ndarray::Array2;
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::data::{self, Events, Normalisation};
+use crate::evaluate;
+use crate::model::VaeConfig;
+use crate::model::latent::HeadKind;
+use crate::plot::{self, PlotError};
+use crate::ptq;
+use crate::train::{self, TrainConfig, nmse, to_array, to_tensor};
+
+/// zstd level for the lossless reference (19: the strongest of the normal levels).
+pub const ZSTD_LEVEL: i32 = 19;
+
+/// Why a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// Splitting the events failed.
+    #[error(transparent)]
+    Data(#[from] crate::error::DataError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] train::TrainError),
+    /// Quantisation or evaluation failed.
+    #[error(transparent)]
+    Ptq(#[from] ptq::PtqError),
+    /// The config is invalid.
+    #[error("invalid model: {0}")]
+    Config(String),
+    /// zstd failed.
+    #[error("zstd: {0}")]
+    Zstd(#[from] std::io::Error),
+}
+
+/// One point of the curve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// What made it.
+    pub method: Method,
+    /// Latents of the model (components for PCA).
+    pub latents: usize,
+    /// Bits per event on the wire.
+    pub bits: usize,
+    /// nMSE on the validation events.
+    pub nmse: f64,
+}
+
+/// The compressors compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Beta-binary VAE, int8 runtime codes.
+    BinaryVae,
+    /// Gaussian VAE, f32 latents.
+    GaussianVae,
+    /// PCA with quantised coefficients.
+    Pca,
+}
+
+impl Method {
+    /// Label for tables and plots.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::BinaryVae => "binary VAE (int8 runtime codes)",
+            Self::GaussianVae => "Gaussian VAE (f32 latents)",
+            Self::Pca => "PCA (quantised coefficients)",
+        }
+    }
+}
+
+/// The whole sweep of one dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    /// Dataset name.
+    pub dataset: String,
+    /// Validation events measured.
+    pub events: usize,
+    /// Bits of one raw event (f32 samples).
+    pub raw_bits: usize,
+    /// Bits per event of the validation events compressed by zstd at [`ZSTD_LEVEL`].
+    pub zstd_bits: f64,
+    /// Every point, by method then bits.
+    pub points: Vec<SweepPoint>,
+}
+
+/// What to sweep.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// Code lengths (bits of the binary code).
+    pub bits: Vec<usize>,
+    /// Hidden widths (as `train --hidden`).
+    pub hidden: Vec<usize>,
+    /// Training settings; the head is set per model.
+    pub train: TrainConfig,
+    /// Compute backend.
+    pub backend: Backend,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Runs the sweep on `events`.
+///
+/// # Errors
+/// [`SweepError`] if training, quantisation or zstd fails.
+pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Sweep, SweepError> {
+    let split = data::split(events, 0.1, 0.1, config.train.seed)?;
+    let normalisation = Normalisation::fit(&split.train);
+    let train_data = normalisation.apply(&split.train.data);
+    let validation = normalisation.apply(&split.validation.data);
+    let device = config.backend.training_device();
+    let inference = config.backend.device();
+    let mut points = Vec::new();
+    for &bits in &config.bits {
+        let model_config = VaeConfig::new(
+            events.shape.channels,
+            events.shape.length,
+            bits,
+            config.hidden.clone(),
+        );
+        model_config.validate().map_err(SweepError::Config)?;
+        for head in [HeadKind::Binary, HeadKind::Gaussian] {
+            tracing::info!(dataset, bits, ?head, "training");
+            let train_config = TrainConfig {
+                head,
+                ..config.train.clone()
+            };
+            device.seed(train_config.seed);
+            let model = model_config.init(&device);
+            let (model, _) = train::train(
+                model,
+                &train_config,
+                &train_data,
+                &validation,
+                &device,
+                None,
+                config.progress,
+            )?;
+            if head == HeadKind::Binary {
+                let blob = ptq::quantize(
+                    &model,
+                    &normalisation,
+                    events.shape,
+                    &split.train.data,
+                    &inference,
+                )?;
+                let report = evaluate::evaluate(
+                    &model,
+                    &blob,
+                    &normalisation,
+                    &split,
+                    train_config.alpha,
+                    &inference,
+                )?
+                .report;
+                points.push(SweepPoint {
+                    method: Method::BinaryVae,
+                    latents: bits,
+                    bits,
+                    nmse: report.nmse_runtime_codes,
+                });
+                points.push(SweepPoint {
+                    method: Method::Pca,
+                    latents: report.pca.components,
+                    bits,
+                    nmse: report.pca.nmse,
+                });
+            } else {
+                let mean = model.encode(to_tensor(&validation, &inference)).mu;
+                let reconstruction = to_array(model.decode(mean));
+                points.push(SweepPoint {
+                    method: Method::GaussianVae,
+                    latents: bits,
+                    bits: 32 * bits,
+                    nmse: nmse(&validation, &reconstruction),
+                });
+            }
+        }
+    }
+    points.sort_by_key(|p| (p.method as u8, p.bits));
+    Ok(Sweep {
+        dataset: dataset.to_string(),
+        events: split.validation.len(),
+        raw_bits: 32 * events.data.ncols(),
+        zstd_bits: zstd_bits(&split.validation.data)?,
+        points,
+    })
+}
+
+/// Bits per event of `events` (f32, little-endian, row after row) under zstd.
+///
+/// # Errors
+/// zstd's I/O error.
+pub fn zstd_bits(events: &Array2<f32>) -> Result<f64, std::io::Error> {
+    let bytes: Vec<u8> = events.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let compressed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)?;
+    Ok(compressed.len() as f64 * 8.0 / events.nrows().max(1) as f64)
+}
+
+/// The sweep as a Markdown table: one row per bit budget, nMSE per method.
+pub fn markdown(sweep: &Sweep) -> String {
+    let mut md = format!(
+        "### {} ({} validation events; raw {} bits per event, zstd -{ZSTD_LEVEL} lossless {:.0} bits per event, {:.2}× smaller)\n\n\
+         | binary code bits | binary VAE nMSE | PCA nMSE (components × bits) | Gaussian VAE nMSE (bits) |\n|---|---|---|---|\n",
+        sweep.dataset,
+        sweep.events,
+        sweep.raw_bits,
+        sweep.zstd_bits,
+        sweep.raw_bits as f64 / sweep.zstd_bits.max(1.0),
+    );
+    for binary in sweep
+        .points
+        .iter()
+        .filter(|p| p.method == Method::BinaryVae)
+    {
+        let pca = sweep
+            .points
+            .iter()
+            .find(|p| p.method == Method::Pca && p.bits == binary.bits);
+        let gaussian = sweep
+            .points
+            .iter()
+            .find(|p| p.method == Method::GaussianVae && p.latents == binary.latents);
+        let _ = writeln!(
+            md,
+            "| {} | {:.4} | {} | {} |",
+            binary.bits,
+            binary.nmse,
+            pca.map_or("–".into(), |p| format!(
+                "{:.4} ({} × {})",
+                p.nmse,
+                p.latents,
+                p.bits / p.latents.max(1)
+            )),
+            gaussian.map_or("–".into(), |p| format!("{:.4} ({})", p.nmse, p.bits)),
+        );
+    }
+    md
+}
+
+/// The curves of every method, nMSE against bits per event (log scale), with the zstd
+/// lossless size marked.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn plot(path: &Path, sweep: &Sweep) -> Result<(), PlotError> {
+    let series: Vec<(&'static str, Vec<(f64, f64)>)> =
+        [Method::BinaryVae, Method::Pca, Method::GaussianVae]
+            .into_iter()
+            .map(|method| {
+                let points = sweep
+                    .points
+                    .iter()
+                    .filter(|p| p.method == method)
+                    .map(|p| (p.bits as f64, p.nmse))
+                    .collect();
+                (method.label(), points)
+            })
+            .collect();
+    plot::rate_distortion(
+        path,
+        &format!(
+            "{}: reconstruction error against bits per event",
+            sweep.dataset
+        ),
+        &series,
+        sweep.zstd_bits,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zstd_shrinks_redundant_events_and_not_noise() {
+        let flat = Array2::<f32>::from_elem((32, 256), 1.5);
+        assert!(zstd_bits(&flat).unwrap() < 0.05 * 32.0 * 256.0);
+        let noise = Array2::from_shape_fn((32, 256), |(i, j)| {
+            f32::from_bits(((i * 256 + j) as u32).wrapping_mul(2_654_435_761) >> 2 | 0x3f00_0000)
+        });
+        assert!(zstd_bits(&noise).unwrap() > 0.5 * 32.0 * 256.0);
+    }
+
+    #[test]
+    fn the_table_pairs_each_code_length_with_its_baselines() {
+        let point = |method, latents, bits, nmse| SweepPoint {
+            method,
+            latents,
+            bits,
+            nmse,
+        };
+        let sweep = Sweep {
+            dataset: "opis".into(),
+            events: 10,
+            raw_bits: 32 * 1024,
+            zstd_bits: 29_000.0,
+            points: vec![
+                point(Method::BinaryVae, 32, 32, 0.4),
+                point(Method::GaussianVae, 32, 1024, 0.1),
+                point(Method::Pca, 10, 32, 0.45),
+            ],
+        };
+        let md = markdown(&sweep);
+        assert!(md.contains("| 32 | 0.4000 | 0.4500 (10 × 3) | 0.1000 (1024) |"), "{md}");
+        assert!(md.contains("1.13× smaller"), "{md}");
+    }
+}
