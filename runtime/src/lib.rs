@@ -28,7 +28,13 @@
 //! ## Features
 //!
 //! - `std` (off by default): the blob writer ([`blob::write`]) and the quantisation helpers
-//!   ([`quantize`]) that the trainer uses, so the formats live in this crate only.
+//!   ([`quantize`]) that the trainer uses, so the formats live in this crate only. On x86-64
+//!   it also lets dense layers use AVX2 when the CPU has it (detected at run time).
+//! - `dsp` (off by default): dense layers on the Cortex-M4/M7 DSP extension (`SMLAD`), for
+//!   `thumbv7em` targets; the firmware turns it on.
+//!
+//! Both fast paths are bit-exact with the portable loop, which stays the reference; their
+//! `unsafe` (inline assembly, intrinsics) is confined to `layers/dsp.rs` and `layers/x86.rs`.
 #![no_std]
 #![deny(missing_docs)]
 

@@ -36,6 +36,8 @@ pub mod point_set;
 pub mod pool;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod x86;
 
 use core::fmt;
 
@@ -420,27 +422,48 @@ pub(crate) fn weight(byte: u8) -> i32 {
     i32::from(byte as i8)
 }
 
-/// `Σ w_i · (x_i - zero)` over one weight row: the inner loop of dense layers and the head.
-/// On ARM with the `dsp` feature it runs on the DSP extension ([`dsp`]), elsewhere it is
-/// [`dot_reference`].
+/// `Σ w_i · (x_i - zero)` over one weight row: the inner loop of the head. Fast paths as for
+/// [`dot2`].
 #[inline]
 pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     return dsp::dot(row, input, zero);
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if x86::available() {
+        // SAFETY: AVX2 was just detected on this CPU.
+        #[allow(unsafe_code)]
+        return unsafe { x86::dot(row, input, zero) };
+    }
+    #[allow(unreachable_code)]
     dot_reference(row, input, zero)
 }
 
-/// [`dot`] of two rows stored back to back (`rows.len() == 2 * input.len()`).
+/// [`dot`] of two rows stored back to back (`rows.len() == 2 * input.len()`): the dense
+/// layers' inner loop. On ARM with the `dsp` feature it runs on the DSP extension, on x86-64
+/// `std` builds with AVX2 when the CPU has it (checked at run time), elsewhere it is
+/// [`dot_reference`] twice.
 #[inline]
 pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     return dsp::dot2(rows, input, zero);
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
-    {
-        let (first, second) = rows.split_at_checked(input.len()).unwrap_or((&[], &[]));
-        [dot(first, input, zero), dot(second, input, zero)]
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if x86::available() {
+        // SAFETY: AVX2 was just detected on this CPU.
+        #[allow(unsafe_code)]
+        return unsafe { x86::dot2(rows, input, zero) };
     }
+    #[allow(unreachable_code)]
+    dot2_reference(rows, input, zero)
+}
+
+/// [`dot2`] by the portable loop.
+#[inline]
+pub(crate) fn dot2_reference(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
+    let (first, second) = rows.split_at_checked(input.len()).unwrap_or((&[], &[]));
+    [
+        dot_reference(first, input, zero),
+        dot_reference(second, input, zero),
+    ]
 }
 
 /// The portable dot product: the reference every faster path must match bit for bit.
