@@ -319,7 +319,10 @@ mod tests {
             ],
         };
         let md = markdown(&sweep);
-        assert!(md.contains("| 32 | 0.4000 | 0.4500 (10 × 3) | 0.1000 (1024) |"), "{md}");
+        assert!(
+            md.contains("| 32 | 0.4000 | 0.4500 (10 × 3) | 0.1000 (1024) |"),
+            "{md}"
+        );
         assert!(md.contains("1.13× smaller"), "{md}");
     }
 }
