@@ -222,7 +222,10 @@ pub fn run(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(QemuError::Missing)?;
-    let output = collect_output(&mut qemu);
+    let (stdout, stderr) = (
+        read_to_end(qemu.stdout.take()),
+        read_to_end(qemu.stderr.take()),
+    );
     let result = accept(&listener, &mut qemu, timeout).and_then(|stream| {
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -235,7 +238,8 @@ pub fn run(
         )?)
     });
     let status = wait(&mut qemu, timeout);
-    let output = output.join().unwrap_or_default();
+    let mut output = stdout.join().unwrap_or_default();
+    output.push_str(&stderr.join().unwrap_or_default());
     let (codes, feed) = result.map_err(|e| match e {
         QemuError::Run(message, _) => QemuError::Run(message, output.clone()),
         other => other,
@@ -353,24 +357,13 @@ fn accept(
     }
 }
 
-/// Reads QEMU's stdout and stderr to the end, on threads (so neither pipe fills up).
-fn collect_output(qemu: &mut Child) -> thread::JoinHandle<String> {
-    let stdout = qemu.stdout.take();
-    let stderr = qemu.stderr.take();
+/// Reads one of QEMU's pipes to the end on its own thread, so neither pipe fills up.
+fn read_to_end(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
     thread::spawn(move || {
-        let read_all = |pipe: Option<Box<dyn Read + Send>>| {
-            thread::spawn(move || {
-                let mut text = String::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_string(&mut text);
-                }
-                text
-            })
-        };
-        let out = read_all(stdout.map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let err = read_all(stderr.map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let mut text = out.join().unwrap_or_default();
-        text.push_str(&err.join().unwrap_or_default());
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
         text
     })
 }
