@@ -49,8 +49,8 @@ pub mod write;
 use core::fmt;
 
 use crate::layers::{
-    BinaryHead, Conv1d, Dense, Flatten, InputQuant, LayerError, LeakyRelu, PointSet, Pool1d, Relu,
-    Shape, pool::PoolKind,
+    BinaryHead, Checks, Conv1d, Dense, Flatten, InputQuant, LayerError, LeakyRelu, PointSet,
+    Pool1d, Relu, Shape, pool::PoolKind,
 };
 
 /// First four bytes of every blob.
@@ -372,17 +372,22 @@ impl<'a> Layer<'a> {
     /// # Errors
     /// [`LayerError`] if the body is invalid.
     pub fn parse(kind: LayerKind, body: &'a [u8]) -> Result<Self, LayerError> {
+        Self::parse_with(kind, body, Checks::Full)
+    }
+
+    /// [`Self::parse`] with the given depth of checks.
+    fn parse_with(kind: LayerKind, body: &'a [u8], checks: Checks) -> Result<Self, LayerError> {
         Ok(match kind {
-            LayerKind::Input => Self::Input(InputQuant::parse(body)?),
-            LayerKind::Dense => Self::Dense(Dense::parse(body)?),
-            LayerKind::Conv1d => Self::Conv1d(Conv1d::parse(body)?),
+            LayerKind::Input => Self::Input(InputQuant::parse_with(body, checks)?),
+            LayerKind::Dense => Self::Dense(Dense::parse_with(body, checks)?),
+            LayerKind::Conv1d => Self::Conv1d(Conv1d::parse_with(body, checks)?),
             LayerKind::MaxPool1d => Self::Pool1d(Pool1d::parse(PoolKind::Max, body)?),
             LayerKind::AvgPool1d => Self::Pool1d(Pool1d::parse(PoolKind::Average, body)?),
             LayerKind::Relu => Self::Relu(Relu::parse(body)?),
             LayerKind::LeakyRelu => Self::LeakyRelu(LeakyRelu::parse(body)?),
             LayerKind::Flatten => Self::Flatten(Flatten::parse(body)?),
-            LayerKind::PointSet => Self::PointSet(PointSet::parse(body)?),
-            LayerKind::BinaryHead => Self::BinaryHead(BinaryHead::parse(body)?),
+            LayerKind::PointSet => Self::PointSet(PointSet::parse_with(body, checks)?),
+            LayerKind::BinaryHead => Self::BinaryHead(BinaryHead::parse_with(body, checks)?),
         })
     }
 
@@ -477,6 +482,7 @@ pub struct Layers<'a> {
     rest: &'a [u8],
     index: u16,
     count: u16,
+    checks: Checks,
 }
 
 impl<'a> Layers<'a> {
@@ -495,7 +501,7 @@ impl<'a> Iterator for Layers<'a> {
         }
         let index = self.index;
         self.index = self.count; // an error ends the iteration
-        let result = parse_record(self.rest, index).map(|(layer, rest)| {
+        let result = parse_record(self.rest, index, self.checks).map(|(layer, rest)| {
             self.rest = rest;
             self.index = index + 1;
             layer
@@ -504,7 +510,7 @@ impl<'a> Iterator for Layers<'a> {
     }
 }
 
-fn parse_record(bytes: &[u8], index: u16) -> Result<(Layer<'_>, &[u8]), BlobError> {
+fn parse_record(bytes: &[u8], index: u16, checks: Checks) -> Result<(Layer<'_>, &[u8]), BlobError> {
     let (header, rest) = bytes
         .split_first_chunk::<RECORD_HEADER_LEN>()
         .ok_or(BlobError::RecordTruncated { index })?;
@@ -520,8 +526,11 @@ fn parse_record(bytes: &[u8], index: u16) -> Result<(Layer<'_>, &[u8]), BlobErro
     let (body, rest) = rest
         .split_at_checked(body_len)
         .ok_or(BlobError::RecordTruncated { index })?;
-    let layer =
-        Layer::parse(kind, body).map_err(|error| BlobError::Layer { index, kind, error })?;
+    let layer = Layer::parse_with(kind, body, checks).map_err(|error| BlobError::Layer {
+        index,
+        kind,
+        error,
+    })?;
     Ok((layer, rest))
 }
 
@@ -544,6 +553,7 @@ pub(crate) fn analyse(bytes: &[u8], count: u16) -> Result<Analysis, BlobError> {
         rest: bytes,
         index: 0,
         count,
+        checks: Checks::Full,
     };
     let mut analysis = Analysis {
         input: Shape::flat(0),
@@ -727,6 +737,8 @@ impl<'a> Model<'a> {
             rest: self.layers,
             index: 0,
             count: self.layer_count,
+            // `from_bytes` checked every record of these immutably borrowed bytes.
+            checks: Checks::SkipRecords,
         }
     }
 

@@ -23,7 +23,8 @@
 //! channel-major, the bytes do not move.
 
 use super::{
-    BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements,
+    BufferLengthError, ByteReader, Checks, LayerError, MAX_ELEMENTS, Shape, check_len, dimension,
+    elements,
 };
 use crate::quant::{Requant, saturate_i8};
 
@@ -49,7 +50,7 @@ impl Relu {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &[u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        let mut reader = ByteReader::new(body, Checks::Full);
         let (shape, zero_point) = read_shape(&mut reader)?;
         reader.finish()?;
         Ok(Self { shape, zero_point })
@@ -90,7 +91,7 @@ impl LeakyRelu {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &[u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        let mut reader = ByteReader::new(body, Checks::Full);
         let (shape, zero_point) = read_shape(&mut reader)?;
         let alpha = Requant::new(reader.i32()?, reader.i32()?)
             .ok()
@@ -148,7 +149,7 @@ impl Flatten {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &[u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        let mut reader = ByteReader::new(body, Checks::Full);
         let (shape, zero_point) = read_shape(&mut reader)?;
         reader.finish()?;
         Ok(Self { shape, zero_point })

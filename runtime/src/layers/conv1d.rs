@@ -21,8 +21,9 @@
 //! | … | `12·out` | channel records ([`ChannelParams`]) |
 
 use super::{
-    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, LayerError, MAX_ELEMENTS,
-    MAX_FAN_IN, Shape, channel_records, check_len, dimension, elements, read_relu, weight,
+    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, LayerError,
+    MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, elements, read_relu,
+    weight,
 };
 
 /// A validated view of a 1-D convolution.
@@ -47,7 +48,12 @@ impl<'a> Conv1d<'a> {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &'a [u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        Self::parse_with(body, Checks::Full)
+    }
+
+    /// [`Self::parse`] with the given depth of checks.
+    pub(crate) fn parse_with(body: &'a [u8], checks: Checks) -> Result<Self, LayerError> {
+        let mut reader = ByteReader::new(body, checks);
         let in_channels = dimension("in_channels", reader.u32()?, MAX_ELEMENTS)?;
         let in_length = dimension("in_length", reader.u32()?, MAX_ELEMENTS)?;
         let out_channels = dimension("out_channels", reader.u32()?, MAX_ELEMENTS)?;

@@ -16,8 +16,8 @@
 //! Shapes: input `[1×in]`, output `[1×out]`.
 
 use super::{
-    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, LayerError, MAX_ELEMENTS,
-    MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, dot2, read_relu,
+    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, LayerError,
+    MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, dot2, read_relu,
 };
 
 /// A validated view of a dense layer.
@@ -38,7 +38,12 @@ impl<'a> Dense<'a> {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &'a [u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        Self::parse_with(body, Checks::Full)
+    }
+
+    /// [`Self::parse`] with the given depth of checks.
+    pub(crate) fn parse_with(body: &'a [u8], checks: Checks) -> Result<Self, LayerError> {
+        let mut reader = ByteReader::new(body, checks);
         let layer = Self::read(&mut reader)?;
         reader.finish()?;
         Ok(layer)

@@ -17,8 +17,8 @@
 //! | … | `4·bits` | bias i32 (\|·\| ≤ 2^30) |
 
 use super::{
-    BufferLengthError, ByteReader, LayerError, MAX_BIAS, MAX_FAN_IN, Shape, check_len, dimension,
-    dot,
+    BufferLengthError, ByteReader, Checks, LayerError, MAX_BIAS, MAX_FAN_IN, Shape, check_len,
+    dimension, dot,
 };
 
 /// A validated view of the binarising head.
@@ -37,22 +37,28 @@ impl<'a> BinaryHead<'a> {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &'a [u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        Self::parse_with(body, Checks::Full)
+    }
+
+    /// [`Self::parse`] with the given depth of checks.
+    pub(crate) fn parse_with(body: &'a [u8], checks: Checks) -> Result<Self, LayerError> {
+        let mut reader = ByteReader::new(body, checks);
         let in_features = dimension("in_features", reader.u32()?, MAX_FAN_IN)?;
         let bits = dimension("bits", reader.u32()?, u32::from(u16::MAX))?;
         let input_zero_point = reader.i8()?;
         reader.reserved(3)?;
         let weights = reader.take(in_features as usize * bits as usize)?;
         let biases = reader.records::<4>(bits as usize)?;
-        reader.finish()?;
-        if let Some(bit) = biases
-            .iter()
-            .position(|b| i32::from_le_bytes(*b).unsigned_abs() > MAX_BIAS.unsigned_abs())
+        if reader.checks_records()
+            && let Some(bit) = biases
+                .iter()
+                .position(|b| i32::from_le_bytes(*b).unsigned_abs() > MAX_BIAS.unsigned_abs())
         {
             return Err(LayerError::InvalidChannel {
                 channel: bit as u32,
             });
         }
+        reader.finish()?;
         Ok(Self {
             in_features,
             bits,

@@ -20,7 +20,8 @@
 use core::fmt;
 
 use super::{
-    BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements,
+    BufferLengthError, ByteReader, Checks, LayerError, MAX_ELEMENTS, Shape, check_len, dimension,
+    elements,
 };
 use crate::quant::{Requant, saturate_i8};
 
@@ -160,6 +161,18 @@ pub trait Sample: Copy + sealed::Sealed {
             .ok()
             .and_then(|params| self.steps(&params))
     }
+
+    /// Quantises the leading samples of an event with a vector path, where this sample type
+    /// and CPU have one, and returns how many it wrote; [`InputQuant::run`] does the rest.
+    #[doc(hidden)]
+    fn quantise_leading(
+        _event: &[Self],
+        _features: &[[u8; FEATURE_RECORD_LEN]],
+        _zero_point: i8,
+        _output: &mut [i8],
+    ) -> usize {
+        0
+    }
 }
 
 impl Sample for f32 {
@@ -177,6 +190,22 @@ impl Sample for f32 {
         let gain = f32::from_le_bytes([g0, g1, g2, g3]);
         self.is_finite()
             .then(|| round_half_away((self - offset) * gain))
+    }
+
+    #[inline]
+    fn quantise_leading(
+        event: &[Self],
+        features: &[[u8; FEATURE_RECORD_LEN]],
+        zero_point: i8,
+        output: &mut [i8],
+    ) -> usize {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        return super::x86::quantise_f32(event, features, zero_point, output);
+        #[allow(unreachable_code)]
+        {
+            let _ = (event, features, zero_point, output);
+            0
+        }
     }
 }
 
@@ -232,7 +261,12 @@ impl<'a> InputQuant<'a> {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &'a [u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        Self::parse_with(body, Checks::Full)
+    }
+
+    /// [`Self::parse`] with the given depth of checks.
+    pub(crate) fn parse_with(body: &'a [u8], checks: Checks) -> Result<Self, LayerError> {
+        let mut reader = ByteReader::new(body, checks);
         let channels = dimension("channels", reader.u32()?, MAX_ELEMENTS)?;
         let length = dimension("length", reader.u32()?, MAX_ELEMENTS)?;
         let shape = elements("input", Shape { channels, length })?;
@@ -240,10 +274,12 @@ impl<'a> InputQuant<'a> {
         reader.reserved(3)?;
         let features = reader.records::<FEATURE_RECORD_LEN>(shape.elements())?;
         reader.finish()?;
-        for (feature, record) in features.iter().enumerate() {
-            FeatureParams::decode(record).map_err(|()| LayerError::InvalidFeature {
-                feature: feature as u32,
-            })?;
+        if checks == Checks::Full {
+            for (feature, record) in features.iter().enumerate() {
+                FeatureParams::decode(record).map_err(|()| LayerError::InvalidFeature {
+                    feature: feature as u32,
+                })?;
+            }
         }
         Ok(Self {
             shape,
@@ -282,9 +318,14 @@ impl<'a> InputQuant<'a> {
         check_len(self.shape.elements(), event.len()).map_err(InputError::Length)?;
         check_len(self.shape.elements(), output.len()).map_err(InputError::Length)?;
         let zero = i32::from(self.zero_point);
-        for (index, ((&sample, record), out)) in
-            event.iter().zip(self.features).zip(output).enumerate()
-        {
+        let done = S::quantise_leading(event, self.features, self.zero_point, output);
+        let rest = event
+            .iter()
+            .zip(self.features)
+            .zip(output.iter_mut())
+            .enumerate()
+            .skip(done);
+        for (index, ((&sample, record), out)) in rest {
             let steps = sample
                 .steps_from_record(record)
                 .ok_or(InputError::NonFinite { index })?;

@@ -218,17 +218,39 @@ pub(crate) fn check_len(expected: usize, found: usize) -> Result<(), BufferLengt
     }
 }
 
+/// How much of a body a parse checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checks {
+    /// Everything: the bytes are untrusted.
+    Full,
+    /// Layout and dimensions, not the per-record tables (channel rescales, input features):
+    /// the body belongs to a [`crate::Model`] whose bytes passed `Full` checks when it was
+    /// built and are borrowed immutably since. The encoder parses its layers on every call,
+    /// and walking a thousand feature records each time was a fifth of an encode.
+    SkipRecords,
+}
+
 /// A little-endian cursor over a body. Every read is bounds-checked and reports where it ran
 /// out.
 #[derive(Debug, Clone)]
 pub(crate) struct ByteReader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    checks: Checks,
 }
 
 impl<'a> ByteReader<'a> {
-    pub(crate) const fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+    pub(crate) const fn new(bytes: &'a [u8], checks: Checks) -> Self {
+        Self {
+            bytes,
+            pos: 0,
+            checks,
+        }
+    }
+
+    /// Whether per-record tables must be validated.
+    pub(crate) fn checks_records(&self) -> bool {
+        self.checks == Checks::Full
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], LayerError> {
@@ -406,13 +428,15 @@ impl ChannelParams {
     }
 }
 
-/// Reads `count` validated channel records.
+/// Reads `count` channel records, validated unless the reader skips records.
 pub(crate) fn channel_records<'a>(
     reader: &mut ByteReader<'a>,
     count: usize,
 ) -> Result<&'a [[u8; CHANNEL_RECORD_LEN]], LayerError> {
     let records = reader.records::<CHANNEL_RECORD_LEN>(count)?;
-    ChannelParams::validate(records)?;
+    if reader.checks_records() {
+        ChannelParams::validate(records)?;
+    }
     Ok(records)
 }
 
@@ -429,10 +453,8 @@ pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     return dsp::dot(row, input, zero);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if x86::available() {
-        // SAFETY: AVX2 was just detected on this CPU.
-        #[allow(unsafe_code)]
-        return unsafe { x86::dot(row, input, zero) };
+    if let Some(acc) = x86::dot(row, input, zero) {
+        return acc;
     }
     #[allow(unreachable_code)]
     dot_reference(row, input, zero)
@@ -440,17 +462,15 @@ pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
 
 /// [`dot`] of two rows stored back to back (`rows.len() == 2 * input.len()`): the dense
 /// layers' inner loop. On ARM with the `dsp` feature it runs on the DSP extension, on x86-64
-/// `std` builds with AVX2 when the CPU has it (checked at run time), elsewhere it is
+/// `std` builds with AVX-512 VNNI or AVX2 when the CPU has it (checked at run time), elsewhere it is
 /// [`dot_reference`] twice.
 #[inline]
 pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     return dsp::dot2(rows, input, zero);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if x86::available() {
-        // SAFETY: AVX2 was just detected on this CPU.
-        #[allow(unsafe_code)]
-        return unsafe { x86::dot2(rows, input, zero) };
+    if let Some(accs) = x86::dot2(rows, input, zero) {
+        return accs;
     }
     #[allow(unreachable_code)]
     dot2_reference(rows, input, zero)

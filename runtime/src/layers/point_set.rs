@@ -25,8 +25,8 @@ use heapless::Vec;
 use crate::scratch::{End, at_end, split_ends};
 
 use super::{
-    BufferLengthError, ByteReader, Dense, LayerError, MAX_ELEMENTS, Shape, check_len, dimension,
-    elements,
+    BufferLengthError, ByteReader, Checks, Dense, LayerError, MAX_ELEMENTS, Shape, check_len,
+    dimension, elements,
 };
 
 /// Most inner dense layers a point-set block may have.
@@ -46,7 +46,12 @@ impl<'a> PointSet<'a> {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(body: &'a [u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        Self::parse_with(body, Checks::Full)
+    }
+
+    /// [`Self::parse`] with the given depth of checks.
+    pub(crate) fn parse_with(body: &'a [u8], checks: Checks) -> Result<Self, LayerError> {
+        let mut reader = ByteReader::new(body, checks);
         let points = dimension("points", reader.u32()?, MAX_ELEMENTS)?;
         let features = dimension("features", reader.u32()?, MAX_ELEMENTS)?;
         elements(
@@ -67,7 +72,7 @@ impl<'a> PointSet<'a> {
         let (mut width, mut zero_point) = (features, None);
         for index in 0..count {
             let length = reader.u32()? as usize;
-            let dense = Dense::parse(reader.take(length)?)?;
+            let dense = Dense::parse_with(reader.take(length)?, checks)?;
             let chains = dense.input_shape() == Shape::flat(width)
                 && zero_point.is_none_or(|z| z == dense.input_zero_point());
             if !chains {

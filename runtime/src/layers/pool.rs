@@ -16,7 +16,8 @@
 //! | 13 | 3 | reserved, 0 |
 
 use super::{
-    BufferLengthError, ByteReader, LayerError, MAX_ELEMENTS, Shape, check_len, dimension, elements,
+    BufferLengthError, ByteReader, Checks, LayerError, MAX_ELEMENTS, Shape, check_len, dimension,
+    elements,
 };
 
 /// Which reduction a pooling layer applies.
@@ -44,7 +45,7 @@ impl Pool1d {
     /// # Errors
     /// [`LayerError`] naming the field that is out of range or the bytes that are missing.
     pub fn parse(kind: PoolKind, body: &[u8]) -> Result<Self, LayerError> {
-        let mut reader = ByteReader::new(body);
+        let mut reader = ByteReader::new(body, Checks::Full);
         let channels = dimension("channels", reader.u32()?, MAX_ELEMENTS)?;
         let in_length = dimension("in_length", reader.u32()?, MAX_ELEMENTS)?;
         let kernel = reader.u16()?;

@@ -1,13 +1,10 @@
-//! Dot products on x86-64 with AVX2, chosen at run time in `std` builds (hosts running the
-//! emulator, the trainer's checks or a front-end PC).
+//! Dot products with AVX2, for x86-64 CPUs without AVX-512 VNNI.
 //!
 //! Sixteen weights and activations at a time are sign-extended to 16 bits (`vpmovsxbw`), the
 //! zero point is subtracted from the activations, and `vpmaddwd` multiplies and adds pairs
 //! into 32-bit lanes. Every lane fits (|w| ≤ 128, |x − zero| ≤ 255, a pair sum ≤ 65 280), and
 //! the 32-bit sums wrap like the portable loop's, so results are bit-exact with
-//! [`super::dot_reference`] (a property test compares them on random rows).
-
-#![allow(unsafe_code)]
+//! [`crate::layers::dot_reference`] (a property test compares them on random rows).
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32,
@@ -16,7 +13,7 @@ use core::arch::x86_64::{
 };
 
 /// Whether this CPU has AVX2 (detected once by `std`, then a cached load).
-pub(crate) fn available() -> bool {
+pub(super) fn available() -> bool {
     std::is_x86_feature_detected!("avx2")
 }
 
@@ -66,7 +63,8 @@ fn dot_rows<const R: usize>(rows: [&[u8]; R], input: &[i8], zero: i32) -> [i32; 
     let input_tail = input.get(done..).unwrap_or(&[]);
     core::array::from_fn(|k| {
         let row_tail = rows[k].get(done..).unwrap_or(&[]);
-        horizontal_sum(acc[k]).wrapping_add(super::dot_reference(row_tail, input_tail, zero))
+        horizontal_sum(acc[k])
+            .wrapping_add(crate::layers::dot_reference(row_tail, input_tail, zero))
     })
 }
 
@@ -75,7 +73,7 @@ fn dot_rows<const R: usize>(rows: [&[u8]; R], input: &[i8], zero: i32) -> [i32; 
 /// # Safety
 /// The CPU must support AVX2 ([`available`]).
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
+pub(super) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
     let [acc] = dot_rows([row], input, zero);
     acc
 }
@@ -85,13 +83,13 @@ pub(crate) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
 /// # Safety
 /// The CPU must support AVX2 ([`available`]).
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
+pub(super) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     let (r0, r1) = rows.split_at_checked(input.len()).unwrap_or((&[], &[]));
     dot_rows([r0, r1], input, zero)
 }
 
 /// `&[i8]` as `&[u8]`: the same bytes.
-fn bytemuck_i8(values: &[i8]) -> &[u8] {
+pub(super) fn bytemuck_i8(values: &[i8]) -> &[u8] {
     // SAFETY: i8 and u8 have the same size and alignment and every bit pattern is valid.
     unsafe { core::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len()) }
 }
@@ -115,10 +113,10 @@ mod tests {
             let zero = i32::from(zero);
             // SAFETY: AVX2 is available (assumed above).
             let fast = unsafe { dot2(&rows, &input, zero) };
-            prop_assert_eq!(fast, super::super::dot2_reference(&rows, &input, zero));
+            prop_assert_eq!(fast, crate::layers::dot2_reference(&rows, &input, zero));
             // SAFETY: as above.
             let single = unsafe { dot(&rows[..input.len()], &input, zero) };
-            prop_assert_eq!(single, super::super::dot_reference(&rows[..input.len()], &input, zero));
+            prop_assert_eq!(single, crate::layers::dot_reference(&rows[..input.len()], &input, zero));
         }
     }
 
@@ -132,6 +130,6 @@ mod tests {
         // SAFETY: AVX2 is available.
         let fast = unsafe { dot2(&rows, &input, -128) };
         assert_eq!(fast, [-128 * 255 * 1024; 2]);
-        assert_eq!(fast, super::super::dot2_reference(&rows, &input, -128));
+        assert_eq!(fast, crate::layers::dot2_reference(&rows, &input, -128));
     }
 }

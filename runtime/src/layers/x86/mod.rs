@@ -1,0 +1,59 @@
+//! Dot products on x86-64, chosen at run time in `std` builds (hosts running the emulator, the
+//! trainer's checks or a front-end PC): AVX-512 VNNI where the CPU has it, else AVX2, else
+//! `None` and the caller runs the portable loop. Every path is bit-exact with
+//! [`super::dot_reference`]; property tests in each module compare them on random rows.
+//! The input quantisation of `f32` events has an AVX-512 path too (`quantise`).
+//!
+//! Detection is `std`'s `is_x86_feature_detected!`, which probes once and then costs a cached
+//! load per call.
+
+#![allow(unsafe_code)]
+
+mod avx2;
+mod quantise;
+mod vnni;
+
+/// `Σ w_i · (x_i - zero)` over one row, if this CPU has a fast path.
+#[inline]
+pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> Option<i32> {
+    if vnni::available() {
+        // SAFETY: AVX-512 F/BW/VNNI were just detected on this CPU.
+        Some(unsafe { vnni::dot(row, input, zero) })
+    } else if avx2::available() {
+        // SAFETY: AVX2 was just detected on this CPU.
+        Some(unsafe { avx2::dot(row, input, zero) })
+    } else {
+        None
+    }
+}
+
+/// Two rows stored back to back, if this CPU has a fast path.
+#[inline]
+pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> Option<[i32; 2]> {
+    if vnni::available() {
+        // SAFETY: AVX-512 F/BW/VNNI were just detected on this CPU.
+        Some(unsafe { vnni::dot2(rows, input, zero) })
+    } else if avx2::available() {
+        // SAFETY: AVX2 was just detected on this CPU.
+        Some(unsafe { avx2::dot2(rows, input, zero) })
+    } else {
+        None
+    }
+}
+
+/// Quantises the leading whole blocks of sixteen `f32` samples, if this CPU has AVX-512;
+/// returns how many samples it wrote (the caller does the rest, and reports bad samples).
+#[inline]
+pub(crate) fn quantise_f32(
+    event: &[f32],
+    features: &[[u8; super::input::FEATURE_RECORD_LEN]],
+    zero_point: i8,
+    output: &mut [i8],
+) -> usize {
+    if quantise::available() {
+        // SAFETY: AVX-512 F was just detected on this CPU.
+        unsafe { quantise::quantise(event, features, zero_point, output) }
+    } else {
+        0
+    }
+}
