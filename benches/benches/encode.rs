@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latentlink_benches::{TractPlan, opis_events, shipped};
-use latentlink_runtime::{Encoder, Model};
+use latentlink_runtime::{Code128, Encoder, Model};
 use latentlink_trainer::backend::Backend;
 use latentlink_trainer::data::{EventShape, Events, Normalisation};
 use latentlink_trainer::model::{VaeConfig, latent};
@@ -23,9 +23,10 @@ fn encode(c: &mut Criterion) {
     let burn_model = package::load_model(&dir, manifest, &device).expect("model record");
     let normalisation = package::normalisation(manifest);
     let model = Model::from_bytes(&opened.blob).expect("blob");
-    let mut scratch = vec![0i8; model.scratch_bytes()];
+    // Scratch for a batch, so that `encode_batch` runs events side by side; a single event
+    // uses one slot of it.
+    let mut scratch = vec![0i8; model.batch_scratch_bytes()];
     let mut encoder = Encoder::with_slice(model, &mut scratch).expect("scratch");
-    let width = manifest.code.bytes;
 
     for batch in [1usize, 64] {
         let events = opis_events(batch, 5);
@@ -34,17 +35,13 @@ fn encode(c: &mut Criterion) {
             .expect("encoder.onnx in tract");
         let mut group = c.benchmark_group(format!("encode/batch_{batch}"));
         group.throughput(Throughput::Elements(batch as u64));
-        let mut codes = vec![0u8; batch * width];
+        assert_eq!(manifest.code.bytes, 16, "the shipped model has 128-bit codes");
+        let mut codes = vec![Code128::zero(); batch];
         group.bench_function("runtime_int8", |b| {
             b.iter(|| {
-                for (event, code) in samples
-                    .chunks_exact(events.ncols())
-                    .zip(codes.chunks_exact_mut(width))
-                {
-                    encoder
-                        .encode_into(black_box(event), code)
-                        .expect("encodes");
-                }
+                encoder
+                    .encode_batch(black_box(&samples), &mut codes)
+                    .expect("encodes");
                 black_box(&codes);
             });
         });

@@ -198,6 +198,10 @@ impl<'m, 's> Encoder<'m, 's> {
 
     /// Encodes a batch: `events` holds `codes.len()` events back to back.
     ///
+    /// With scratch for [`LANES`] events ([`Model::batch_scratch_bytes`]) the batch runs
+    /// [`LANES`] events at a time through each layer, so that dense layers read each weight
+    /// once for all of them; with less it runs event by event. The codes are the same.
+    ///
     /// # Errors
     /// [`EncodeError::BatchLength`] if the sizes do not match, else as [`Encoder::encode`],
     /// with sample indices counted from the start of the batch. Codes before the failing
@@ -215,7 +219,40 @@ impl<'m, 's> Encoder<'m, 's> {
                 per_event,
             });
         }
-        for (n, (event, code)) in events.chunks_exact(per_event).zip(codes).enumerate() {
+        let slot = self.model.scratch_bytes().max(1);
+        let mut done = 0;
+        if self.scratch.len() >= LANES * slot {
+            let groups = events
+                .chunks_exact(LANES * per_event)
+                .zip(codes.chunks_exact_mut(LANES));
+            for (events, codes) in groups {
+                let events: [&[S]; LANES] = core::array::from_fn(|lane| {
+                    events
+                        .get(lane * per_event..(lane + 1) * per_event)
+                        .unwrap_or(&[])
+                });
+                let mut codes = codes
+                    .iter_mut()
+                    .map(|code| code.as_bytes_mut().as_mut_slice());
+                let codes: [&mut [u8]; LANES] =
+                    core::array::from_fn(|_| codes.next().unwrap_or_default());
+                let mut slots = self.scratch.chunks_exact_mut(slot);
+                let slots: [&mut [i8]; LANES] =
+                    core::array::from_fn(|_| slots.next().unwrap_or_default());
+                // On an error, the event-by-event loop below redoes this group: it writes the
+                // codes before the failing event and reports the error where it is.
+                if run_lanes(&self.model, slots, events, codes).is_err() {
+                    break;
+                }
+                done += LANES;
+            }
+        }
+        let rest = events
+            .chunks_exact(per_event)
+            .zip(codes.iter_mut())
+            .enumerate()
+            .skip(done);
+        for (n, (event, code)) in rest {
             self.encode_into(event, code.as_bytes_mut())
                 .map_err(|e| match e {
                     EncodeError::NonFiniteSample { index } => EncodeError::NonFiniteSample {
@@ -237,7 +274,22 @@ impl<'m, 's> Encoder<'m, 's> {
         event: &[S],
         code: &mut [u8],
     ) -> Result<(), EncodeError> {
-        let bits = self.model.code_bits();
+        run_lanes(&self.model, [&mut *self.scratch], [event], [code])
+    }
+}
+
+/// Events that [`Encoder::encode_batch`] runs side by side when its scratch holds them.
+pub const LANES: usize = 4;
+
+/// Runs the model on `E` events, layer by layer, each event in its own scratch slot.
+fn run_lanes<S: Sample, const E: usize>(
+    model: &Model<'_>,
+    mut slots: [&mut [i8]; E],
+    events: [&[S]; E],
+    mut codes: [&mut [u8]; E],
+) -> Result<(), EncodeError> {
+    let bits = model.code_bits();
+    for code in &mut codes {
         if code.len() * 8 < bits as usize {
             return Err(EncodeError::CodeTooSmall {
                 bits,
@@ -245,54 +297,77 @@ impl<'m, 's> Encoder<'m, 's> {
             });
         }
         code.fill(0);
-        let scratch = &mut *self.scratch;
-        let scratch_len = scratch.len();
-        let too_small = move |needed: usize| {
-            EncodeError::Internal(BufferLengthError {
-                expected: needed,
-                found: scratch_len,
-            })
-        };
-        // The current activation: which end of the scratch, and how many elements.
-        let (mut end, mut len) = (End::Front, 0usize);
-        for layer in self.model.layers() {
-            let layer = layer?;
-            let out_len = layer.output().map_or(0, |(shape, _)| shape.elements());
-            match &layer {
-                Layer::Input(l) => {
-                    let out = at_end(scratch, End::Front, out_len).ok_or(too_small(out_len))?;
+    }
+    let slot_len = slots.iter().map(|slot| slot.len()).min().unwrap_or(0);
+    let too_small = move |needed: usize| {
+        EncodeError::Internal(BufferLengthError {
+            expected: needed,
+            found: slot_len,
+        })
+    };
+    // The current activation: which end of each slot, and how many elements.
+    let (mut end, mut len) = (End::Front, 0usize);
+    for layer in model.layers() {
+        let layer = layer?;
+        let out_len = layer.output().map_or(0, |(shape, _)| shape.elements());
+        match &layer {
+            Layer::Input(l) => {
+                for (slot, event) in slots.iter_mut().zip(events) {
+                    let out = at_end(slot, End::Front, out_len).ok_or(too_small(out_len))?;
                     l.run(event, out)?;
-                    end = End::Front;
                 }
-                Layer::Relu(l) => {
-                    l.run(at_end(scratch, end, len).ok_or(too_small(len))?)?;
+                end = End::Front;
+            }
+            Layer::Relu(l) => {
+                for slot in &mut slots {
+                    l.run(at_end(slot, end, len).ok_or(too_small(len))?)?;
                 }
-                Layer::LeakyRelu(l) => {
-                    l.run(at_end(scratch, end, len).ok_or(too_small(len))?)?;
+            }
+            Layer::LeakyRelu(l) => {
+                for slot in &mut slots {
+                    l.run(at_end(slot, end, len).ok_or(too_small(len))?)?;
                 }
-                Layer::Flatten(_) => {}
-                Layer::BinaryHead(l) => {
-                    let input = at_end(scratch, end, len).ok_or(too_small(len))?;
-                    l.run(input, code)?;
+            }
+            Layer::Flatten(_) => {}
+            Layer::BinaryHead(l) => {
+                let mut inputs: [&[i8]; E] = [&[]; E];
+                for (slot, input) in slots.iter_mut().zip(&mut inputs) {
+                    *input = at_end(slot, end, len).ok_or(too_small(len))?;
                 }
-                Layer::Dense(_) | Layer::Conv1d(_) | Layer::Pool1d(_) | Layer::PointSet(_) => {
+                l.run_lanes(inputs, codes)?;
+                // The head is the last layer (the blob's validation sees to it).
+                return Ok(());
+            }
+            Layer::Dense(l) => {
+                let mut inputs: [&[i8]; E] = [&[]; E];
+                let mut outputs: [&mut [i8]; E] = core::array::from_fn(|_| Default::default());
+                let parts = slots.iter_mut().zip(&mut inputs).zip(&mut outputs);
+                for ((slot, input), output) in parts {
+                    let need = layer.scratch_need();
+                    (*input, *output, _) =
+                        split_ends(slot, end, len, out_len).ok_or(too_small(need))?;
+                }
+                l.run_lanes(inputs, outputs)?;
+                end = end.other();
+            }
+            Layer::Conv1d(_) | Layer::Pool1d(_) | Layer::PointSet(_) => {
+                for slot in &mut slots {
                     let need = layer.scratch_need();
                     let (input, output, middle) =
-                        split_ends(scratch, end, len, out_len).ok_or(too_small(need))?;
+                        split_ends(slot, end, len, out_len).ok_or(too_small(need))?;
                     match &layer {
-                        Layer::Dense(l) => l.run(input, output)?,
                         Layer::Conv1d(l) => l.run(input, output)?,
                         Layer::Pool1d(l) => l.run(input, output)?,
                         Layer::PointSet(l) => l.run(input, output, middle)?,
                         _ => {}
                     }
-                    end = end.other();
                 }
+                end = end.other();
             }
-            len = out_len;
         }
-        Ok(())
+        len = out_len;
     }
+    Ok(())
 }
 
 #[cfg(test)]

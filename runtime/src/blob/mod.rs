@@ -767,6 +767,17 @@ impl<'a> Model<'a> {
         self.analysis.scratch_bytes
     }
 
+    /// Scratch bytes with which [`crate::Encoder::encode_batch`] runs [`crate::encoder::LANES`]
+    /// events side by side: one [`Model::scratch_bytes`] slot per event.
+    pub const fn batch_scratch_bytes(&self) -> usize {
+        let slot = if self.analysis.scratch_bytes == 0 {
+            1
+        } else {
+            self.analysis.scratch_bytes
+        };
+        crate::encoder::LANES * slot
+    }
+
     /// Multiply-accumulates per event.
     pub const fn macs(&self) -> u64 {
         self.analysis.macs

@@ -16,8 +16,9 @@
 //! Shapes: input `[1×in]`, output `[1×out]`.
 
 use super::{
-    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, LayerError,
-    MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, dot2, read_relu,
+    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, FINISH_BLOCK,
+    LayerError, MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot,
+    dot2_lanes, finish_channels, read_relu,
 };
 
 /// A validated view of a dense layer.
@@ -105,27 +106,56 @@ impl<'a> Dense<'a> {
     /// # Errors
     /// [`BufferLengthError`] if `input` or `output` has the wrong length.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), BufferLengthError> {
-        check_len(self.in_features as usize, input.len())?;
-        check_len(self.out_features as usize, output.len())?;
+        self.run_lanes([input], [output])
+    }
+
+    /// Runs the layer on `E` events side by side, so that each weight is read once for all
+    /// of them (the batch path of the encoder). The outputs equal `E` calls of [`Dense::run`].
+    ///
+    /// # Errors
+    /// [`BufferLengthError`] if an input or output has the wrong length.
+    pub fn run_lanes<const E: usize>(
+        &self,
+        inputs: [&[i8]; E],
+        mut outputs: [&mut [i8]; E],
+    ) -> Result<(), BufferLengthError> {
+        for (input, output) in inputs.iter().zip(&outputs) {
+            check_len(self.in_features as usize, input.len())?;
+            check_len(self.out_features as usize, output.len())?;
+        }
         let zero = i32::from(self.input_zero_point);
         let n = self.in_features as usize;
-        let finish = |acc, record| {
-            ChannelParams::decode(record).finish(acc, self.output_zero_point, self.relu)
-        };
-        // Two outputs at a time share the work on the input (see `dot2`), then the last.
-        let blocks = self.weights.chunks_exact(2 * n);
-        let records = self.channels.chunks_exact(2);
-        let mut outputs = output.chunks_exact_mut(2);
-        let (rest_weights, rest_records) = (blocks.remainder(), records.remainder());
-        for ((block, records), out) in blocks.zip(records).zip(outputs.by_ref()) {
-            let accs = dot2(block, input, zero);
-            for ((out, acc), record) in out.iter_mut().zip(accs).zip(records) {
-                *out = finish(acc, record);
+        // Blocks of outputs: their sums two rows at a time (see `dot2_lanes`, and `dot` for an
+        // odd last row), then the output arithmetic of the whole block at once.
+        let blocks = self
+            .weights
+            .chunks(FINISH_BLOCK * n)
+            .zip(self.channels.chunks(FINISH_BLOCK));
+        for (block, (rows, records)) in blocks.enumerate() {
+            let mut accs = [[0i32; FINISH_BLOCK]; E];
+            let pairs = rows.chunks_exact(2 * n);
+            let last = pairs.remainder();
+            for (pair, rows) in pairs.enumerate() {
+                for (accs, sums) in accs.iter_mut().zip(dot2_lanes(rows, inputs, zero)) {
+                    if let Some(accs) = accs.get_mut(2 * pair..2 * pair + 2) {
+                        accs.copy_from_slice(&sums);
+                    }
+                }
             }
-        }
-        let rows = rest_weights.chunks_exact(n);
-        for ((row, record), out) in rows.zip(rest_records).zip(outputs.into_remainder()) {
-            *out = finish(dot(row, input, zero), record);
+            if !last.is_empty() {
+                for (accs, input) in accs.iter_mut().zip(inputs) {
+                    if let Some(acc) = accs.get_mut(records.len() - 1) {
+                        *acc = dot(last, input, zero);
+                    }
+                }
+            }
+            let start = block * FINISH_BLOCK;
+            for (accs, output) in accs.iter().zip(&mut outputs) {
+                if let Some(out) = output.get_mut(start..start + records.len()) {
+                    let (zero_point, relu) = (self.output_zero_point, self.relu);
+                    finish_channels(accs, records, zero_point, relu, out);
+                }
+            }
         }
         Ok(())
     }

@@ -18,7 +18,7 @@
 
 use super::{
     BufferLengthError, ByteReader, Checks, LayerError, MAX_BIAS, MAX_FAN_IN, Shape, check_len,
-    dimension, dot,
+    dimension, dot, dot2_lanes,
 };
 
 /// A validated view of the binarising head.
@@ -117,22 +117,55 @@ impl<'a> BinaryHead<'a> {
     /// [`BufferLengthError`] if `input` has the wrong length or `code` is shorter than
     /// `ceil(bits / 8)` bytes.
     pub fn run(&self, input: &[i8], code: &mut [u8]) -> Result<(), BufferLengthError> {
-        check_len(self.in_features as usize, input.len())?;
+        self.run_lanes([input], [code])
+    }
+
+    /// [`BinaryHead::run`] on `E` events side by side, so that each weight is read once for
+    /// all of them (the batch path of the encoder).
+    ///
+    /// # Errors
+    /// As [`BinaryHead::run`], for any of the events.
+    pub fn run_lanes<const E: usize>(
+        &self,
+        inputs: [&[i8]; E],
+        mut codes: [&mut [u8]; E],
+    ) -> Result<(), BufferLengthError> {
         let bytes = (self.bits as usize).div_ceil(8);
-        let found = code.len();
-        let code = code.get_mut(..bytes).ok_or(BufferLengthError {
-            expected: bytes,
-            found,
-        })?;
-        code.fill(0);
+        for (input, code) in inputs.iter().zip(&codes) {
+            check_len(self.in_features as usize, input.len())?;
+            if code.len() < bytes {
+                return Err(BufferLengthError {
+                    expected: bytes,
+                    found: code.len(),
+                });
+            }
+        }
+        for code in &mut codes {
+            code.iter_mut().take(bytes).for_each(|byte| *byte = 0);
+        }
         let zero = i32::from(self.input_zero_point);
-        let rows = self.weights.chunks_exact(self.in_features as usize);
-        for (bit, (row, bias)) in rows.zip(self.biases).enumerate() {
-            let acc = dot(row, input, zero);
+        let n = self.in_features as usize;
+        let mut set = |bit: usize, lane: usize, acc: i32, bias: &[u8; 4]| {
             if acc + i32::from_le_bytes(*bias) > 0
-                && let Some(byte) = code.get_mut(bit / 8)
+                && let Some(byte) = codes.get_mut(lane).and_then(|code| code.get_mut(bit / 8))
             {
                 *byte |= 1 << (bit % 8);
+            }
+        };
+        // Two bits at a time share the work on the input (see `dot2_lanes`), then the last.
+        let pairs = self.weights.chunks_exact(2 * n);
+        let rest = pairs.remainder();
+        let (biases, rest_bias) = self.biases.as_chunks::<2>();
+        for (pair, (rows, biases)) in pairs.zip(biases).enumerate() {
+            for (lane, accs) in dot2_lanes(rows, inputs, zero).into_iter().enumerate() {
+                set(2 * pair, lane, accs[0], &biases[0]);
+                set(2 * pair + 1, lane, accs[1], &biases[1]);
+            }
+        }
+        if let (Some(bias), Some(row)) = (rest_bias.first(), rest.get(..n)) {
+            let bit = self.bits as usize - 1;
+            for (lane, input) in inputs.iter().enumerate() {
+                set(bit, lane, dot(row, input, zero), bias);
             }
         }
         Ok(())

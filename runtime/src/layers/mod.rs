@@ -440,6 +440,32 @@ pub(crate) fn channel_records<'a>(
     Ok(records)
 }
 
+/// Output channels that [`finish_channels`] takes at a time.
+pub(crate) const FINISH_BLOCK: usize = 16;
+
+/// `out[c] = ChannelParams::decode(records[c]).finish(accs[c], …)` for up to
+/// [`FINISH_BLOCK`] channels: the end of a dense layer. On x86-64 `std` builds with AVX-512
+/// (checked at run time) a whole block is one vector pass, bit-exact with this loop.
+pub(crate) fn finish_channels(
+    accs: &[i32; FINISH_BLOCK],
+    records: &[[u8; CHANNEL_RECORD_LEN]],
+    zero_point: i8,
+    relu: bool,
+    out: &mut [i8],
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let (Ok(records), Ok(out)) = (
+        records.try_into(),
+        <&mut [i8; FINISH_BLOCK]>::try_from(&mut *out),
+    ) && x86::finish_channels(accs, records, zero_point, relu, out)
+    {
+        return;
+    }
+    for ((out, &acc), record) in out.iter_mut().zip(accs).zip(records) {
+        *out = ChannelParams::decode(record).finish(acc, zero_point, relu);
+    }
+}
+
 /// Reinterprets stored weight bytes as `i8` (two's complement, the same bits).
 #[inline]
 pub(crate) fn weight(byte: u8) -> i32 {
@@ -474,6 +500,24 @@ pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     }
     #[allow(unreachable_code)]
     dot2_reference(rows, input, zero)
+}
+
+/// [`dot2`] of the same two rows against the activations of `E` events: the dense layers'
+/// inner loop in a batch (see [`crate::Encoder::encode_batch`]). Where the CPU has a path that
+/// loads each weight once for all events it takes it, else it is [`dot2`] per event.
+#[inline]
+pub(crate) fn dot2_lanes<const E: usize>(
+    rows: &[u8],
+    inputs: [&[i8]; E],
+    zero: i32,
+) -> [[i32; 2]; E] {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if E > 1
+        && let Some(accs) = x86::dot2_lanes(rows, inputs, zero)
+    {
+        return accs;
+    }
+    inputs.map(|input| dot2(rows, input, zero))
 }
 
 /// [`dot2`] by the portable loop.

@@ -10,6 +10,7 @@
 #![allow(unsafe_code)]
 
 mod avx2;
+pub(crate) mod finish;
 mod quantise;
 mod vnni;
 
@@ -55,5 +56,43 @@ pub(crate) fn quantise_f32(
         unsafe { quantise::quantise(event, features, zero_point, output) }
     } else {
         0
+    }
+}
+
+/// Two rows against the activations of `E` events, if this CPU has a fast path for that many
+/// (four).
+#[inline]
+pub(crate) fn dot2_lanes<const E: usize>(
+    rows: &[u8],
+    inputs: [&[i8]; E],
+    zero: i32,
+) -> Option<[[i32; 2]; E]> {
+    let four = <[&[i8]; 4]>::try_from(inputs.as_slice()).ok()?;
+    if !vnni::available() {
+        return None;
+    }
+    // SAFETY: AVX-512 F/BW/VNNI were just detected on this CPU.
+    let sums = unsafe { vnni::dot2_lanes4(rows, four, zero) };
+    Some(core::array::from_fn(|e| {
+        sums.get(e).copied().unwrap_or_default()
+    }))
+}
+
+/// Finishes sixteen output channels with AVX-512 if this CPU has it; `false` leaves them to
+/// the caller.
+#[inline]
+pub(crate) fn finish_channels(
+    accs: &[i32; finish::CHANNELS],
+    records: &[[u8; super::CHANNEL_RECORD_LEN]; finish::CHANNELS],
+    zero_point: i8,
+    relu: bool,
+    out: &mut [i8; finish::CHANNELS],
+) -> bool {
+    if finish::available() {
+        // SAFETY: AVX-512 F/DQ were just detected on this CPU.
+        unsafe { finish::finish(accs, records, zero_point, relu, out) };
+        true
+    } else {
+        false
     }
 }

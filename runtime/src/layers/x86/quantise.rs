@@ -9,11 +9,12 @@
 //! loop, which reports its index.
 
 use core::arch::x86_64::{
-    _CMP_GE_OQ, _CMP_ORD_Q, _mm_storeu_si128, _mm512_add_epi32, _mm512_add_ps, _mm512_and_si512,
-    _mm512_castps_si512, _mm512_cmp_ps_mask, _mm512_cmplt_epi32_mask, _mm512_cvtsepi32_epi8,
-    _mm512_i32gather_ps, _mm512_loadu_ps, _mm512_mask_blend_ps, _mm512_maskz_cvttps_epi32,
-    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps,
-    _mm512_setr_epi32, _mm512_setzero_ps, _mm512_sub_ps,
+    __m512, __m512i, _CMP_GE_OQ, _CMP_ORD_Q, _mm_storeu_si128, _mm512_add_epi32, _mm512_add_ps,
+    _mm512_and_si512, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
+    _mm512_cmplt_epi32_mask, _mm512_cvtsepi32_epi8, _mm512_loadu_ps, _mm512_loadu_si512,
+    _mm512_mask_blend_epi32, _mm512_mask_blend_ps, _mm512_maskz_cvttps_epi32, _mm512_max_ps,
+    _mm512_min_ps, _mm512_mul_ps, _mm512_permutex2var_epi32, _mm512_permutexvar_epi32,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_setzero_si512, _mm512_sub_ps,
 };
 
 use crate::layers::input::FEATURE_RECORD_LEN;
@@ -24,6 +25,40 @@ const LANES: usize = 16;
 /// Whether this CPU has AVX-512 F.
 pub(super) fn available() -> bool {
     std::is_x86_feature_detected!("avx512f")
+}
+
+/// Words per feature record.
+const RECORD_WORDS: usize = FEATURE_RECORD_LEN / 4;
+
+/// The offsets and gains (words 0 and 1 of each record) of sixteen consecutive records, picked
+/// out of the five vectors that hold them with permutes: a gather of sixteen strided words
+/// costs about as much as the rest of the block's arithmetic.
+#[target_feature(enable = "avx512f")]
+fn offsets_and_gains(records: &[[u8; FEATURE_RECORD_LEN]; LANES]) -> (__m512, __m512) {
+    let (words, _) = records.as_flattened().as_chunks::<64>();
+    // SAFETY: each chunk is 64 readable bytes; the loads are unaligned.
+    let v: [__m512i; RECORD_WORDS] = core::array::from_fn(|k| {
+        words.get(k).map_or(_mm512_setzero_si512(), |w| unsafe {
+            _mm512_loadu_si512(w.as_ptr().cast())
+        })
+    });
+    let [v0, v1, v2, v3, v4] = v;
+    // Word `5·i + field` of the 80: features 0..=6 lie in v0:v1, 7..=12 in v2:v3 and 13..=15
+    // in v4.
+    let pick = |field: i32| {
+        let index = |first: i32| -> __m512i {
+            let lanes: [i32; LANES] =
+                core::array::from_fn(|i| (RECORD_WORDS as i32 * i as i32 + field - first) & 31);
+            // SAFETY: `lanes` is 64 readable bytes.
+            unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+        };
+        let low = _mm512_permutex2var_epi32(v0, index(0), v1);
+        let middle = _mm512_permutex2var_epi32(v2, index(32), v3);
+        let high = _mm512_permutexvar_epi32(index(64), v4);
+        let picked = _mm512_mask_blend_epi32(0b0001_1111_1000_0000, low, middle);
+        _mm512_castsi512_ps(_mm512_mask_blend_epi32(0b1110_0000_0000_0000, picked, high))
+    };
+    (pick(0), pick(1))
 }
 
 /// Quantises the whole blocks of sixteen features of `event` into `output` and returns how
@@ -39,26 +74,6 @@ pub(super) unsafe fn quantise(
     zero_point: i8,
     output: &mut [i8],
 ) -> usize {
-    // Byte offsets of sixteen consecutive records, for the gathers.
-    let stride = FEATURE_RECORD_LEN as i32;
-    let records = _mm512_setr_epi32(
-        0,
-        stride,
-        2 * stride,
-        3 * stride,
-        4 * stride,
-        5 * stride,
-        6 * stride,
-        7 * stride,
-        8 * stride,
-        9 * stride,
-        10 * stride,
-        11 * stride,
-        12 * stride,
-        13 * stride,
-        14 * stride,
-        15 * stride,
-    );
     let half = _mm512_set1_ps(0.5);
     let limit = (1 << 20) as f32;
     let (low, high) = (_mm512_set1_ps(-limit), _mm512_set1_ps(limit));
@@ -82,15 +97,7 @@ pub(super) unsafe fn quantise(
         if finite != u16::MAX {
             break;
         }
-        let base = records_block.as_ptr().cast::<u8>();
-        // SAFETY: every gathered lane reads 4 bytes at `base + 20·i` (offset) or
-        // `base + 20·i + 4` (gain), inside the 320 bytes of `records_block`.
-        let (offset, gain) = unsafe {
-            (
-                _mm512_i32gather_ps::<1>(records, base.cast()),
-                _mm512_i32gather_ps::<1>(records, base.add(4).cast()),
-            )
-        };
+        let (offset, gain) = offsets_and_gains(records_block);
         let v = _mm512_mul_ps(_mm512_sub_ps(x, offset), gain);
         let non_negative = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v, _mm512_setzero_ps());
         let rounded =

@@ -4,17 +4,18 @@
 //! products into a 32-bit lane. The weights are the signed operand. The activations enter as
 //! `x − zero`, which lies in −255..=255 and so fits neither byte type; it is split into its
 //! positive part `max(x, zero) − zero` and its negative part `zero − min(x, zero)`, both in
-//! 0..=255, and the row's sum is `Σ w·pos − Σ w·neg`. The negative part is only multiplied
-//! for the blocks of 64 activations that have an `x` below the zero point: none after a ReLU
-//! (which clamps at the zero point), few in a detector's input where the zero point sits at a
-//! real zero. No product or sum can overflow (the module docs of `layers` bound them), so the
+//! 0..=255, and the row's sum is `Σ w·pos − Σ w·neg`. Both parts are always multiplied:
+//! skipping the negative one for blocks without an `x` below the zero point cost more in
+//! mispredicted branches than it saved. No product or sum can overflow (the module docs of `layers` bound them), so the
 //! results are bit-exact with [`crate::layers::dot_reference`]; a property test compares them
 //! on random rows. Tails shorter than 64 take the portable loop.
 
 use core::arch::x86_64::{
-    __m512i, _mm512_add_epi32, _mm512_cmplt_epi8_mask, _mm512_dpbusd_epi32, _mm512_loadu_si512,
-    _mm512_max_epi8, _mm512_min_epi8, _mm512_reduce_add_epi32, _mm512_set1_epi8,
-    _mm512_setzero_si512, _mm512_sub_epi8, _mm512_sub_epi32,
+    __m512i, _mm256_add_epi32, _mm256_hadd_epi32, _mm256_permute2x128_si256, _mm256_storeu_si256,
+    _mm512_add_epi32, _mm512_castsi512_si256, _mm512_dpbusd_epi32, _mm512_extracti64x4_epi64,
+    _mm512_loadu_si512, _mm512_max_epi8, _mm512_min_epi8, _mm512_mullo_epi32,
+    _mm512_reduce_add_epi32, _mm512_set1_epi8, _mm512_set1_epi32, _mm512_setzero_si512,
+    _mm512_sub_epi8, _mm512_sub_epi32, _mm512_xor_si512,
 };
 
 /// Activations or weights per block.
@@ -28,6 +29,7 @@ pub(super) fn available() -> bool {
 }
 
 /// One block of 64 bytes as a vector.
+#[inline]
 #[target_feature(enable = "avx512f")]
 fn load(block: &[u8; BLOCK]) -> __m512i {
     // SAFETY: `block` is 64 readable bytes; the load is unaligned.
@@ -39,7 +41,6 @@ fn load(block: &[u8; BLOCK]) -> __m512i {
 struct Split {
     above: __m512i,
     below: __m512i,
-    any_below: bool,
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -48,7 +49,6 @@ fn split(x: &[u8; BLOCK], zeros: __m512i) -> Split {
     Split {
         above: _mm512_sub_epi8(_mm512_max_epi8(x, zeros), zeros),
         below: _mm512_sub_epi8(zeros, _mm512_min_epi8(x, zeros)),
-        any_below: _mm512_cmplt_epi8_mask(x, zeros) != 0,
     }
 }
 
@@ -75,12 +75,8 @@ impl RowSums {
         let w = [load(&w[0]), load(&w[1])];
         self.positive[0] = _mm512_dpbusd_epi32(self.positive[0], x[0].above, w[0]);
         self.positive[1] = _mm512_dpbusd_epi32(self.positive[1], x[1].above, w[1]);
-        if x[0].any_below {
-            self.negative[0] = _mm512_dpbusd_epi32(self.negative[0], x[0].below, w[0]);
-        }
-        if x[1].any_below {
-            self.negative[1] = _mm512_dpbusd_epi32(self.negative[1], x[1].below, w[1]);
-        }
+        self.negative[0] = _mm512_dpbusd_epi32(self.negative[0], x[0].below, w[0]);
+        self.negative[1] = _mm512_dpbusd_epi32(self.negative[1], x[1].below, w[1]);
     }
 
     /// The row's total plus the portable loop over the tails past the last whole pair.
@@ -91,6 +87,11 @@ impl RowSums {
         _mm512_reduce_add_epi32(_mm512_sub_epi32(positive, negative))
             .wrapping_add(crate::layers::dot_reference(row_tail, input_tail, zero))
     }
+}
+
+/// The whole blocks of `bytes`.
+fn blocks(bytes: &[u8]) -> core::slice::Iter<'_, [u8; BLOCK]> {
+    bytes.as_chunks::<BLOCK>().0.iter()
 }
 
 /// Whole pairs of blocks of `bytes`.
@@ -155,6 +156,100 @@ pub(super) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     ]
 }
 
+/// Two rows (`rows` holds both) against the activations of four events at once: each weight
+/// block is loaded once for all of them. Here the activations enter as `x + 128` (0..=255,
+/// the sign bit flipped), and the row's `Σ w` (one more `vpdpbusd`, shared by the events)
+/// takes the `128 + zero` back out: `Σ w·(x − zero) = Σ w·(x + 128) − (128 + zero)·Σ w`. Both
+/// sums are bounded like any accumulator, so the result is exact. Inputs of another length
+/// get the portable loop.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI ([`available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn dot2_lanes4(rows: &[u8], inputs: [&[i8]; 4], zero: i32) -> [[i32; 2]; 4] {
+    let n = rows.len() / 2;
+    let (first, second) = rows.split_at_checked(n).unwrap_or((&[], &[]));
+    if second.len() != n || inputs.iter().any(|input| input.len() != n) {
+        return inputs.map(|input| crate::layers::dot2_reference(rows, input, zero));
+    }
+    let [x0, x1, x2, x3] = inputs.map(super::avx2::bytemuck_i8);
+    let ones = _mm512_set1_epi8(1);
+    let sign = _mm512_set1_epi8(i8::MIN);
+    // Named sums rather than arrays: written generically over the number of events, the
+    // compiler kept them on the stack and the kernel ran a third slower.
+    let zeros = _mm512_setzero_si512();
+    let (mut weights0, mut weights1) = (zeros, zeros);
+    let [
+        mut a0,
+        mut a1,
+        mut b0,
+        mut b1,
+        mut c0,
+        mut c1,
+        mut d0,
+        mut d1,
+    ] = [zeros; 8];
+    let all = blocks(first)
+        .zip(blocks(second))
+        .zip(blocks(x0).zip(blocks(x1)))
+        .zip(blocks(x2).zip(blocks(x3)));
+    for (((w0, w1), (x0, x1)), (x2, x3)) in all {
+        let (w0, w1) = (load(w0), load(w1));
+        weights0 = _mm512_dpbusd_epi32(weights0, ones, w0);
+        weights1 = _mm512_dpbusd_epi32(weights1, ones, w1);
+        let x = _mm512_xor_si512(load(x0), sign);
+        a0 = _mm512_dpbusd_epi32(a0, x, w0);
+        a1 = _mm512_dpbusd_epi32(a1, x, w1);
+        let x = _mm512_xor_si512(load(x1), sign);
+        b0 = _mm512_dpbusd_epi32(b0, x, w0);
+        b1 = _mm512_dpbusd_epi32(b1, x, w1);
+        let x = _mm512_xor_si512(load(x2), sign);
+        c0 = _mm512_dpbusd_epi32(c0, x, w0);
+        c1 = _mm512_dpbusd_epi32(c1, x, w1);
+        let x = _mm512_xor_si512(load(x3), sign);
+        d0 = _mm512_dpbusd_epi32(d0, x, w0);
+        d1 = _mm512_dpbusd_epi32(d1, x, w1);
+    }
+    // Take `(128 + zero)·Σ w` out lane by lane (exact modulo 2^32, like the sums), so that one
+    // reduction tree finishes all eight.
+    let offsets = _mm512_set1_epi32(128 + zero);
+    let corrections = [weights0, weights1].map(|w| _mm512_mullo_epi32(w, offsets));
+    let sums = [a0, a1, b0, b1, c0, c1, d0, d1];
+    let mut totals = sum_each(core::array::from_fn(|k| {
+        _mm512_sub_epi32(sums[k], corrections[k % 2])
+    }));
+    let done = n / BLOCK * BLOCK;
+    if done < n {
+        let tails = [first, second].map(|row| row.get(done..).unwrap_or(&[]));
+        for (totals, input) in totals.as_chunks_mut::<2>().0.iter_mut().zip(inputs) {
+            let input_tail = input.get(done..).unwrap_or(&[]);
+            for (total, tail) in totals.iter_mut().zip(tails) {
+                *total = total.wrapping_add(crate::layers::dot_reference(tail, input_tail, zero));
+            }
+        }
+    }
+    core::array::from_fn(|e| [totals[2 * e], totals[2 * e + 1]])
+}
+
+/// The lane sums of eight vectors at once: a tree of horizontal adds instead of eight
+/// separate reductions (which cost as much as the products of a short row).
+#[target_feature(enable = "avx512f,avx2")]
+fn sum_each(vectors: [__m512i; 8]) -> [i32; 8] {
+    let [a, b, c, d, e, f, g, h] = vectors
+        .map(|v| _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v)));
+    // Each 128-bit half of `x` holds partial sums of a, b, c, d; of `y`, of e, f, g, h.
+    let x = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    let y = _mm256_hadd_epi32(_mm256_hadd_epi32(e, f), _mm256_hadd_epi32(g, h));
+    let sums = _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(x, y),
+        _mm256_permute2x128_si256::<0x31>(x, y),
+    );
+    let mut out = [0i32; 8];
+    // SAFETY: `out` is 32 writable bytes; the store is unaligned.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), sums) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +274,24 @@ mod tests {
             // SAFETY: as above.
             let single = unsafe { dot(&rows[..input.len()], &input, zero) };
             prop_assert_eq!(single, dot_reference(&rows[..input.len()], &input, zero));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn lanes_match_the_portable_loop(
+            (inputs, rows) in (1usize..300).prop_flat_map(|n| (
+                proptest::array::uniform4(proptest::collection::vec(any::<i8>(), n)),
+                proptest::collection::vec(any::<u8>(), 2 * n),
+            )),
+            zero in any::<i8>(),
+        ) {
+            prop_assume!(available());
+            let zero = i32::from(zero);
+            let lanes = inputs.each_ref().map(Vec::as_slice);
+            // SAFETY: the features are available (assumed above).
+            let fast = unsafe { dot2_lanes4(&rows, lanes, zero) };
+            prop_assert_eq!(fast, lanes.map(|input| dot2_reference(&rows, input, zero)));
         }
     }
 
