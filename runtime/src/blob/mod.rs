@@ -542,6 +542,8 @@ pub(crate) struct Analysis {
     pub(crate) scratch_bytes: usize,
     pub(crate) macs: u64,
     pub(crate) parameter_bytes: usize,
+    /// Rows of dense layers and the head: the entries of the encoder's weight-sum table.
+    pub(crate) weight_rows: usize,
 }
 
 /// Walks `count` layer records in `bytes`, checking order and the shape and zero-point chain.
@@ -561,6 +563,7 @@ pub(crate) fn analyse(bytes: &[u8], count: u16) -> Result<Analysis, BlobError> {
         scratch_bytes: 0,
         macs: 0,
         parameter_bytes: 0,
+        weight_rows: 0,
     };
     let mut previous: Option<(Shape, i8)> = None;
     for index in 0..count {
@@ -600,7 +603,11 @@ pub(crate) fn analyse(bytes: &[u8], count: u16) -> Result<Analysis, BlobError> {
         }
         match &layer {
             Layer::Input(l) => analysis.input = l.shape(),
-            Layer::BinaryHead(l) => analysis.code_bits = l.bits(),
+            Layer::BinaryHead(l) => {
+                analysis.code_bits = l.bits();
+                analysis.weight_rows += l.bits() as usize;
+            }
+            Layer::Dense(l) => analysis.weight_rows += l.output_shape().elements(),
             _ => {}
         }
         analysis.scratch_bytes = analysis.scratch_bytes.max(layer.scratch_need());
@@ -767,15 +774,23 @@ impl<'a> Model<'a> {
         self.analysis.scratch_bytes
     }
 
-    /// Scratch bytes with which [`crate::Encoder::encode_batch`] runs [`crate::encoder::LANES`]
-    /// events side by side: one [`Model::scratch_bytes`] slot per event.
+    /// Scratch bytes with which the encoder takes its fast paths on hosts: one
+    /// [`Model::scratch_bytes`] slot for each of the [`crate::encoder::LANES`] events that
+    /// [`crate::Encoder::encode_batch`] runs side by side, and a table of each weight row's
+    /// sum (4 bytes per row of the dense layers and the head) that the x86 kernels would
+    /// otherwise form on every call.
     pub const fn batch_scratch_bytes(&self) -> usize {
         let slot = if self.analysis.scratch_bytes == 0 {
             1
         } else {
             self.analysis.scratch_bytes
         };
-        crate::encoder::LANES * slot
+        crate::encoder::LANES * slot + self.weight_sum_bytes()
+    }
+
+    /// Bytes of the weight-sum table in [`Model::batch_scratch_bytes`].
+    pub(crate) const fn weight_sum_bytes(&self) -> usize {
+        4 * self.analysis.weight_rows
     }
 
     /// Multiply-accumulates per event.

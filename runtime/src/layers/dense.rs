@@ -11,14 +11,14 @@
 //! | 10 | 1 | activation: 0 none, 1 ReLU (clamp at the output zero point) |
 //! | 11 | 1 | reserved, 0 |
 //! | 12 | `out·in` | weights i8, row `o` holds output `o`'s `in` weights |
-//! | … | `12·out` | channel records ([`ChannelParams`]) |
+//! | … | `12·out` | channel records ([`super::ChannelParams`]) |
 //!
 //! Shapes: input `[1×in]`, output `[1×out]`.
 
 use super::{
-    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, FINISH_BLOCK,
-    LayerError, MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot,
-    dot2_lanes, finish_channels, read_relu,
+    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, Checks, FINISH_BLOCK, LayerError,
+    MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, dot2_lanes, dot16,
+    finish_channels, pair_sums, read_relu, weight_sums,
 };
 
 /// A validated view of a dense layer.
@@ -96,6 +96,11 @@ impl<'a> Dense<'a> {
         self.in_features as u64 * self.out_features as u64
     }
 
+    /// `Σ w` of each output's row, for the encoder's weight-sum table.
+    pub(crate) fn weight_sums(self) -> impl Iterator<Item = i32> + 'a {
+        weight_sums(self.weights, self.in_features as usize)
+    }
+
     /// Bytes of weights and channel records.
     pub const fn parameter_bytes(&self) -> usize {
         self.weights.len() + self.channels.len() * CHANNEL_RECORD_LEN
@@ -106,18 +111,20 @@ impl<'a> Dense<'a> {
     /// # Errors
     /// [`BufferLengthError`] if `input` or `output` has the wrong length.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<(), BufferLengthError> {
-        self.run_lanes([input], [output])
+        self.run_lanes([input], [output], None)
     }
 
     /// Runs the layer on `E` events side by side, so that each weight is read once for all
-    /// of them (the batch path of the encoder). The outputs equal `E` calls of [`Dense::run`].
+    /// of them (the batch path of the encoder), with the rows' weight sums if the encoder
+    /// keeps them. The outputs equal `E` calls of [`Dense::run`].
     ///
     /// # Errors
     /// [`BufferLengthError`] if an input or output has the wrong length.
-    pub fn run_lanes<const E: usize>(
+    pub(crate) fn run_lanes<const E: usize>(
         &self,
         inputs: [&[i8]; E],
         mut outputs: [&mut [i8]; E],
+        weight_sums: Option<&[[i8; 4]]>,
     ) -> Result<(), BufferLengthError> {
         for (input, output) in inputs.iter().zip(&outputs) {
             check_len(self.in_features as usize, input.len())?;
@@ -133,16 +140,29 @@ impl<'a> Dense<'a> {
             .zip(self.channels.chunks(FINISH_BLOCK));
         for (block, (rows, records)) in blocks.enumerate() {
             let mut accs = [[0i32; FINISH_BLOCK]; E];
+            let first_row = block * FINISH_BLOCK;
+            // A single event takes a block of rows in one call where it can.
+            let whole = match (inputs.as_slice(), accs.as_mut_slice()) {
+                ([input], [accs]) => {
+                    let table = weight_sums.and_then(|table| table.get(first_row..));
+                    table
+                        .and_then(|table| dot16(rows, input, zero, table))
+                        .map(|block| *accs = block)
+                }
+                _ => None,
+            };
             let pairs = rows.chunks_exact(2 * n);
             let last = pairs.remainder();
-            for (pair, rows) in pairs.enumerate() {
-                for (accs, sums) in accs.iter_mut().zip(dot2_lanes(rows, inputs, zero)) {
+            for (pair, rows) in pairs.enumerate().filter(|_| whole.is_none()) {
+                let row = first_row + 2 * pair;
+                let sums = dot2_lanes(rows, inputs, zero, pair_sums(weight_sums, row));
+                for (accs, sums) in accs.iter_mut().zip(sums) {
                     if let Some(accs) = accs.get_mut(2 * pair..2 * pair + 2) {
                         accs.copy_from_slice(&sums);
                     }
                 }
             }
-            if !last.is_empty() {
+            if !last.is_empty() && whole.is_none() {
                 for (accs, input) in accs.iter_mut().zip(inputs) {
                     if let Some(acc) = accs.get_mut(records.len() - 1) {
                         *acc = dot(last, input, zero);
@@ -178,7 +198,7 @@ pub struct DenseSpec {
     /// `out × in` weights, output-major.
     pub weights: std::vec::Vec<i8>,
     /// One record per output.
-    pub channels: std::vec::Vec<ChannelParams>,
+    pub channels: std::vec::Vec<super::ChannelParams>,
 }
 
 #[cfg(any(test, feature = "std"))]
@@ -198,6 +218,7 @@ impl DenseSpec {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::layers::ChannelParams;
     use crate::layers::testing::{channel_params, reference_finish};
     use proptest::prelude::*;
     use std::vec;

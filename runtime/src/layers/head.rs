@@ -18,7 +18,7 @@
 
 use super::{
     BufferLengthError, ByteReader, Checks, LayerError, MAX_BIAS, MAX_FAN_IN, Shape, check_len,
-    dimension, dot, dot2_lanes,
+    dimension, dot, dot2_lanes, pair_sums, weight_sums,
 };
 
 /// A validated view of the binarising head.
@@ -88,6 +88,11 @@ impl<'a> BinaryHead<'a> {
         self.in_features as u64 * self.bits as u64
     }
 
+    /// `Σ w` of each bit's row, for the encoder's weight-sum table.
+    pub(crate) fn weight_sums(self) -> impl Iterator<Item = i32> + 'a {
+        weight_sums(self.weights, self.in_features as usize)
+    }
+
     /// Bytes of weights and biases.
     pub const fn parameter_bytes(&self) -> usize {
         self.weights.len() + 4 * self.biases.len()
@@ -117,18 +122,20 @@ impl<'a> BinaryHead<'a> {
     /// [`BufferLengthError`] if `input` has the wrong length or `code` is shorter than
     /// `ceil(bits / 8)` bytes.
     pub fn run(&self, input: &[i8], code: &mut [u8]) -> Result<(), BufferLengthError> {
-        self.run_lanes([input], [code])
+        self.run_lanes([input], [code], None)
     }
 
     /// [`BinaryHead::run`] on `E` events side by side, so that each weight is read once for
-    /// all of them (the batch path of the encoder).
+    /// all of them (the batch path of the encoder), with the rows' weight sums if the encoder
+    /// keeps them.
     ///
     /// # Errors
     /// As [`BinaryHead::run`], for any of the events.
-    pub fn run_lanes<const E: usize>(
+    pub(crate) fn run_lanes<const E: usize>(
         &self,
         inputs: [&[i8]; E],
         mut codes: [&mut [u8]; E],
+        weight_sums: Option<&[[i8; 4]]>,
     ) -> Result<(), BufferLengthError> {
         let bytes = (self.bits as usize).div_ceil(8);
         for (input, code) in inputs.iter().zip(&codes) {
@@ -157,7 +164,8 @@ impl<'a> BinaryHead<'a> {
         let rest = pairs.remainder();
         let (biases, rest_bias) = self.biases.as_chunks::<2>();
         for (pair, (rows, biases)) in pairs.zip(biases).enumerate() {
-            for (lane, accs) in dot2_lanes(rows, inputs, zero).into_iter().enumerate() {
+            let sums = pair_sums(weight_sums, 2 * pair);
+            for (lane, accs) in dot2_lanes(rows, inputs, zero, sums).into_iter().enumerate() {
                 set(2 * pair, lane, accs[0], &biases[0]);
                 set(2 * pair + 1, lane, accs[1], &biases[1]);
             }

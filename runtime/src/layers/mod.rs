@@ -502,22 +502,70 @@ pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     dot2_reference(rows, input, zero)
 }
 
-/// [`dot2`] of the same two rows against the activations of `E` events: the dense layers'
-/// inner loop in a batch (see [`crate::Encoder::encode_batch`]). Where the CPU has a path that
-/// loads each weight once for all events it takes it, else it is [`dot2`] per event.
+/// [`dot2`] of the same two rows against the activations of `E` events: the inner loop of
+/// dense layers and the head (see [`crate::Encoder::encode_batch`]). Where the CPU has a path
+/// that loads each weight once for all events it takes it, else it is [`dot2`] per event.
+/// `weight_sums` are the rows' `Σ w` where the encoder keeps them (the x86 kernels need them
+/// and otherwise form them as they go).
 #[inline]
 pub(crate) fn dot2_lanes<const E: usize>(
     rows: &[u8],
     inputs: [&[i8]; E],
     zero: i32,
+    weight_sums: Option<[i32; 2]>,
 ) -> [[i32; 2]; E] {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if E > 1
-        && let Some(accs) = x86::dot2_lanes(rows, inputs, zero)
-    {
+    if let Some(accs) = x86::dot2_lanes(rows, inputs, zero, weight_sums) {
         return accs;
     }
+    let _ = weight_sums;
     inputs.map(|input| dot2(rows, input, zero))
+}
+
+/// Sixteen rows ([`FINISH_BLOCK`], stored back to back) against one event, given their
+/// entries of the encoder's weight-sum table, where the CPU has a path that does better than
+/// eight [`dot2_lanes`] calls; `None` leaves them to those.
+#[inline]
+pub(crate) fn dot16(
+    rows: &[u8],
+    input: &[i8],
+    zero: i32,
+    weight_sums: &[[i8; 4]],
+) -> Option<[i32; FINISH_BLOCK]> {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        let sums = block_sums(weight_sums.get(..FINISH_BLOCK)?)?;
+        return x86::dot16(rows, input, zero, sums);
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = (rows, input, zero, weight_sums);
+        None
+    }
+}
+
+/// A block of [`FINISH_BLOCK`] entries of the weight-sum table.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn block_sums(table: &[[i8; 4]]) -> Option<[i32; FINISH_BLOCK]> {
+    let block: &[[i8; 4]; FINISH_BLOCK] = table.try_into().ok()?;
+    Some(block.map(|bytes| i32::from_le_bytes(bytes.map(|b| b as u8))))
+}
+
+/// The sums of rows `row` and `row + 1` from a layer's part of the encoder's weight-sum table
+/// (little-endian `i32`s in scratch bytes), if there is one.
+pub(crate) fn pair_sums(table: Option<&[[i8; 4]]>, row: usize) -> Option<[i32; 2]> {
+    let &[first, second] = table?.get(row..row + 2)? else {
+        return None;
+    };
+    Some([first, second].map(|bytes| i32::from_le_bytes(bytes.map(|b| b as u8))))
+}
+
+/// `Σ w` of each row of `weights` (`in_features` weights each), in order: the table that
+/// [`crate::Encoder`] keeps for [`dot2_lanes`].
+pub(crate) fn weight_sums(weights: &[u8], in_features: usize) -> impl Iterator<Item = i32> + '_ {
+    weights
+        .chunks_exact(in_features.max(1))
+        .map(|row| row.iter().map(|&w| weight(w)).sum())
 }
 
 /// [`dot2`] by the portable loop.

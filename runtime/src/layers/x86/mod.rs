@@ -60,19 +60,27 @@ pub(crate) fn quantise_f32(
 }
 
 /// Two rows against the activations of `E` events, if this CPU has a fast path for that many
-/// (four).
+/// (one or four). `weight_sums` are the rows' `Σ w` where the encoder keeps them.
 #[inline]
 pub(crate) fn dot2_lanes<const E: usize>(
     rows: &[u8],
     inputs: [&[i8]; E],
     zero: i32,
+    weight_sums: Option<[i32; 2]>,
 ) -> Option<[[i32; 2]; E]> {
-    let four = <[&[i8]; 4]>::try_from(inputs.as_slice()).ok()?;
     if !vnni::available() {
         return None;
     }
-    // SAFETY: AVX-512 F/BW/VNNI were just detected on this CPU.
-    let sums = unsafe { vnni::dot2_lanes4(rows, four, zero) };
+    let sums = if let Ok(four) = <[&[i8]; 4]>::try_from(inputs.as_slice()) {
+        // SAFETY: AVX-512 F/BW/VNNI were just detected on this CPU.
+        unsafe { vnni::dot2_lanes4(rows, four, zero, weight_sums) }
+    } else if let [input] = inputs.as_slice() {
+        // SAFETY: as above.
+        let sums = unsafe { vnni::dot2(rows, input, zero) };
+        [sums, [0; 2], [0; 2], [0; 2]]
+    } else {
+        return None;
+    };
     Some(core::array::from_fn(|e| {
         sums.get(e).copied().unwrap_or_default()
     }))
@@ -95,4 +103,20 @@ pub(crate) fn finish_channels(
     } else {
         false
     }
+}
+
+/// Sixteen rows against one event with their weight sums, if this CPU has a fast path and
+/// the rows suit it.
+#[inline]
+pub(crate) fn dot16(
+    rows: &[u8],
+    input: &[i8],
+    zero: i32,
+    weight_sums: [i32; 16],
+) -> Option<[i32; 16]> {
+    if !vnni::available() {
+        return None;
+    }
+    // SAFETY: AVX-512 F/BW/VNNI were just detected on this CPU.
+    unsafe { vnni::dot16(rows, input, zero, weight_sums) }
 }

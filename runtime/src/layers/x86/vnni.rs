@@ -1,14 +1,16 @@
 //! Dot products with AVX-512 VNNI: 64 multiply-adds per `vpdpbusd`.
 //!
 //! `vpdpbusd` multiplies *unsigned* bytes by *signed* bytes and adds each group of four
-//! products into a 32-bit lane. The weights are the signed operand. The activations enter as
-//! `x − zero`, which lies in −255..=255 and so fits neither byte type; it is split into its
-//! positive part `max(x, zero) − zero` and its negative part `zero − min(x, zero)`, both in
-//! 0..=255, and the row's sum is `Σ w·pos − Σ w·neg`. Both parts are always multiplied:
-//! skipping the negative one for blocks without an `x` below the zero point cost more in
-//! mispredicted branches than it saved. No product or sum can overflow (the module docs of `layers` bound them), so the
-//! results are bit-exact with [`crate::layers::dot_reference`]; a property test compares them
-//! on random rows. Tails shorter than 64 take the portable loop.
+//! products into a 32-bit lane. The weights are the signed operand. The activations would
+//! enter as `x − zero`, which lies in −255..=255 and so fits neither byte type; they enter as
+//! `x + 128` (0..=255, the sign bit flipped) instead, and the row's `Σ w` (one more
+//! `vpdpbusd` against ones) takes the difference back out:
+//! `Σ w·(x − zero) = Σ w·(x + 128) − (128 + zero)·Σ w`. In a batch the `Σ w` of a row is
+//! shared by the events that run side by side ([`dot2_lanes4`]). No product or sum can
+//! overflow (the module docs of `layers` bound them, and `(128 + zero)·Σ w` is within the same
+//! bound), and any wrap would cancel modulo 2^32 anyway, so the results are bit-exact with
+//! [`crate::layers::dot_reference`]; property tests compare them on random rows. Tails shorter
+//! than 64 take the portable loop.
 
 use core::arch::x86_64::{
     __m512i, _mm256_add_epi32, _mm256_hadd_epi32, _mm256_permute2x128_si256, _mm256_storeu_si256,
@@ -34,6 +36,13 @@ pub(super) fn available() -> bool {
 fn load(block: &[u8; BLOCK]) -> __m512i {
     // SAFETY: `block` is 64 readable bytes; the load is unaligned.
     unsafe { _mm512_loadu_si512(block.as_ptr().cast()) }
+}
+
+/// A block of activations as `x + 128`: the sign bit flipped.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn shifted(x: &[u8; BLOCK]) -> __m512i {
+    _mm512_xor_si512(load(x), _mm512_set1_epi8(i8::MIN))
 }
 
 /// A block of activations split around the zero point (see the module docs).
@@ -156,25 +165,149 @@ pub(super) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     ]
 }
 
-/// Two rows (`rows` holds both) against the activations of four events at once: each weight
-/// block is loaded once for all of them. Here the activations enter as `x + 128` (0..=255,
-/// the sign bit flipped), and the row's `Σ w` (one more `vpdpbusd`, shared by the events)
-/// takes the `128 + zero` back out: `Σ w·(x − zero) = Σ w·(x + 128) − (128 + zero)·Σ w`. Both
-/// sums are bounded like any accumulator, so the result is exact. Inputs of another length
-/// get the portable loop.
+/// The part of two rows' weight sums that lies in whole blocks (the tails past them take
+/// the portable loop, which needs no sum).
+fn whole_block_sums(sums: [i32; 2], rows: [&[u8]; 2]) -> [i32; 2] {
+    let tail_sum = |row: &[u8]| -> i32 {
+        let done = row.len() / BLOCK * BLOCK;
+        let tail = row.get(done..).unwrap_or(&[]);
+        tail.iter().map(|&w| crate::layers::weight(w)).sum()
+    };
+    [0, 1].map(|r| sums[r].wrapping_sub(tail_sum(rows[r])))
+}
+
+/// Rows per call of [`dot16`].
+pub(super) const BLOCK_ROWS: usize = 16;
+
+/// Sixteen rows (`rows` holds them, `input.len()` each, a multiple of 128) against one event
+/// whose rows' weight sums the encoder keeps; `None` for other shapes. With the sums known a
+/// block costs one `vpdpbusd` per row instead of two, and one call for sixteen rows keeps the
+/// per-call work (setup, reductions) off the rows.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VNNI ([`available`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub(super) unsafe fn dot2_lanes4(rows: &[u8], inputs: [&[i8]; 4], zero: i32) -> [[i32; 2]; 4] {
+pub(super) unsafe fn dot16(
+    rows: &[u8],
+    input: &[i8],
+    zero: i32,
+    weight_sums: [i32; BLOCK_ROWS],
+) -> Option<[i32; BLOCK_ROWS]> {
+    let x = super::avx2::bytemuck_i8(input);
+    let whole = !x.is_empty() && x.len().is_multiple_of(2 * BLOCK);
+    if !whole || rows.len() != BLOCK_ROWS * x.len() {
+        return None;
+    }
+    let mut totals = rows16(rows, x);
+    for (total, sum) in totals.iter_mut().zip(weight_sums) {
+        *total = total.wrapping_sub((128 + zero).wrapping_mul(sum));
+    }
+    Some(totals)
+}
+
+/// The body of [`dot16`] when the rows' weight sums are known: `Σ w·(x + 128)` of each row,
+/// four rows at a time with one `vpdpbusd` per block and row in eight chains (two per row,
+/// taking alternate blocks).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn rows16(rows: &[u8], x: &[u8]) -> [i32; BLOCK_ROWS] {
+    let n = x.len();
+    let mut vectors = [_mm512_setzero_si512(); BLOCK_ROWS];
+    for (quad, vectors) in vectors.as_chunks_mut::<4>().0.iter_mut().enumerate() {
+        let row = |k: usize| {
+            let start = (4 * quad + k) * n;
+            pairs(rows.get(start..start + n).unwrap_or(&[])).iter()
+        };
+        let zeros = _mm512_setzero_si512();
+        let [
+            mut a0,
+            mut a1,
+            mut b0,
+            mut b1,
+            mut c0,
+            mut c1,
+            mut d0,
+            mut d1,
+        ] = [zeros; 8];
+        let all = pairs(x)
+            .iter()
+            .zip(row(0))
+            .zip(row(1))
+            .zip(row(2))
+            .zip(row(3));
+        for ((((x, w0), w1), w2), w3) in all {
+            let (x0, x1) = (shifted(&x[0]), shifted(&x[1]));
+            a0 = _mm512_dpbusd_epi32(a0, x0, load(&w0[0]));
+            a1 = _mm512_dpbusd_epi32(a1, x1, load(&w0[1]));
+            b0 = _mm512_dpbusd_epi32(b0, x0, load(&w1[0]));
+            b1 = _mm512_dpbusd_epi32(b1, x1, load(&w1[1]));
+            c0 = _mm512_dpbusd_epi32(c0, x0, load(&w2[0]));
+            c1 = _mm512_dpbusd_epi32(c1, x1, load(&w2[1]));
+            d0 = _mm512_dpbusd_epi32(d0, x0, load(&w3[0]));
+            d1 = _mm512_dpbusd_epi32(d1, x1, load(&w3[1]));
+        }
+        *vectors = [
+            _mm512_add_epi32(a0, a1),
+            _mm512_add_epi32(b0, b1),
+            _mm512_add_epi32(c0, c1),
+            _mm512_add_epi32(d0, d1),
+        ];
+    }
+    let (halves, _) = vectors.as_chunks::<8>();
+    let mut totals = [0; BLOCK_ROWS];
+    for (totals, half) in totals.as_chunks_mut::<8>().0.iter_mut().zip(halves) {
+        *totals = sum_each(*half);
+    }
+    totals
+}
+
+/// Two rows (`rows` holds both) against the activations of four events at once: each weight
+/// block and (unless given) its `Σ w` are loaded and formed once for all of them. Inputs of
+/// another length get the portable loop.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI ([`available`]).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn dot2_lanes4(
+    rows: &[u8],
+    inputs: [&[i8]; 4],
+    zero: i32,
+    weight_sums: Option<[i32; 2]>,
+) -> [[i32; 2]; 4] {
     let n = rows.len() / 2;
     let (first, second) = rows.split_at_checked(n).unwrap_or((&[], &[]));
     if second.len() != n || inputs.iter().any(|input| input.len() != n) {
         return inputs.map(|input| crate::layers::dot2_reference(rows, input, zero));
     }
+    let mut totals = match weight_sums.map(|sums| whole_block_sums(sums, [first, second])) {
+        Some(weight_sums) => lanes4::<false>(first, second, inputs, zero, weight_sums),
+        None => lanes4::<true>(first, second, inputs, zero, [0; 2]),
+    };
+    let done = n / BLOCK * BLOCK;
+    if done < n {
+        let tails = [first, second].map(|row| row.get(done..).unwrap_or(&[]));
+        for (totals, input) in totals.as_chunks_mut::<2>().0.iter_mut().zip(inputs) {
+            let input_tail = input.get(done..).unwrap_or(&[]);
+            for (total, tail) in totals.iter_mut().zip(tails) {
+                *total = total.wrapping_add(crate::layers::dot_reference(tail, input_tail, zero));
+            }
+        }
+    }
+    core::array::from_fn(|e| [totals[2 * e], totals[2 * e + 1]])
+}
+
+/// The whole-block part of [`dot2_lanes4`], for event `e` and row `r` at `2e + r`; the rows'
+/// `Σ w` are formed here when `FORM_SUMS`, else `weight_sums` holds them.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn lanes4<const FORM_SUMS: bool>(
+    first: &[u8],
+    second: &[u8],
+    inputs: [&[i8]; 4],
+    zero: i32,
+    weight_sums: [i32; 2],
+) -> [i32; 8] {
     let [x0, x1, x2, x3] = inputs.map(super::avx2::bytemuck_i8);
     let ones = _mm512_set1_epi8(1);
-    let sign = _mm512_set1_epi8(i8::MIN);
     // Named sums rather than arrays: written generically over the number of events, the
     // compiler kept them on the stack and the kernel ran a third slower.
     let zeros = _mm512_setzero_si512();
@@ -195,40 +328,40 @@ pub(super) unsafe fn dot2_lanes4(rows: &[u8], inputs: [&[i8]; 4], zero: i32) -> 
         .zip(blocks(x2).zip(blocks(x3)));
     for (((w0, w1), (x0, x1)), (x2, x3)) in all {
         let (w0, w1) = (load(w0), load(w1));
-        weights0 = _mm512_dpbusd_epi32(weights0, ones, w0);
-        weights1 = _mm512_dpbusd_epi32(weights1, ones, w1);
-        let x = _mm512_xor_si512(load(x0), sign);
+        if FORM_SUMS {
+            weights0 = _mm512_dpbusd_epi32(weights0, ones, w0);
+            weights1 = _mm512_dpbusd_epi32(weights1, ones, w1);
+        }
+        let x = shifted(x0);
         a0 = _mm512_dpbusd_epi32(a0, x, w0);
         a1 = _mm512_dpbusd_epi32(a1, x, w1);
-        let x = _mm512_xor_si512(load(x1), sign);
+        let x = shifted(x1);
         b0 = _mm512_dpbusd_epi32(b0, x, w0);
         b1 = _mm512_dpbusd_epi32(b1, x, w1);
-        let x = _mm512_xor_si512(load(x2), sign);
+        let x = shifted(x2);
         c0 = _mm512_dpbusd_epi32(c0, x, w0);
         c1 = _mm512_dpbusd_epi32(c1, x, w1);
-        let x = _mm512_xor_si512(load(x3), sign);
+        let x = shifted(x3);
         d0 = _mm512_dpbusd_epi32(d0, x, w0);
         d1 = _mm512_dpbusd_epi32(d1, x, w1);
     }
-    // Take `(128 + zero)·Σ w` out lane by lane (exact modulo 2^32, like the sums), so that one
-    // reduction tree finishes all eight.
-    let offsets = _mm512_set1_epi32(128 + zero);
-    let corrections = [weights0, weights1].map(|w| _mm512_mullo_epi32(w, offsets));
     let sums = [a0, a1, b0, b1, c0, c1, d0, d1];
-    let mut totals = sum_each(core::array::from_fn(|k| {
-        _mm512_sub_epi32(sums[k], corrections[k % 2])
-    }));
-    let done = n / BLOCK * BLOCK;
-    if done < n {
-        let tails = [first, second].map(|row| row.get(done..).unwrap_or(&[]));
-        for (totals, input) in totals.as_chunks_mut::<2>().0.iter_mut().zip(inputs) {
-            let input_tail = input.get(done..).unwrap_or(&[]);
-            for (total, tail) in totals.iter_mut().zip(tails) {
-                *total = total.wrapping_add(crate::layers::dot_reference(tail, input_tail, zero));
-            }
+    if FORM_SUMS {
+        // Take `(128 + zero)·Σ w` out lane by lane (exact modulo 2^32, like the sums), so
+        // that one reduction tree finishes all eight.
+        let offsets = _mm512_set1_epi32(128 + zero);
+        let corrections = [weights0, weights1].map(|w| _mm512_mullo_epi32(w, offsets));
+        sum_each(core::array::from_fn(|k| {
+            _mm512_sub_epi32(sums[k], corrections[k % 2])
+        }))
+    } else {
+        let corrections = weight_sums.map(|sum| (128 + zero).wrapping_mul(sum));
+        let mut totals = sum_each(sums);
+        for (k, total) in totals.iter_mut().enumerate() {
+            *total = total.wrapping_sub(corrections[k % 2]);
         }
+        totals
     }
-    core::array::from_fn(|e| [totals[2 * e], totals[2 * e + 1]])
 }
 
 /// The lane sums of eight vectors at once: a tree of horizontal adds instead of eight
@@ -256,6 +389,12 @@ mod tests {
     use crate::layers::{dot_reference, dot2_reference};
     use proptest::prelude::*;
     use std::vec::Vec;
+
+    /// The weight sums of two rows stored back to back.
+    fn weight_sums(rows: &[u8]) -> [i32; 2] {
+        let (first, second) = rows.split_at(rows.len() / 2);
+        [first, second].map(|row| row.iter().map(|&w| crate::layers::weight(w)).sum())
+    }
 
     proptest! {
         #[test]
@@ -290,8 +429,36 @@ mod tests {
             let zero = i32::from(zero);
             let lanes = inputs.each_ref().map(Vec::as_slice);
             // SAFETY: the features are available (assumed above).
-            let fast = unsafe { dot2_lanes4(&rows, lanes, zero) };
+            let fast = unsafe { dot2_lanes4(&rows, lanes, zero, None) };
             prop_assert_eq!(fast, lanes.map(|input| dot2_reference(&rows, input, zero)));
+            // SAFETY: as above.
+            let known = unsafe { dot2_lanes4(&rows, lanes, zero, Some(weight_sums(&rows))) };
+            prop_assert_eq!(known, fast);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sixteen_rows_match_the_portable_loop(
+            (input, rows) in (1usize..4).prop_flat_map(|pairs| (
+                proptest::collection::vec(any::<i8>(), 128 * pairs),
+                proptest::collection::vec(any::<u8>(), 16 * 128 * pairs),
+            )),
+            zero in any::<i8>(),
+        ) {
+            prop_assume!(available());
+            let zero = i32::from(zero);
+            let n = input.len();
+            let sums: [i32; BLOCK_ROWS] = core::array::from_fn(|r| {
+                rows[r * n..(r + 1) * n].iter().map(|&w| crate::layers::weight(w)).sum()
+            });
+            // SAFETY: the features are available (assumed above).
+            let fast = unsafe { dot16(&rows, &input, zero, sums) };
+            let expected: [i32; BLOCK_ROWS] =
+                core::array::from_fn(|r| dot_reference(&rows[r * n..(r + 1) * n], &input, zero));
+            prop_assert_eq!(fast, Some(expected));
+            // SAFETY: as above; a row length that is not a multiple of 128 is declined.
+            prop_assert_eq!(unsafe { dot16(&rows[..16 * (n - 64)], &input[..n - 64], zero, sums) }, None);
         }
     }
 
