@@ -35,7 +35,10 @@ fn encode(c: &mut Criterion) {
             .expect("encoder.onnx in tract");
         let mut group = c.benchmark_group(format!("encode/batch_{batch}"));
         group.throughput(Throughput::Elements(batch as u64));
-        assert_eq!(manifest.code.bytes, 16, "the shipped model has 128-bit codes");
+        assert_eq!(
+            manifest.code.bytes, 16,
+            "the shipped model has 128-bit codes"
+        );
         let mut codes = vec![Code128::zero(); batch];
         group.bench_function("runtime_int8", |b| {
             b.iter(|| {

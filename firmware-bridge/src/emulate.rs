@@ -159,7 +159,8 @@ pub fn encode_events(blob: &[u8], events: &Array2<f32>) -> Result<Vec<u8>, Emula
     let encode_error = |e: &dyn std::fmt::Display| EmulateError::Encode(e.to_string());
     let model = Model::from_bytes(blob).map_err(|e| encode_error(&e))?;
     let width = (model.code_bits() as usize).div_ceil(8);
-    let mut scratch = vec![0i8; model.scratch_bytes()];
+    // Host scratch: the encoder keeps its weight-sum table for the fast kernels.
+    let mut scratch = vec![0i8; model.batch_scratch_bytes()];
     let mut encoder = Encoder::with_slice(model, &mut scratch).map_err(|e| encode_error(&e))?;
     let mut codes = vec![0u8; events.nrows() * width];
     for (event, code) in events.rows().into_iter().zip(codes.chunks_exact_mut(width)) {

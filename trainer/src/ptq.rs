@@ -203,7 +203,8 @@ pub fn float_codes(
 pub fn runtime_codes(blob: &[u8], events: &Array2<f32>) -> Result<Array2<f32>, PtqError> {
     let model = Model::from_bytes(blob)?;
     let bits = model.code_bits() as usize;
-    let mut scratch = vec![0i8; model.scratch_bytes()];
+    // Host scratch: the encoder keeps its weight-sum table for the fast kernels.
+    let mut scratch = vec![0i8; model.batch_scratch_bytes()];
     let mut encoder = Encoder::with_slice(model, &mut scratch)?;
     let mut codes = Array2::zeros((events.nrows(), bits));
     let mut bytes = vec![0u8; bits.div_ceil(8)];

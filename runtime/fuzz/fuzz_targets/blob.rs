@@ -107,9 +107,19 @@ fn run(bytes: &[u8], probe: &[u8]) {
     let n = model.input_len();
     let floats: Vec<f32> = (0..n).map(|i| f32::from(probe.get(i % probe.len().max(1)).copied().unwrap_or(0)) - 100.0).collect();
     let ints: Vec<i16> = floats.iter().map(|&v| v as i16 * 97).collect();
-    let _ = encoder.encode::<f32, 32>(&floats);
+    let single = encoder.encode::<f32, 32>(&floats);
     let _ = encoder.encode::<i16, 32>(&ints);
     let _ = encoder.encode::<u16, 4>(&vec![u16::MAX; n]);
+    // Host scratch takes the other paths (events side by side, the weight-sum table): they
+    // must give the same codes, one event at a time and in a batch.
+    let mut wide = vec![0i8; model.batch_scratch_bytes()];
+    let mut fast = Encoder::with_slice(model, &mut wide).expect("batch scratch is larger");
+    assert_eq!(fast.encode::<f32, 32>(&floats), single);
+    let batch: Vec<f32> = floats.iter().copied().cycle().take(5 * n).collect();
+    let mut codes = [latentlink_runtime::Code::<32>::zero(); 5];
+    if fast.encode_batch(&batch, &mut codes).is_ok() {
+        assert!(codes.iter().all(|code| Ok(*code) == single));
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
