@@ -1,7 +1,7 @@
 //! The output arithmetic of sixteen channels at once with AVX-512:
 //! `saturate(zero + requant(acc + bias))` as in [`crate::layers::ChannelParams::finish`].
 //!
-//! Bias, multiplier and shift are gathered from the sixteen 12-byte records. The product is
+//! Bias, multiplier and shift are picked out of the sixteen 12-byte records with permutes. The product is
 //! formed in 64-bit lanes (`vpmullq`), rounded with the same `2^(total−1)` and arithmetic
 //! shift, and narrowed with signed saturation, which is the scalar clamp to `i32`. The
 //! rescaled value is then clamped to ±2^16 (anything that large saturates the int8 output
@@ -12,11 +12,13 @@
 use core::arch::x86_64::{
     __m256i, __m512i, _mm_storeu_si128, _mm512_add_epi32, _mm512_add_epi64, _mm512_castsi256_si512,
     _mm512_cvtepi32_epi64, _mm512_cvtsepi32_epi8, _mm512_cvtsepi64_epi32,
-    _mm512_extracti64x4_epi64, _mm512_i32gather_epi32, _mm512_inserti64x4, _mm512_loadu_si512,
-    _mm512_max_epi32, _mm512_min_epi32, _mm512_mullo_epi64, _mm512_set1_epi32, _mm512_set1_epi64,
-    _mm512_setr_epi32, _mm512_sllv_epi64, _mm512_srav_epi64, _mm512_sub_epi32, _mm512_sub_epi64,
+    _mm512_extracti64x4_epi64, _mm512_inserti64x4, _mm512_loadu_si512, _mm512_mask_blend_epi32,
+    _mm512_max_epi32, _mm512_min_epi32, _mm512_mullo_epi64, _mm512_permutex2var_epi32,
+    _mm512_permutexvar_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setzero_si512,
+    _mm512_sllv_epi64, _mm512_srav_epi64, _mm512_sub_epi32, _mm512_sub_epi64,
 };
 
+use super::{lanes_from, record_words};
 use crate::layers::CHANNEL_RECORD_LEN;
 
 /// Channels per call.
@@ -42,6 +44,37 @@ fn rescale(acc: __m256i, multiplier: __m256i, total: __m256i) -> __m256i {
     _mm512_cvtsepi64_epi32(_mm512_srav_epi64(_mm512_add_epi64(product, half), total))
 }
 
+/// Words per channel record.
+const RECORD_WORDS: usize = CHANNEL_RECORD_LEN / 4;
+
+/// The bias, multiplier and shift of sixteen records, picked out of the three vectors that
+/// hold them with permutes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn fields(records: &[[u8; CHANNEL_RECORD_LEN]; CHANNELS]) -> [__m512i; RECORD_WORDS] {
+    let (words, _) = records.as_flattened().as_chunks::<64>();
+    // SAFETY: each chunk is 64 readable bytes; the loads are unaligned.
+    let [v0, v1, v2]: [__m512i; RECORD_WORDS] = core::array::from_fn(|k| {
+        words.get(k).map_or(_mm512_setzero_si512(), |w| unsafe {
+            _mm512_loadu_si512(w.as_ptr().cast())
+        })
+    });
+    // Word `3·c + field` of the 48: in v0:v1 below word 32, else in v2.
+    let pick = |field: usize| {
+        let index = |first: usize| {
+            let lanes = record_words(RECORD_WORDS, field, first);
+            // SAFETY: `lanes` is 64 readable bytes.
+            unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+        };
+        _mm512_mask_blend_epi32(
+            lanes_from(RECORD_WORDS, field, 32),
+            _mm512_permutex2var_epi32(v0, index(0), v1),
+            _mm512_permutexvar_epi32(index(32), v2),
+        )
+    };
+    [pick(0), pick(1), pick(2)]
+}
+
 /// Finishes sixteen channels: `out[c] = saturate(zero_point + requant_c(accs[c] + bias_c))`,
 /// clamped at the zero point from below when `relu` is set.
 ///
@@ -55,36 +88,9 @@ pub(super) unsafe fn finish(
     relu: bool,
     out: &mut [i8; CHANNELS],
 ) {
-    let stride = CHANNEL_RECORD_LEN as i32;
-    let offsets = _mm512_setr_epi32(
-        0,
-        stride,
-        2 * stride,
-        3 * stride,
-        4 * stride,
-        5 * stride,
-        6 * stride,
-        7 * stride,
-        8 * stride,
-        9 * stride,
-        10 * stride,
-        11 * stride,
-        12 * stride,
-        13 * stride,
-        14 * stride,
-        15 * stride,
-    );
-    let base = records.as_ptr().cast::<u8>();
-    // SAFETY: each lane reads 4 bytes at `base + 12·c + {0, 4, 8}`, inside the 192 bytes of
-    // `records`; `accs` is 64 readable bytes.
-    let (bias, multiplier, shift, accs) = unsafe {
-        (
-            _mm512_i32gather_epi32::<1>(offsets, base.cast()),
-            _mm512_i32gather_epi32::<1>(offsets, base.add(4).cast()),
-            _mm512_i32gather_epi32::<1>(offsets, base.add(8).cast()),
-            _mm512_loadu_si512(accs.as_ptr().cast()),
-        )
-    };
+    let [bias, multiplier, shift] = fields(records);
+    // SAFETY: `accs` is 64 readable bytes; the load is unaligned.
+    let accs = unsafe { _mm512_loadu_si512(accs.as_ptr().cast()) };
     // As `Requant::apply`: total = clamp(31 − shift, 1, 62).
     let total = _mm512_min_epi32(
         _mm512_max_epi32(

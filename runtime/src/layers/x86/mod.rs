@@ -14,6 +14,32 @@ pub(crate) mod finish;
 mod quantise;
 mod vnni;
 
+/// Indices for `vpermt2d`/`vpermd` that pick, for sixteen records of `stride` words laid out
+/// back to back, word `field` of each: lane `i` takes word `stride·i + field − first` of the
+/// two vectors (32 words) that start at word `first`. Built at compile time.
+pub(super) const fn record_words(stride: usize, field: usize, first: usize) -> [i32; 16] {
+    let mut lanes = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        lanes[i] = ((stride * i + field).wrapping_sub(first) & 31) as i32;
+        i += 1;
+    }
+    lanes
+}
+
+/// The lanes whose word (as in [`record_words`]) lies at or past word `first`.
+pub(super) const fn lanes_from(stride: usize, field: usize, first: usize) -> u16 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < 16 {
+        if stride * i + field >= first {
+            mask |= 1 << i;
+        }
+        i += 1;
+    }
+    mask
+}
+
 /// `Σ w_i · (x_i - zero)` over one row, if this CPU has a fast path.
 #[inline]
 pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> Option<i32> {

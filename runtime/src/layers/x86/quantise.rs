@@ -17,6 +17,7 @@ use core::arch::x86_64::{
     _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_setzero_si512, _mm512_sub_ps,
 };
 
+use super::{lanes_from, record_words};
 use crate::layers::input::FEATURE_RECORD_LEN;
 
 /// Features per vector.
@@ -45,18 +46,21 @@ fn offsets_and_gains(records: &[[u8; FEATURE_RECORD_LEN]; LANES]) -> (__m512, __
     let [v0, v1, v2, v3, v4] = v;
     // Word `5·i + field` of the 80: features 0..=6 lie in v0:v1, 7..=12 in v2:v3 and 13..=15
     // in v4.
-    let pick = |field: i32| {
-        let index = |first: i32| -> __m512i {
-            let lanes: [i32; LANES] =
-                core::array::from_fn(|i| (RECORD_WORDS as i32 * i as i32 + field - first) & 31);
+    let pick = |field: usize| {
+        let index = |first: usize| {
+            let lanes = record_words(RECORD_WORDS, field, first);
             // SAFETY: `lanes` is 64 readable bytes.
             unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
         };
         let low = _mm512_permutex2var_epi32(v0, index(0), v1);
         let middle = _mm512_permutex2var_epi32(v2, index(32), v3);
         let high = _mm512_permutexvar_epi32(index(64), v4);
-        let picked = _mm512_mask_blend_epi32(0b0001_1111_1000_0000, low, middle);
-        _mm512_castsi512_ps(_mm512_mask_blend_epi32(0b1110_0000_0000_0000, picked, high))
+        let picked = _mm512_mask_blend_epi32(lanes_from(RECORD_WORDS, field, 32), low, middle);
+        _mm512_castsi512_ps(_mm512_mask_blend_epi32(
+            lanes_from(RECORD_WORDS, field, 64),
+            picked,
+            high,
+        ))
     };
     (pick(0), pick(1))
 }
