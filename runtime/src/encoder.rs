@@ -19,6 +19,11 @@
 //! stay where they are, and the point-set block keeps its per-point temporaries between the
 //! ends. The need of a model is the largest [`Layer::scratch_need`] over its layers, computed
 //! when the blob is validated and stored in its header.
+//!
+//! Host scratch ([`Model::batch_scratch_bytes`]) holds [`LANES`] such slots one after another,
+//! one per event that a batch runs side by side, and then the weight-sum table: each dense and
+//! head row's `Σ w` as a little-endian `i32`, the layers' rows in order, written once by
+//! [`Encoder::with_slice`] and read by the x86 kernels.
 
 use core::fmt;
 

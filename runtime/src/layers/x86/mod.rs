@@ -1,8 +1,10 @@
-//! Dot products on x86-64, chosen at run time in `std` builds (hosts running the emulator, the
-//! trainer's checks or a front-end PC): AVX-512 VNNI where the CPU has it, else AVX2, else
-//! `None` and the caller runs the portable loop. Every path is bit-exact with
-//! [`super::dot_reference`]; property tests in each module compare them on random rows.
-//! The input quantisation of `f32` events has an AVX-512 path too (`quantise`).
+//! Kernels for x86-64, chosen at run time in `std` builds (hosts running the emulator, the
+//! trainer's checks or a front-end PC): dot products on AVX-512 VNNI where the CPU has it
+//! (`vnni`: one or two rows, sixteen rows with the encoder's weight sums, four events side by
+//! side), else AVX2 (`avx2`), else `None` and the caller runs the portable loop; and the
+//! input quantisation of `f32` events (`quantise`) and the output arithmetic of sixteen
+//! channels (`finish`) on AVX-512. Every path is bit-exact with the portable one; property
+//! tests in each module compare them on random inputs.
 //!
 //! Detection is `std`'s `is_x86_feature_detected!`, which probes once and then costs a cached
 //! load per call.

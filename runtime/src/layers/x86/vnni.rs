@@ -1,16 +1,22 @@
 //! Dot products with AVX-512 VNNI: 64 multiply-adds per `vpdpbusd`.
 //!
 //! `vpdpbusd` multiplies *unsigned* bytes by *signed* bytes and adds each group of four
-//! products into a 32-bit lane. The weights are the signed operand. The activations would
-//! enter as `x − zero`, which lies in −255..=255 and so fits neither byte type; they enter as
-//! `x + 128` (0..=255, the sign bit flipped) instead, and the row's `Σ w` (one more
-//! `vpdpbusd` against ones) takes the difference back out:
-//! `Σ w·(x − zero) = Σ w·(x + 128) − (128 + zero)·Σ w`. In a batch the `Σ w` of a row is
-//! shared by the events that run side by side ([`dot2_lanes4`]). No product or sum can
-//! overflow (the module docs of `layers` bound them, and `(128 + zero)·Σ w` is within the same
-//! bound), and any wrap would cancel modulo 2^32 anyway, so the results are bit-exact with
-//! [`crate::layers::dot_reference`]; property tests compare them on random rows. Tails shorter
-//! than 64 take the portable loop.
+//! products into a 32-bit lane. The weights are the signed operand. The activations enter the
+//! sums as `x − zero`, which lies in −255..=255 and so fits neither byte type; two exact ways
+//! round that:
+//!
+//! - **Split** ([`dot`], [`dot2`]: one event, no weight sums): the positive part
+//!   `max(x, zero) − zero` and the negative part `zero − min(x, zero)`, both in 0..=255, and
+//!   `Σ w·pos − Σ w·neg`. Two `vpdpbusd` per block and row.
+//! - **Shifted** ([`dot16`], [`dot2_lanes4`]): `x + 128` (0..=255, the sign bit flipped) and
+//!   `Σ w·(x − zero) = Σ w·(x + 128) − (128 + zero)·Σ w`. With the rows' `Σ w` kept by the
+//!   encoder that is one `vpdpbusd` per block and row; in a batch without them, one `Σ w`
+//!   per row is formed as it goes and shared by the four events.
+//!
+//! No product or sum can overflow (the module docs of `layers` bound them, and
+//! `(128 + zero)·Σ w` is within the same bound), and any wrap would cancel modulo 2^32 anyway,
+//! so the results are bit-exact with [`crate::layers::dot_reference`]; property tests compare
+//! them on random rows. Tails shorter than a block take the portable loop.
 
 use core::arch::x86_64::{
     __m512i, _mm256_add_epi32, _mm256_hadd_epi32, _mm256_permute2x128_si256, _mm256_storeu_si256,
@@ -218,16 +224,8 @@ fn rows16(rows: &[u8], x: &[u8]) -> [i32; BLOCK_ROWS] {
             pairs(rows.get(start..start + n).unwrap_or(&[])).iter()
         };
         let zeros = _mm512_setzero_si512();
-        let [
-            mut a0,
-            mut a1,
-            mut b0,
-            mut b1,
-            mut c0,
-            mut c1,
-            mut d0,
-            mut d1,
-        ] = [zeros; 8];
+        let (mut a0, mut a1, mut b0, mut b1) = (zeros, zeros, zeros, zeros);
+        let (mut c0, mut c1, mut d0, mut d1) = (zeros, zeros, zeros, zeros);
         let all = pairs(x)
             .iter()
             .zip(row(0))
@@ -312,16 +310,8 @@ fn lanes4<const FORM_SUMS: bool>(
     // compiler kept them on the stack and the kernel ran a third slower.
     let zeros = _mm512_setzero_si512();
     let (mut weights0, mut weights1) = (zeros, zeros);
-    let [
-        mut a0,
-        mut a1,
-        mut b0,
-        mut b1,
-        mut c0,
-        mut c1,
-        mut d0,
-        mut d1,
-    ] = [zeros; 8];
+    let (mut a0, mut a1, mut b0, mut b1) = (zeros, zeros, zeros, zeros);
+    let (mut c0, mut c1, mut d0, mut d1) = (zeros, zeros, zeros, zeros);
     let all = blocks(first)
         .zip(blocks(second))
         .zip(blocks(x0).zip(blocks(x1)))
