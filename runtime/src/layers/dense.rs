@@ -132,7 +132,8 @@ impl<'a> Dense<'a> {
         }
         let zero = i32::from(self.input_zero_point);
         let n = self.in_features as usize;
-        // Blocks of outputs: their sums two rows at a time (see `dot2_lanes`, and `dot` for an
+        // Blocks of sixteen outputs: their sums (sixteen rows in one call for a single event
+        // with the weight sums, else two rows at a time, see `dot2_lanes`, and `dot` for an
         // odd last row), then the output arithmetic of the whole block at once.
         let blocks = self
             .weights
@@ -141,7 +142,6 @@ impl<'a> Dense<'a> {
         for (block, (rows, records)) in blocks.enumerate() {
             let mut accs = [[0i32; FINISH_BLOCK]; E];
             let first_row = block * FINISH_BLOCK;
-            // A single event takes a block of rows in one call where it can.
             let whole = match (inputs.as_slice(), accs.as_mut_slice()) {
                 ([input], [accs]) => {
                     let table = weight_sums.and_then(|table| table.get(first_row..));
@@ -151,27 +151,28 @@ impl<'a> Dense<'a> {
                 }
                 _ => None,
             };
-            let pairs = rows.chunks_exact(2 * n);
-            let last = pairs.remainder();
-            for (pair, rows) in pairs.enumerate().filter(|_| whole.is_none()) {
-                let row = first_row + 2 * pair;
-                let sums = dot2_lanes(rows, inputs, zero, pair_sums(weight_sums, row));
-                for (accs, sums) in accs.iter_mut().zip(sums) {
-                    if let Some(accs) = accs.get_mut(2 * pair..2 * pair + 2) {
-                        accs.copy_from_slice(&sums);
+            if whole.is_none() {
+                let pairs = rows.chunks_exact(2 * n);
+                let last = pairs.remainder();
+                for (pair, rows) in pairs.enumerate() {
+                    let row = first_row + 2 * pair;
+                    let sums = dot2_lanes(rows, inputs, zero, pair_sums(weight_sums, row));
+                    for (accs, sums) in accs.iter_mut().zip(sums) {
+                        if let Some(accs) = accs.get_mut(2 * pair..2 * pair + 2) {
+                            accs.copy_from_slice(&sums);
+                        }
+                    }
+                }
+                if !last.is_empty() {
+                    for (accs, input) in accs.iter_mut().zip(inputs) {
+                        if let Some(acc) = accs.get_mut(records.len() - 1) {
+                            *acc = dot(last, input, zero);
+                        }
                     }
                 }
             }
-            if !last.is_empty() && whole.is_none() {
-                for (accs, input) in accs.iter_mut().zip(inputs) {
-                    if let Some(acc) = accs.get_mut(records.len() - 1) {
-                        *acc = dot(last, input, zero);
-                    }
-                }
-            }
-            let start = block * FINISH_BLOCK;
             for (accs, output) in accs.iter().zip(&mut outputs) {
-                if let Some(out) = output.get_mut(start..start + records.len()) {
+                if let Some(out) = output.get_mut(first_row..first_row + records.len()) {
                     let (zero_point, relu) = (self.output_zero_point, self.relu);
                     finish_channels(accs, records, zero_point, relu, out);
                 }
