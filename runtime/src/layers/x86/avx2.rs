@@ -109,9 +109,11 @@ mod tests {
             )),
             zero in any::<i8>(),
         ) {
-            prop_assume!(available());
+            if !available() {
+                return Ok(());
+            }
             let zero = i32::from(zero);
-            // SAFETY: AVX2 is available (assumed above).
+            // SAFETY: AVX2 is available (checked above).
             let fast = unsafe { dot2(&rows, &input, zero) };
             prop_assert_eq!(fast, crate::layers::dot2_reference(&rows, &input, zero));
             // SAFETY: as above.

@@ -144,13 +144,15 @@ mod tests {
             zero_point in any::<i8>(),
             relu in any::<bool>(),
         ) {
-            prop_assume!(available());
+            if !available() {
+                return Ok(());
+            }
             let mut bytes = Vec::new();
             params.iter().for_each(|p| p.write(&mut bytes));
             let (records, _) = bytes.as_chunks::<CHANNEL_RECORD_LEN>();
             let records: &[[u8; CHANNEL_RECORD_LEN]; CHANNELS] = records.try_into().unwrap();
             let mut fast = [0i8; CHANNELS];
-            // SAFETY: the features are available (assumed above).
+            // SAFETY: the features are available (checked above).
             unsafe { finish(&accs, records, zero_point, relu, &mut fast) };
             let scalar: [i8; CHANNELS] = core::array::from_fn(|c| {
                 ChannelParams::decode(&records[c]).finish(accs[c], zero_point, relu)

@@ -154,7 +154,9 @@ mod tests {
             )),
             zero_point in any::<i8>(),
         ) {
-            prop_assume!(available());
+            if !available() {
+                return Ok(());
+            }
             let spec = InputSpec {
                 channels: 1,
                 length: event.len() as u32,

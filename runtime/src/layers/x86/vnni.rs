@@ -395,9 +395,11 @@ mod tests {
             )),
             zero in any::<i8>(),
         ) {
-            prop_assume!(available());
+            if !available() {
+                return Ok(());
+            }
             let zero = i32::from(zero);
-            // SAFETY: the features are available (assumed above).
+            // SAFETY: the features are available (checked above).
             let fast = unsafe { dot2(&rows, &input, zero) };
             prop_assert_eq!(fast, dot2_reference(&rows, &input, zero));
             // SAFETY: as above.
@@ -415,10 +417,12 @@ mod tests {
             )),
             zero in any::<i8>(),
         ) {
-            prop_assume!(available());
+            if !available() {
+                return Ok(());
+            }
             let zero = i32::from(zero);
             let lanes = inputs.each_ref().map(Vec::as_slice);
-            // SAFETY: the features are available (assumed above).
+            // SAFETY: the features are available (checked above).
             let fast = unsafe { dot2_lanes4(&rows, lanes, zero, None) };
             prop_assert_eq!(fast, lanes.map(|input| dot2_reference(&rows, input, zero)));
             // SAFETY: as above.
@@ -436,13 +440,15 @@ mod tests {
             )),
             zero in any::<i8>(),
         ) {
-            prop_assume!(available());
+            if !available() {
+                return Ok(());
+            }
             let zero = i32::from(zero);
             let n = input.len();
             let sums: [i32; BLOCK_ROWS] = core::array::from_fn(|r| {
                 rows[r * n..(r + 1) * n].iter().map(|&w| crate::layers::weight(w)).sum()
             });
-            // SAFETY: the features are available (assumed above).
+            // SAFETY: the features are available (checked above).
             let fast = unsafe { dot16(&rows, &input, zero, sums) };
             let expected: [i32; BLOCK_ROWS] =
                 core::array::from_fn(|r| dot_reference(&rows[r * n..(r + 1) * n], &input, zero));
