@@ -486,10 +486,10 @@ pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
     dot_reference(row, input, zero)
 }
 
-/// [`dot`] of two rows stored back to back (`rows.len() == 2 * input.len()`): the dense
-/// layers' inner loop. On ARM with the `dsp` feature it runs on the DSP extension, on x86-64
-/// `std` builds with AVX-512 VNNI or AVX2 when the CPU has it (checked at run time), elsewhere it is
-/// [`dot_reference`] twice.
+/// [`dot`] of two rows stored back to back (`rows.len() == 2 * input.len()`): what
+/// [`dot2_lanes`] runs per event where it has nothing faster. On ARM with the `dsp` feature it
+/// runs on the DSP extension, on x86-64 `std` builds with AVX-512 VNNI or AVX2 when the CPU has
+/// it (checked at run time), elsewhere it is [`dot_reference`] twice.
 #[inline]
 pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]

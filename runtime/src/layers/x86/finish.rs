@@ -1,10 +1,10 @@
 //! The output arithmetic of sixteen channels at once with AVX-512:
 //! `saturate(zero + requant(acc + bias))` as in [`crate::layers::ChannelParams::finish`].
 //!
-//! Bias, multiplier and shift are picked out of the sixteen 12-byte records with permutes. The product is
-//! formed in 64-bit lanes (`vpmullq`), rounded with the same `2^(total−1)` and arithmetic
-//! shift, and narrowed with signed saturation, which is the scalar clamp to `i32`. The
-//! rescaled value is then clamped to ±2^16 (anything that large saturates the int8 output
+//! Bias, multiplier and shift are picked out of the sixteen 12-byte records with permutes.
+//! The product is formed in 64-bit lanes (`vpmullq`), rounded with the same `2^(total−1)` and
+//! arithmetic shift, and narrowed with signed saturation, which is the scalar clamp to `i32`.
+//! The rescaled value is then clamped to ±2^16 (anything that large saturates the int8 output
 //! either way) so that adding the zero point cannot wrap, and narrowed to i8 with saturation.
 //! The records are those of a validated view, so every step is exact and the bytes equal the
 //! scalar path's; a property test compares them.
