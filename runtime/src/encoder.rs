@@ -29,7 +29,7 @@ use core::fmt;
 
 use crate::blob::{BlobError, Layer, Model};
 use crate::code::Code;
-use crate::layers::{BufferLengthError, InputError, Sample};
+use crate::layers::{BufferLengthError, InputError, Sample, weight_sums};
 use crate::scratch::{End, at_end, split_ends};
 
 /// Scratch memory of `N` bytes for an [`Encoder`]; put it in a `static` on a device.
@@ -198,17 +198,15 @@ impl<'m, 's> Encoder<'m, 's> {
         }
         let (scratch, table) = scratch.split_at_mut(scratch.len() - table_len);
         let (entries, _) = table.as_chunks_mut::<4>();
-        let sums = model.layers().flatten().flat_map(|layer| {
-            let (dense, head) = match layer {
-                Layer::Dense(l) => (Some(l.weight_sums()), None),
-                Layer::BinaryHead(l) => (None, Some(l.weight_sums())),
-                _ => (None, None),
-            };
-            dense
-                .into_iter()
-                .flatten()
-                .chain(head.into_iter().flatten())
-        });
+        let sums = model
+            .layers()
+            .flatten()
+            .filter_map(|layer| match layer {
+                Layer::Dense(l) => Some(l.weight_rows()),
+                Layer::BinaryHead(l) => Some(l.weight_rows()),
+                _ => None,
+            })
+            .flat_map(|(weights, n)| weight_sums(weights, n));
         for (entry, sum) in entries.iter_mut().zip(sums) {
             *entry = sum.to_le_bytes().map(|b| b as i8);
         }

@@ -17,8 +17,8 @@
 
 use super::{
     BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, Checks, FINISH_BLOCK, LayerError,
-    MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, dot, dot2_lanes, dot16,
-    finish_channels, pair_sums, read_relu, weight_sums,
+    MAX_ELEMENTS, MAX_FAN_IN, Shape, block_dots, channel_records, check_len, dimension,
+    finish_channels, read_relu,
 };
 
 /// A validated view of a dense layer.
@@ -96,9 +96,10 @@ impl<'a> Dense<'a> {
         self.in_features as u64 * self.out_features as u64
     }
 
-    /// `Σ w` of each output's row, for the encoder's weight-sum table.
-    pub(crate) fn weight_sums(self) -> impl Iterator<Item = i32> + 'a {
-        weight_sums(self.weights, self.in_features as usize)
+    /// The weights and the row length, for the encoder's weight-sum table (see
+    /// [`super::weight_sums`]).
+    pub(crate) fn weight_rows(self) -> (&'a [u8], usize) {
+        (self.weights, self.in_features as usize)
     }
 
     /// Bytes of weights and channel records.
@@ -132,45 +133,15 @@ impl<'a> Dense<'a> {
         }
         let zero = i32::from(self.input_zero_point);
         let n = self.in_features as usize;
-        // Blocks of sixteen outputs: their sums (sixteen rows in one call for a single event
-        // with the weight sums, else two rows at a time, see `dot2_lanes`, and `dot` for an
-        // odd last row), then the output arithmetic of the whole block at once.
+        // Blocks of sixteen outputs: their sums, then the output arithmetic of the whole block
+        // at once.
         let blocks = self
             .weights
             .chunks(FINISH_BLOCK * n)
             .zip(self.channels.chunks(FINISH_BLOCK));
         for (block, (rows, records)) in blocks.enumerate() {
-            let mut accs = [[0i32; FINISH_BLOCK]; E];
             let first_row = block * FINISH_BLOCK;
-            let whole = match (inputs.as_slice(), accs.as_mut_slice()) {
-                ([input], [accs]) => {
-                    let table = weight_sums.and_then(|table| table.get(first_row..));
-                    table
-                        .and_then(|table| dot16(rows, input, zero, table))
-                        .map(|block| *accs = block)
-                }
-                _ => None,
-            };
-            if whole.is_none() {
-                let pairs = rows.chunks_exact(2 * n);
-                let last = pairs.remainder();
-                for (pair, rows) in pairs.enumerate() {
-                    let row = first_row + 2 * pair;
-                    let sums = dot2_lanes(rows, inputs, zero, pair_sums(weight_sums, row));
-                    for (accs, sums) in accs.iter_mut().zip(sums) {
-                        if let Some(accs) = accs.get_mut(2 * pair..2 * pair + 2) {
-                            accs.copy_from_slice(&sums);
-                        }
-                    }
-                }
-                if !last.is_empty() {
-                    for (accs, input) in accs.iter_mut().zip(inputs) {
-                        if let Some(acc) = accs.get_mut(records.len() - 1) {
-                            *acc = dot(last, input, zero);
-                        }
-                    }
-                }
-            }
+            let accs = block_dots(rows, n, inputs, zero, weight_sums, first_row);
             for (accs, output) in accs.iter().zip(&mut outputs) {
                 if let Some(out) = output.get_mut(first_row..first_row + records.len()) {
                     let (zero_point, relu) = (self.output_zero_point, self.relu);

@@ -18,7 +18,7 @@
 
 use super::{
     BufferLengthError, ByteReader, Checks, FINISH_BLOCK, LayerError, MAX_BIAS, MAX_FAN_IN, Shape,
-    check_len, dimension, dot, dot2_lanes, dot16, pair_sums, weight_sums,
+    block_dots, check_len, dimension, dot,
 };
 
 /// A validated view of the binarising head.
@@ -88,9 +88,10 @@ impl<'a> BinaryHead<'a> {
         self.in_features as u64 * self.bits as u64
     }
 
-    /// `Σ w` of each bit's row, for the encoder's weight-sum table.
-    pub(crate) fn weight_sums(self) -> impl Iterator<Item = i32> + 'a {
-        weight_sums(self.weights, self.in_features as usize)
+    /// The weights and the row length, for the encoder's weight-sum table (see
+    /// [`super::weight_sums`]).
+    pub(crate) fn weight_rows(self) -> (&'a [u8], usize) {
+        (self.weights, self.in_features as usize)
     }
 
     /// Bytes of weights and biases.
@@ -159,41 +160,17 @@ impl<'a> BinaryHead<'a> {
                 *byte |= 1 << (bit % 8);
             }
         };
-        // A single event takes sixteen bits per call where it can (see `dot16`).
-        let mut done = 0;
-        if let ([input], Some(table)) = (inputs.as_slice(), weight_sums) {
-            let blocks = self.weights.chunks_exact(FINISH_BLOCK * n);
-            let biases = self.biases.chunks_exact(FINISH_BLOCK);
-            for (rows, biases) in blocks.zip(biases) {
-                let Some(accs) = table
-                    .get(done..)
-                    .and_then(|table| dot16(rows, input, zero, table))
-                else {
-                    break;
-                };
-                for (bit, (acc, bias)) in accs.into_iter().zip(biases).enumerate() {
-                    set(done + bit, 0, acc, bias);
+        let blocks = self
+            .weights
+            .chunks(FINISH_BLOCK * n)
+            .zip(self.biases.chunks(FINISH_BLOCK));
+        for (block, (rows, biases)) in blocks.enumerate() {
+            let first_bit = block * FINISH_BLOCK;
+            let accs = block_dots(rows, n, inputs, zero, weight_sums, first_bit);
+            for (lane, accs) in accs.iter().enumerate() {
+                for (bit, (&acc, bias)) in accs.iter().zip(biases).enumerate() {
+                    set(first_bit + bit, lane, acc, bias);
                 }
-                done += FINISH_BLOCK;
-            }
-        }
-        // Two bits at a time share the work on the input (see `dot2_lanes`), then the last.
-        let rows = self.weights.get(done * n..).unwrap_or(&[]);
-        let pairs = rows.chunks_exact(2 * n);
-        let rest = pairs.remainder();
-        let (biases, rest_bias) = self.biases.get(done..).unwrap_or(&[]).as_chunks::<2>();
-        for (pair, (rows, biases)) in pairs.zip(biases).enumerate() {
-            let pair = done / 2 + pair;
-            let sums = pair_sums(weight_sums, 2 * pair);
-            for (lane, accs) in dot2_lanes(rows, inputs, zero, sums).into_iter().enumerate() {
-                set(2 * pair, lane, accs[0], &biases[0]);
-                set(2 * pair + 1, lane, accs[1], &biases[1]);
-            }
-        }
-        if let (Some(bias), Some(row)) = (rest_bias.first(), rest.get(..n)) {
-            let bit = self.bits as usize - 1;
-            for (lane, input) in inputs.iter().enumerate() {
-                set(bit, lane, dot(row, input, zero), bias);
             }
         }
         Ok(())

@@ -544,20 +544,72 @@ pub(crate) fn dot16(
     }
 }
 
+/// One entry of the encoder's weight-sum table: a little-endian `i32` in scratch bytes.
+fn table_entry(bytes: [i8; 4]) -> i32 {
+    i32::from_le_bytes(bytes.map(|b| b as u8))
+}
+
 /// A block of [`FINISH_BLOCK`] entries of the weight-sum table.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 fn block_sums(table: &[[i8; 4]]) -> Option<[i32; FINISH_BLOCK]> {
     let block: &[[i8; 4]; FINISH_BLOCK] = table.try_into().ok()?;
-    Some(block.map(|bytes| i32::from_le_bytes(bytes.map(|b| b as u8))))
+    Some(block.map(table_entry))
 }
 
-/// The sums of rows `row` and `row + 1` from a layer's part of the encoder's weight-sum table
-/// (little-endian `i32`s in scratch bytes), if there is one.
-pub(crate) fn pair_sums(table: Option<&[[i8; 4]]>, row: usize) -> Option<[i32; 2]> {
+/// The sums of rows `row` and `row + 1` from a layer's part of the encoder's weight-sum table,
+/// if there is one.
+fn pair_sums(table: Option<&[[i8; 4]]>, row: usize) -> Option<[i32; 2]> {
     let &[first, second] = table?.get(row..row + 2)? else {
         return None;
     };
-    Some([first, second].map(|bytes| i32::from_le_bytes(bytes.map(|b| b as u8))))
+    Some([first, second].map(table_entry))
+}
+
+/// `Σ w·(x − zero)` of a block of up to [`FINISH_BLOCK`] rows (`rows`, `n` weights each, the
+/// layer's rows from `first_row` on) for each of `E` events: the work of dense layers and the
+/// head. A single event with the layer's weight sums takes the block in one [`dot16`] call;
+/// otherwise rows go two at a time through [`dot2_lanes`], and an odd last row through [`dot`].
+#[inline]
+pub(crate) fn block_dots<const E: usize>(
+    rows: &[u8],
+    n: usize,
+    inputs: [&[i8]; E],
+    zero: i32,
+    weight_sums: Option<&[[i8; 4]]>,
+    first_row: usize,
+) -> [[i32; FINISH_BLOCK]; E] {
+    if let ([input], Some(table)) = (inputs.as_slice(), weight_sums)
+        && let Some(block) = table
+            .get(first_row..)
+            .and_then(|table| dot16(rows, input, zero, table))
+    {
+        return [block; E]; // E is 1 here
+    }
+    let mut accs = [[0i32; FINISH_BLOCK]; E];
+    let pairs = rows.chunks_exact(2 * n);
+    let last = pairs.remainder();
+    for (pair, rows) in pairs.enumerate() {
+        let sums = dot2_lanes(
+            rows,
+            inputs,
+            zero,
+            pair_sums(weight_sums, first_row + 2 * pair),
+        );
+        for (accs, sums) in accs.iter_mut().zip(sums) {
+            if let Some(accs) = accs.get_mut(2 * pair..2 * pair + 2) {
+                accs.copy_from_slice(&sums);
+            }
+        }
+    }
+    if !last.is_empty() {
+        let row = rows.len() / n.max(1) - 1;
+        for (accs, input) in accs.iter_mut().zip(inputs) {
+            if let Some(acc) = accs.get_mut(row) {
+                *acc = dot(last, input, zero);
+            }
+        }
+    }
+    accs
 }
 
 /// `Σ w` of each row of `weights` (`in_features` weights each), in order: the table that

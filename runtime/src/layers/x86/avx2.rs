@@ -40,7 +40,7 @@ fn horizontal_sum(v: __m256i) -> i32 {
 fn dot_rows<const R: usize>(rows: [&[u8]; R], input: &[i8], zero: i32) -> [i32; R] {
     let n = input.len();
     // The activations as bytes (same bits): the widening reads them as signed.
-    let x: &[u8] = bytemuck_i8(input);
+    let x: &[u8] = super::bytemuck_i8(input);
     let zeros = _mm256_set1_epi16(zero as i16);
     let mut acc = [_mm256_setzero_si256(); R];
     let blocks = if rows.iter().all(|r| r.len() == n) {
@@ -86,12 +86,6 @@ pub(super) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
 pub(super) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     let (r0, r1) = rows.split_at_checked(input.len()).unwrap_or((&[], &[]));
     dot_rows([r0, r1], input, zero)
-}
-
-/// `&[i8]` as `&[u8]`: the same bytes.
-pub(super) fn bytemuck_i8(values: &[i8]) -> &[u8] {
-    // SAFETY: i8 and u8 have the same size and alignment and every bit pattern is valid.
-    unsafe { core::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len()) }
 }
 
 #[cfg(test)]

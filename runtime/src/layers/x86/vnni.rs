@@ -125,7 +125,7 @@ const fn paired(n: usize) -> usize {
 /// The CPU must support AVX-512 F, BW and VNNI ([`available`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
-    let x = super::avx2::bytemuck_i8(input);
+    let x = super::bytemuck_i8(input);
     if row.len() != x.len() {
         return crate::layers::dot_reference(row, input, zero);
     }
@@ -149,7 +149,7 @@ pub(super) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
 /// The CPU must support AVX-512 F, BW and VNNI ([`available`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
-    let x = super::avx2::bytemuck_i8(input);
+    let x = super::bytemuck_i8(input);
     let Some((first, second)) = rows
         .split_at_checked(x.len())
         .filter(|(_, second)| second.len() == x.len())
@@ -199,7 +199,7 @@ pub(super) unsafe fn dot16(
     zero: i32,
     weight_sums: [i32; BLOCK_ROWS],
 ) -> Option<[i32; BLOCK_ROWS]> {
-    let x = super::avx2::bytemuck_i8(input);
+    let x = super::bytemuck_i8(input);
     let whole = !x.is_empty() && x.len().is_multiple_of(2 * BLOCK);
     if !whole || rows.len() != BLOCK_ROWS * x.len() {
         return None;
@@ -304,7 +304,7 @@ fn lanes4<const FORM_SUMS: bool>(
     zero: i32,
     weight_sums: [i32; 2],
 ) -> [i32; 8] {
-    let [x0, x1, x2, x3] = inputs.map(super::avx2::bytemuck_i8);
+    let [x0, x1, x2, x3] = inputs.map(super::bytemuck_i8);
     let ones = _mm512_set1_epi8(1);
     // Named sums rather than arrays: written generically over the number of events, the
     // compiler kept them on the stack and the kernel ran a third slower.
