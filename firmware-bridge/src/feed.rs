@@ -10,7 +10,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use latentlink_runtime::wire::event::{event_packet_len, event_stream_len, write_event_packet};
+use latentlink_runtime::wire::event::{EventRepr, event_packet_len, event_stream_len};
 use latentlink_trainer::package::{self, Manifest};
 use latentlink_trainer::train;
 use ndarray::{Array2, Axis};
@@ -227,7 +227,8 @@ fn send_events(mut writer: impl Write, events: &Array2<f32>) -> io::Result<u64> 
     let rows = events.rows().into_iter().map(Some).chain([None]);
     for (id, row) in rows.enumerate() {
         let values: Option<Vec<f32>> = row.map(|r| r.to_vec());
-        let len = write_event_packet(id as u64, values.as_deref(), &mut raw)
+        let len = EventRepr::for_samples(id as u64, values.as_deref())
+            .and_then(|repr| repr.emit_with_samples(values.as_deref().unwrap_or(&[]), &mut raw))
             .map_err(|e| io::Error::other(e.to_string()))?;
         let encoded = cobs::encode(raw.get(..len).unwrap_or(&[]), &mut wire);
         let frame = wire.get_mut(..=encoded).unwrap_or(&mut []);

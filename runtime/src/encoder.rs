@@ -29,7 +29,9 @@ use core::fmt;
 
 use crate::blob::{BlobError, Layer, Model};
 use crate::code::Code;
-use crate::layers::{BufferLengthError, InputError, Sample, weight_sums};
+pub use crate::kernels::LANES;
+use crate::kernels::weight_sums;
+use crate::layers::{BufferLengthError, InputError, Sample};
 use crate::scratch::{End, at_end, split_ends};
 
 /// Scratch memory of `N` bytes for an [`Encoder`]; put it in a `static` on a device.
@@ -323,9 +325,6 @@ impl<'m, 's> Encoder<'m, 's> {
         )
     }
 }
-
-/// Events that [`Encoder::encode_batch`] runs side by side when its scratch holds them.
-pub const LANES: usize = 4;
 
 /// Runs the model on `E` events, layer by layer, each event in its own scratch slot, with the
 /// weight-sum table if there is one (else it is empty).

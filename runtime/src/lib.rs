@@ -11,8 +11,11 @@
 //! |---|---|
 //! | [`code`] | [`Code<BYTES>`] / [`Code128`]: the bits that travel (contract 1) |
 //! | [`quant`] | fixed-point requantisation: int32 accumulators to int8 without a float unit |
-//! | [`layers`] | the int8 layers, each a zero-copy view over its blob bytes plus its kernel |
+//! | [`layers`] | the int8 layers' byte formats: each a zero-copy, validated view over its blob bytes |
+//! | `kernels` | the layers' arithmetic: portable loops (the oracle), x86 and Cortex-M DSP fast paths |
+//! | `records` | byte layouts of the per-channel and per-feature records, shared by layers and kernels |
 //! | [`blob`] | the versioned, checksummed model blob and its validation into a [`Model`] (contract 3) |
+//! | `checksum` | CRC-32C, the one checksum of blobs, frames and event packets |
 //! | [`encoder`] | [`Encoder`]: runs a [`Model`] on an event with caller-provided [`Scratch`] |
 //! | [`wire`] | frames of codes, COBS framing, CRC-32C, and the stream [`wire::Accumulator`] (contract 4) |
 //!
@@ -22,7 +25,7 @@
 //! blob bytes ─ Model::from_bytes (validate once) ─▶ Model
 //! event (f32 | i16 | u16) ─ Encoder::encode ─▶ input quantisation ─▶ int8 layers ─▶ binary head ─▶ Code
 //! codes ─ FrameRepr::emit_with_codes ─▶ raw frame (UDP) ─ encode_frame ─▶ COBS + 0x00 (serial, TCP)
-//! bytes ─ Accumulator::feed ─▶ raw frame ─ Frame::new_checked / FrameRepr::parse ─▶ header + codes
+//! bytes ─ Accumulator::feed ─▶ raw frame ─ Frame::new_checked (CRC once) ─ FrameRepr::parse ─▶ header + codes
 //! ```
 //!
 //! ## Features
@@ -34,7 +37,11 @@
 //!   `thumbv7em` targets; the firmware turns it on.
 //!
 //! Both fast paths are bit-exact with the portable loop, which stays the reference; their
-//! `unsafe` (inline assembly, intrinsics) is confined to `layers/dsp.rs` and `layers/x86.rs`.
+//! `unsafe` (inline assembly, intrinsics) is confined to `kernels/dsp.rs` and `kernels/x86/`.
+//!
+//! Dependencies between the modules point one way, with no circles:
+//! `checksum`, `records`, `quant` ← `kernels` ← `layers` ← `blob` ← `encoder`; `wire` uses
+//! `checksum` and `code` only.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -42,12 +49,15 @@
 extern crate std;
 
 pub mod blob;
+mod checksum;
 pub mod code;
 pub mod encoder;
+mod kernels;
 pub mod layers;
 pub mod quant;
 #[cfg(any(test, feature = "std"))]
 pub mod quantize;
+mod records;
 mod scratch;
 pub mod wire;
 

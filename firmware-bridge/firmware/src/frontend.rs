@@ -1,6 +1,6 @@
 //! The front-end loop: event packets in, code frames out, over any `embedded-io` link.
 //!
-//! Bytes go through the runtime's [`Accumulator`] and [`parse_event_packet`]; each event is
+//! Bytes go through the runtime's [`Accumulator`] and [`EventPacket`] / [`EventRepr`]; each event is
 //! encoded by the runtime's [`Encoder`] and its code queued; a frame of up to
 //! [`CODES_PER_FRAME`] consecutive codes is sent when full, when the next event id does not
 //! follow on, and at the end of the stream. A packet that fails its checks is counted and
@@ -9,7 +9,7 @@
 use embedded_io::{Read, Write};
 use heapless::Vec;
 use latentlink_runtime::Encoder;
-use latentlink_runtime::wire::event::{EventPacket, parse_event_packet, samples};
+use latentlink_runtime::wire::event::{EventPacket, EventRepr};
 use latentlink_runtime::wire::{Accumulator, FeedResult, FrameRepr, encode_frame};
 
 use crate::model::{CODE_BYTES, CODES_PER_FRAME, FRAME_BYTES, INPUT_LEN, MODEL_ID, RECEIVE_BYTES};
@@ -118,12 +118,13 @@ pub fn run<L: Read + Write>(
                 }
                 FeedResult::Frame { frame, remaining } => {
                     input = remaining;
-                    parse_event_packet(frame)
+                    EventPacket::new_checked(frame)
+                        .and_then(|packet| EventRepr::parse(&packet).map(|repr| (packet, repr)))
                 }
             };
             match packet {
-                Ok(EventPacket::Event { id, samples: bytes }) => {
-                    if !samples(bytes, &mut buffers.samples) {
+                Ok((packet, EventRepr::Event { id, .. })) => {
+                    if !packet.read_samples(&mut buffers.samples) {
                         stats.rejected += 1;
                         continue;
                     }
@@ -153,7 +154,7 @@ pub fn run<L: Read + Write>(
                         pending.flush(link, &mut stats)?;
                     }
                 }
-                Ok(EventPacket::EndOfStream { .. }) => {
+                Ok((_, EventRepr::EndOfStream { .. })) => {
                     pending.flush(link, &mut stats)?;
                     link.flush()?;
                     return Ok(stats);

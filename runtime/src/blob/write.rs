@@ -4,9 +4,9 @@
 use std::vec;
 use std::vec::Vec;
 
-use super::{
-    BlobError, CHECKSUM_LEN, CRC32C, HEADER_LEN, LayerKind, MAGIC, Model, VERSION, analyse, field,
-};
+use super::format::{CHECKSUM_LEN, HEADER_LEN, MAGIC, VERSION, field};
+use super::model::analyse;
+use super::{BlobError, LayerKind, Model};
 use crate::layers::LayerError;
 use crate::layers::activation::ElementwiseSpec;
 use crate::layers::conv1d::Conv1dSpec;
@@ -126,7 +126,7 @@ pub fn write_blob(layers: &[LayerSpec]) -> Result<Vec<u8>, BlobError> {
         computed: analysis.code_bits,
     })?;
     bytes[field::CODE_BITS].copy_from_slice(&code_bits.to_le_bytes());
-    let checksum = CRC32C.checksum(&bytes);
+    let checksum = crate::checksum::crc32c(&bytes);
     bytes.extend_from_slice(&checksum.to_le_bytes());
     Model::from_bytes(&bytes)?;
     Ok(bytes)

@@ -23,8 +23,8 @@
 use super::{
     BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, LayerError,
     MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, elements, read_relu,
-    weight,
 };
+use crate::kernels::generic::weight;
 
 /// A validated view of a 1-D convolution.
 #[derive(Debug, Clone, Copy)]

@@ -16,10 +16,10 @@
 //! Shapes: input `[1×in]`, output `[1×out]`.
 
 use super::{
-    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, Checks, FINISH_BLOCK, LayerError,
-    MAX_ELEMENTS, MAX_FAN_IN, Shape, block_dots, channel_records, check_len, dimension,
-    finish_channels, read_relu,
+    BufferLengthError, ByteReader, CHANNEL_RECORD_LEN, ChannelParams, Checks, LayerError,
+    MAX_ELEMENTS, MAX_FAN_IN, Shape, channel_records, check_len, dimension, read_relu,
 };
+use crate::kernels::{FINISH_BLOCK, block_dots, finish_block};
 
 /// A validated view of a dense layer.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +97,7 @@ impl<'a> Dense<'a> {
     }
 
     /// The weights and the row length, for the encoder's weight-sum table (see
-    /// [`super::weight_sums`]).
+    /// [`crate::kernels::weight_sums`]).
     pub(crate) fn weight_rows(self) -> (&'a [u8], usize) {
         (self.weights, self.in_features as usize)
     }
@@ -145,7 +145,11 @@ impl<'a> Dense<'a> {
             for (accs, output) in accs.iter().zip(&mut outputs) {
                 if let Some(out) = output.get_mut(first_row..first_row + records.len()) {
                     let (zero_point, relu) = (self.output_zero_point, self.relu);
-                    finish_channels(accs, records, zero_point, relu, out);
+                    if !finish_block(accs, records, zero_point, relu, out) {
+                        for ((out, &acc), record) in out.iter_mut().zip(accs).zip(records) {
+                            *out = ChannelParams::decode(record).finish(acc, zero_point, relu);
+                        }
+                    }
                 }
             }
         }
@@ -170,7 +174,7 @@ pub struct DenseSpec {
     /// `out × in` weights, output-major.
     pub weights: std::vec::Vec<i8>,
     /// One record per output.
-    pub channels: std::vec::Vec<super::ChannelParams>,
+    pub channels: std::vec::Vec<ChannelParams>,
 }
 
 #[cfg(any(test, feature = "std"))]

@@ -17,9 +17,10 @@
 //! | … | `4·bits` | bias i32 (\|·\| ≤ 2^30) |
 
 use super::{
-    BufferLengthError, ByteReader, Checks, FINISH_BLOCK, LayerError, MAX_BIAS, MAX_FAN_IN, Shape,
-    block_dots, check_len, dimension, dot,
+    BufferLengthError, ByteReader, Checks, LayerError, MAX_BIAS, MAX_FAN_IN, Shape, check_len,
+    dimension,
 };
+use crate::kernels::{FINISH_BLOCK, block_dots, dot};
 
 /// A validated view of the binarising head.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,7 @@ impl<'a> BinaryHead<'a> {
     }
 
     /// The weights and the row length, for the encoder's weight-sum table (see
-    /// [`super::weight_sums`]).
+    /// [`crate::kernels::weight_sums`]).
     pub(crate) fn weight_rows(self) -> (&'a [u8], usize) {
         (self.weights, self.in_features as usize)
     }

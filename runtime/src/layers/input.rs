@@ -25,8 +25,7 @@ use super::{
 };
 use crate::quant::{Requant, saturate_i8};
 
-/// Bytes of one per-feature record.
-pub const FEATURE_RECORD_LEN: usize = 20;
+pub use crate::records::FEATURE_RECORD_LEN;
 /// Fractional bits of the integer offset.
 const INT_OFFSET_FRACTION_BITS: u32 = 8;
 /// Largest magnitude of the integer offset.
@@ -199,13 +198,7 @@ impl Sample for f32 {
         zero_point: i8,
         output: &mut [i8],
     ) -> usize {
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        return super::x86::quantise_f32(event, features, zero_point, output);
-        #[allow(unreachable_code)]
-        {
-            let _ = (event, features, zero_point, output);
-            0
-        }
+        crate::kernels::quantise_f32(event, features, zero_point, output)
     }
 }
 

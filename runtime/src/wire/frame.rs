@@ -1,18 +1,20 @@
 //! The frame: a zero-copy checked view ([`Frame`]) and the validated header ([`FrameRepr`]),
 //! in the manner of smoltcp. Layout in the [module docs](super).
 //!
-//! After [`Frame::new_checked`] succeeds, every accessor reads within the buffer; none panics.
+//! After [`Frame::new_checked`] succeeds (length, checksum, version, layout), every accessor
+//! reads within the buffer; none panics. [`FrameRepr::parse`] then reads the header without
+//! computing the checksum again: the receive path hashes each frame once.
 
 use core::fmt;
 
-use crate::blob::CRC32C;
+use crate::checksum::{self, crc32c};
 
 /// The frame format version this runtime reads and writes.
 pub const VERSION: u8 = 1;
 /// Bytes before the codes.
 pub const HEADER_LEN: usize = 26;
 /// Bytes of the trailing CRC-32C.
-pub const CRC_LEN: usize = 4;
+pub const CRC_LEN: usize = checksum::CHECKSUM_LEN;
 /// Largest raw frame: one unfragmented UDP datagram on Ethernet (1500 − 20 − 8).
 pub const MAX_FRAME_LEN: usize = 1472;
 /// Largest frame on a byte stream: worst-case COBS encoding plus the delimiter.
@@ -140,19 +142,31 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     fn check(&self) -> Result<(), FrameError> {
-        let bytes = self.buffer.as_ref();
-        let len = bytes.len();
+        self.check_len()?;
+        let computed = self.compute_checksum();
+        let stored = self.checksum();
+        if stored != computed {
+            return Err(FrameError::Checksum { stored, computed });
+        }
+        self.check_fields()
+    }
+
+    fn check_len(&self) -> Result<(), FrameError> {
+        let len = self.buffer.as_ref().len();
         if len < HEADER_LEN + CRC_LEN {
             return Err(FrameError::Truncated { len });
         }
         if len > MAX_FRAME_LEN {
             return Err(FrameError::Oversize { len });
         }
-        let computed = self.compute_checksum();
-        let stored = self.checksum();
-        if stored != computed {
-            return Err(FrameError::Checksum { stored, computed });
-        }
+        Ok(())
+    }
+
+    /// Version, and the code width and count against the length: everything but the
+    /// checksum, so that [`FrameRepr::parse`] can re-check a frame without hashing it again.
+    fn check_fields(&self) -> Result<(), FrameError> {
+        self.check_len()?;
+        let len = self.buffer.as_ref().len();
         if self.version() != VERSION {
             return Err(FrameError::UnsupportedVersion {
                 found: self.version(),
@@ -235,7 +249,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// CRC-32C of everything before the checksum field.
     pub fn compute_checksum(&self) -> u32 {
         let bytes = self.buffer.as_ref();
-        CRC32C.checksum(
+        crc32c(
             bytes
                 .get(..bytes.len().saturating_sub(CRC_LEN))
                 .unwrap_or(&[]),
@@ -300,10 +314,11 @@ impl FrameRepr {
     /// Reads the header of a checked frame.
     ///
     /// # Errors
-    /// The [`FrameError`] of [`Frame::new_checked`]; repeated here so that a frame built with
-    /// `new_unchecked` is still checked.
+    /// The length, version and layout errors of [`Frame::new_checked`], re-checked here so that
+    /// a frame built with `new_unchecked` cannot be misread. The checksum is checked once per
+    /// frame, by `new_checked`, not again here.
     pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<Self, FrameError> {
-        frame.check()?;
+        frame.check_fields()?;
         Ok(Self {
             model_id: frame.model_id(),
             stream_id: frame.stream_id(),

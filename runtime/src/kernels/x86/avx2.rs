@@ -4,7 +4,7 @@
 //! zero point is subtracted from the activations, and `vpmaddwd` multiplies and adds pairs
 //! into 32-bit lanes. Every lane fits (|w| ≤ 128, |x − zero| ≤ 255, a pair sum ≤ 65 280), and
 //! the 32-bit sums wrap like the portable loop's, so results are bit-exact with
-//! [`crate::layers::dot_reference`] (a property test compares them on random rows).
+//! [`crate::kernels::generic::dot_reference`] (a property test compares them on random rows).
 
 use core::arch::x86_64::{
     __m128i, __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32,
@@ -63,8 +63,9 @@ fn dot_rows<const R: usize>(rows: [&[u8]; R], input: &[i8], zero: i32) -> [i32; 
     let input_tail = input.get(done..).unwrap_or(&[]);
     core::array::from_fn(|k| {
         let row_tail = rows[k].get(done..).unwrap_or(&[]);
-        horizontal_sum(acc[k])
-            .wrapping_add(crate::layers::dot_reference(row_tail, input_tail, zero))
+        horizontal_sum(acc[k]).wrapping_add(crate::kernels::generic::dot_reference(
+            row_tail, input_tail, zero,
+        ))
     })
 }
 
@@ -109,10 +110,10 @@ mod tests {
             let zero = i32::from(zero);
             // SAFETY: AVX2 is available (checked above).
             let fast = unsafe { dot2(&rows, &input, zero) };
-            prop_assert_eq!(fast, crate::layers::dot2_reference(&rows, &input, zero));
+            prop_assert_eq!(fast, crate::kernels::generic::dot2_reference(&rows, &input, zero));
             // SAFETY: as above.
             let single = unsafe { dot(&rows[..input.len()], &input, zero) };
-            prop_assert_eq!(single, crate::layers::dot_reference(&rows[..input.len()], &input, zero));
+            prop_assert_eq!(single, crate::kernels::generic::dot_reference(&rows[..input.len()], &input, zero));
         }
     }
 
@@ -126,6 +127,9 @@ mod tests {
         // SAFETY: AVX2 is available.
         let fast = unsafe { dot2(&rows, &input, -128) };
         assert_eq!(fast, [-128 * 255 * 1024; 2]);
-        assert_eq!(fast, crate::layers::dot2_reference(&rows, &input, -128));
+        assert_eq!(
+            fast,
+            crate::kernels::generic::dot2_reference(&rows, &input, -128)
+        );
     }
 }

@@ -19,7 +19,7 @@ use core::arch::x86_64::{
 };
 
 use super::{lanes_from, record_words};
-use crate::layers::CHANNEL_RECORD_LEN;
+use crate::records::CHANNEL_RECORD_LEN;
 
 /// Channels per call.
 pub(crate) const CHANNELS: usize = 16;

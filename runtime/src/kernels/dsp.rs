@@ -5,7 +5,7 @@
 //! subtracting the zero point, and `SMLAD` multiplies and accumulates two pairs at once.
 //! Every lane fits 16 bits (|w| ≤ 128, |x − zero| ≤ 255) and `SMLAD` accumulates with the same
 //! 32-bit wrapping add as the portable loop, so the result is bit-exact with
-//! [`super::dot_reference`]; the firmware's QEMU test checks whole codes against the host.
+//! [`super::generic::dot_reference`]; the firmware's QEMU test checks whole codes against the host.
 
 #![allow(unsafe_code)]
 
@@ -85,7 +85,7 @@ fn word_i8(bytes: &[i8]) -> u32 {
     }
 }
 
-/// `Σ w_i · (x_i - zero)`, as [`super::dot_reference`].
+/// `Σ w_i · (x_i - zero)`, as [`super::generic::dot_reference`].
 #[inline]
 pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
     // −zero in both 16-bit lanes (zero is an i8 zero point, so it fits).
@@ -99,7 +99,11 @@ pub(crate) fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
         acc = smlad(sxtb16(w), sxtab16(minus_zero, x), acc);
         acc = smlad(sxtb16_ror8(w), sxtab16_ror8(minus_zero, x), acc);
     }
-    acc.wrapping_add(super::dot_reference(weights_tail, activations_tail, zero))
+    acc.wrapping_add(super::generic::dot_reference(
+        weights_tail,
+        activations_tail,
+        zero,
+    ))
 }
 
 /// Two rows at once (`rows` holds them back to back, `input.len()` bytes each): the
@@ -125,7 +129,7 @@ pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
     }
     let (x, w0, w1) = tails;
     [
-        acc0.wrapping_add(super::dot_reference(w0, x, zero)),
-        acc1.wrapping_add(super::dot_reference(w1, x, zero)),
+        acc0.wrapping_add(super::generic::dot_reference(w0, x, zero)),
+        acc1.wrapping_add(super::generic::dot_reference(w1, x, zero)),
     ]
 }

@@ -18,7 +18,7 @@ use core::arch::x86_64::{
 };
 
 use super::{lanes_from, record_words};
-use crate::layers::input::FEATURE_RECORD_LEN;
+use crate::records::FEATURE_RECORD_LEN;
 
 /// Features per vector.
 const LANES: usize = 16;

@@ -81,7 +81,7 @@ pub(crate) fn dot2(rows: &[u8], input: &[i8], zero: i32) -> Option<[i32; 2]> {
 #[inline]
 pub(crate) fn quantise_f32(
     event: &[f32],
-    features: &[[u8; super::input::FEATURE_RECORD_LEN]],
+    features: &[[u8; crate::records::FEATURE_RECORD_LEN]],
     zero_point: i8,
     output: &mut [i8],
 ) -> usize {
@@ -128,7 +128,7 @@ pub(crate) fn dot2_lanes<const E: usize>(
 #[inline]
 pub(crate) fn finish_channels(
     accs: &[i32; finish::CHANNELS],
-    records: &[[u8; super::CHANNEL_RECORD_LEN]; finish::CHANNELS],
+    records: &[[u8; crate::records::CHANNEL_RECORD_LEN]; finish::CHANNELS],
     zero_point: i8,
     relu: bool,
     out: &mut [i8; finish::CHANNELS],

@@ -15,7 +15,7 @@
 //!
 //! No product or sum can overflow (the module docs of `layers` bound them, and
 //! `(128 + zero)·Σ w` is within the same bound), and any wrap would cancel modulo 2^32 anyway,
-//! so the results are bit-exact with [`crate::layers::dot_reference`]; property tests compare
+//! so the results are bit-exact with [`crate::kernels::generic::dot_reference`]; property tests compare
 //! them on random rows. Tails shorter than a block take the portable loop.
 
 use core::arch::x86_64::{
@@ -99,8 +99,9 @@ impl RowSums {
     fn finish(self, row_tail: &[u8], input_tail: &[i8], zero: i32) -> i32 {
         let positive = _mm512_add_epi32(self.positive[0], self.positive[1]);
         let negative = _mm512_add_epi32(self.negative[0], self.negative[1]);
-        _mm512_reduce_add_epi32(_mm512_sub_epi32(positive, negative))
-            .wrapping_add(crate::layers::dot_reference(row_tail, input_tail, zero))
+        _mm512_reduce_add_epi32(_mm512_sub_epi32(positive, negative)).wrapping_add(
+            crate::kernels::generic::dot_reference(row_tail, input_tail, zero),
+        )
     }
 }
 
@@ -127,7 +128,7 @@ const fn paired(n: usize) -> usize {
 pub(super) unsafe fn dot(row: &[u8], input: &[i8], zero: i32) -> i32 {
     let x = super::bytemuck_i8(input);
     if row.len() != x.len() {
-        return crate::layers::dot_reference(row, input, zero);
+        return crate::kernels::generic::dot_reference(row, input, zero);
     }
     // `zero` came from an i8 field.
     let zeros = _mm512_set1_epi8(zero as i8);
@@ -154,7 +155,7 @@ pub(super) unsafe fn dot2(rows: &[u8], input: &[i8], zero: i32) -> [i32; 2] {
         .split_at_checked(x.len())
         .filter(|(_, second)| second.len() == x.len())
     else {
-        return crate::layers::dot2_reference(rows, input, zero);
+        return crate::kernels::generic::dot2_reference(rows, input, zero);
     };
     let zeros = _mm512_set1_epi8(zero as i8);
     let (mut sums0, mut sums1) = (RowSums::new(), RowSums::new());
@@ -177,7 +178,9 @@ fn whole_block_sums(sums: [i32; 2], rows: [&[u8]; 2]) -> [i32; 2] {
     let tail_sum = |row: &[u8]| -> i32 {
         let done = row.len() / BLOCK * BLOCK;
         let tail = row.get(done..).unwrap_or(&[]);
-        tail.iter().map(|&w| crate::layers::weight(w)).sum()
+        tail.iter()
+            .map(|&w| crate::kernels::generic::weight(w))
+            .sum()
     };
     [0, 1].map(|r| sums[r].wrapping_sub(tail_sum(rows[r])))
 }
@@ -274,7 +277,7 @@ pub(super) unsafe fn dot2_lanes4(
     let n = rows.len() / 2;
     let (first, second) = rows.split_at_checked(n).unwrap_or((&[], &[]));
     if second.len() != n || inputs.iter().any(|input| input.len() != n) {
-        return inputs.map(|input| crate::layers::dot2_reference(rows, input, zero));
+        return inputs.map(|input| crate::kernels::generic::dot2_reference(rows, input, zero));
     }
     let mut totals = match weight_sums.map(|sums| whole_block_sums(sums, [first, second])) {
         Some(weight_sums) => lanes4::<false>(first, second, inputs, zero, weight_sums),
@@ -286,7 +289,9 @@ pub(super) unsafe fn dot2_lanes4(
         for (totals, input) in totals.as_chunks_mut::<2>().0.iter_mut().zip(inputs) {
             let input_tail = input.get(done..).unwrap_or(&[]);
             for (total, tail) in totals.iter_mut().zip(tails) {
-                *total = total.wrapping_add(crate::layers::dot_reference(tail, input_tail, zero));
+                *total = total.wrapping_add(crate::kernels::generic::dot_reference(
+                    tail, input_tail, zero,
+                ));
             }
         }
     }
@@ -376,14 +381,18 @@ fn sum_each(vectors: [__m512i; 8]) -> [i32; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::{dot_reference, dot2_reference};
+    use crate::kernels::generic::{dot_reference, dot2_reference};
     use proptest::prelude::*;
     use std::vec::Vec;
 
     /// The weight sums of two rows stored back to back.
     fn weight_sums(rows: &[u8]) -> [i32; 2] {
         let (first, second) = rows.split_at(rows.len() / 2);
-        [first, second].map(|row| row.iter().map(|&w| crate::layers::weight(w)).sum())
+        [first, second].map(|row| {
+            row.iter()
+                .map(|&w| crate::kernels::generic::weight(w))
+                .sum()
+        })
     }
 
     proptest! {
@@ -446,7 +455,7 @@ mod tests {
             let zero = i32::from(zero);
             let n = input.len();
             let sums: [i32; BLOCK_ROWS] = core::array::from_fn(|r| {
-                rows[r * n..(r + 1) * n].iter().map(|&w| crate::layers::weight(w)).sum()
+                rows[r * n..(r + 1) * n].iter().map(|&w| crate::kernels::generic::weight(w)).sum()
             });
             // SAFETY: the features are available (checked above).
             let fast = unsafe { dot16(&rows, &input, zero, sums) };
