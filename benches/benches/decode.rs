@@ -27,13 +27,14 @@ fn decode(c: &mut Criterion) {
         group.throughput(Throughput::Elements(batch as u64));
         group.sample_size(20);
         for (name, kind) in kinds {
-            let mut decoder = match decode::open(&dir, kind) {
-                Ok(decoder) => decoder,
-                Err(error) => {
-                    eprintln!("{name}: not measured ({error})");
-                    continue;
-                }
-            };
+            let mut decoder =
+                match decode::open(&latentlink_package::Package::open(&dir).unwrap(), kind) {
+                    Ok(decoder) => decoder,
+                    Err(error) => {
+                        eprintln!("{name}: not measured ({error})");
+                        continue;
+                    }
+                };
             group.bench_function(name, |b| {
                 b.iter(|| black_box(decoder.decode(black_box(&codes)).expect("decodes")))
             });

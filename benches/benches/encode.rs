@@ -7,21 +7,20 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latentlink_benches::{TractPlan, opis_events, shipped};
+use latentlink_model::Backend;
+use latentlink_model::tensor::to_tensor;
+use latentlink_model::vae::{VaeConfig, latent};
 use latentlink_runtime::{Code128, Encoder, Model};
-use latentlink_trainer::backend::Backend;
 use latentlink_trainer::data::{EventShape, Events, Normalisation};
-use latentlink_trainer::model::{VaeConfig, latent};
-use latentlink_trainer::package;
 use latentlink_trainer::ptq;
-use latentlink_trainer::train::to_tensor;
 
 fn encode(c: &mut Criterion) {
     let dir = shipped();
-    let opened = package::open(&dir).expect("shipped package");
+    let opened = latentlink_package::Package::open(&dir).expect("shipped package");
     let manifest = &opened.manifest;
     let device = Backend::Flex.device();
-    let burn_model = package::load_model(&dir, manifest, &device).expect("model record");
-    let normalisation = package::normalisation(manifest);
+    let burn_model = latentlink_model::load_vae(&opened, &device).expect("model record");
+    let normalisation = manifest.input.normalisation();
     let model = Model::from_bytes(&opened.blob).expect("blob");
     // Scratch for a batch, so that `encode_batch` runs events side by side; a single event
     // uses one slot of it.
@@ -90,7 +89,7 @@ fn tiny_blob() -> Vec<u8> {
     };
     let data = ndarray::Array2::from_shape_fn((64, 16), |(i, j)| ((i * 7 + j * 3) % 11) as f32);
     let events = Events::from_array(data.clone().into_dyn(), "tiny").expect("events");
-    let normalisation = Normalisation::fit(&events);
+    let normalisation = Normalisation::fit(&events.data);
     let model = VaeConfig::new(1, 16, 8, vec![8]).init(&device);
     ptq::quantize(&model, &normalisation, shape, &data, &device).expect("quantises")
 }

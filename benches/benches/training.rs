@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latentlink_benches::opis_events;
-use latentlink_trainer::backend::Backend;
-use latentlink_trainer::model::VaeConfig;
+use latentlink_model::Backend;
+use latentlink_model::vae::VaeConfig;
 use latentlink_trainer::train::{self, TrainConfig};
 
 const EVENTS: usize = 2048;

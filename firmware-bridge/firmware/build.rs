@@ -1,7 +1,8 @@
 //! Build script: takes the model package in, checks the memory budget, and lays out memory.
 //!
-//! - Reads `encoder.blob` and `manifest.toml` of the package in `LATENTLINK_MODEL` (default:
-//!   the shipped `models/opis-b128`) with the runtime's own blob parser, and writes
+//! - Reads the package in `LATENTLINK_MODEL` (default: the shipped `models/opis-b128`): its
+//!   manifest with the package crate (a real TOML parser, model id checked against the
+//!   files) and `encoder.blob` with the runtime's own blob parser, and writes
 //!   `$OUT_DIR/model.rs`: the blob (`include_bytes!`) and its sizes as constants, so every
 //!   buffer is sized at compile time.
 //! - Fails the build, naming the numbers and the fix, when the weights do not fit the flash
@@ -62,6 +63,10 @@ fn run() -> Result<(), String> {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed={}", blob_path.display());
     println!("cargo::rerun-if-changed={}", manifest_path.display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        package.join("model.bpk").display()
+    );
 
     let blob = fs::read(&blob_path).map_err(|e| {
         format!(
@@ -71,7 +76,12 @@ fn run() -> Result<(), String> {
     })?;
     let model = Model::from_bytes(&blob)
         .map_err(|e| format!("{} is not a valid blob: {e}", blob_path.display()))?;
-    let model_id = model_id(&manifest_path)?;
+    // The manifest through the package crate's TOML parser, with the model id checked
+    // against the blob and record it covers.
+    let model_id = latentlink_package::Package::open(&package)
+        .map_err(|e| format!("cannot open the model package: {e}"))?
+        .model_id()
+        .get();
     let input_len = model.input_len();
     let code_bytes = (model.code_bits() as usize).div_ceil(8);
 
@@ -86,7 +96,7 @@ fn run() -> Result<(), String> {
              \n  flash: weights {} B + code reserve {CODE_RESERVE} B = {flash_need} B, budget {flash_budget} B{}\
              \n  RAM:   scratch {} B + buffers {} B (event {} B, receive {} B, queue {RX_QUEUE} B, frame {} B) + stack {STACK_RESERVE} B = {ram_need} B, budget {ram_budget} B{}\
              \n\n  model {} ({input_len} inputs, {} bits)\
-             \n  Train a smaller model (`latentlink-trainer train --hidden ...`) or, for a larger part,\
+             \n  Train a smaller model (`latentlink train --hidden ...`) or, for a larger part,\
              \n  raise LATENTLINK_FLASH_BUDGET / LATENTLINK_RAM_BUDGET (bytes, or K/M suffix).",
             blob.len(),
             over(flash_need, flash_budget),
@@ -213,17 +223,6 @@ fn budget(var: &str, default: usize, board: usize) -> Result<usize, String> {
         ));
     }
     Ok(bytes)
-}
-
-/// The `model_id = "..."` line of the manifest (16 hex digits).
-fn model_id(manifest: &Path) -> Result<u64, String> {
-    let text = fs::read_to_string(manifest)
-        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
-    text.lines()
-        .find_map(|line| line.trim().strip_prefix("model_id = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-        .ok_or_else(|| format!("{} has no model_id line", manifest.display()))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

@@ -1,6 +1,6 @@
 //! Binary codes: the unit that travels from the front-end to the host.
 //!
-//! # Contract (DESIGN.md, contract 1)
+//! # Contract (docs/ARCHITECTURE.md, contract 1)
 //!
 //! A [`Code<BYTES>`] holds `BYTES * 8` bits. Bit `i` is latent `i`'s posterior mean `> 0.5`
 //! (the encoder's binarising head computes it as the sign of a logit). Bit `i` lives in byte

@@ -17,6 +17,7 @@
 //! | [`blob`] | the versioned, checksummed model blob and its validation into a [`Model`] (contract 3) |
 //! | `checksum` | CRC-32C, the one checksum of blobs, frames and event packets |
 //! | [`encoder`] | [`Encoder`]: runs a [`Model`] on an event with caller-provided [`Scratch`] |
+//! | `host` | `std` only: [`host::encode_events`], many events to codes with the host fast paths |
 //! | [`wire`] | frames of codes, COBS framing, CRC-32C, and the stream [`wire::Accumulator`] (contract 4) |
 //!
 //! ## Data flow
@@ -52,6 +53,8 @@ pub mod blob;
 mod checksum;
 pub mod code;
 pub mod encoder;
+#[cfg(feature = "std")]
+pub mod host;
 mod kernels;
 pub mod layers;
 pub mod quant;

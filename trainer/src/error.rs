@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::data::EventShape;
+use latentlink_package::EventShape;
 
 /// Problems with input data.
 #[derive(Debug, thiserror::Error)]

@@ -6,14 +6,15 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::data::{EventShape, Normalisation, Split};
-use crate::model::Vae;
-use crate::model::latent;
-use crate::package::files;
 use crate::pca::{self, PcaBaseline};
 use crate::plot::{self, PlotError};
 use crate::ptq::{self, Agreement};
-use crate::train::{TrainingLog, mse, nmse, squared_spread, to_array, to_tensor};
+use crate::train::{TrainingLog, mse, nmse, squared_spread};
 use burn::prelude::*;
+use latentlink_model::latent;
+use latentlink_model::tensor::{to_array, to_tensor};
+use latentlink_model::vae::Vae;
+use latentlink_package::files;
 
 /// Usage of each code bit on a data set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,12 +149,12 @@ pub fn evaluate(
         alpha,
         true,
     );
-    let from_latents = to_array(model.decode(sample.z));
-    let float_codes = to_array(latent::binarise(posterior.mu.clone()));
-    let from_float_codes = to_array(model.decode(to_tensor(&float_codes, device)));
+    let from_latents = to_array(model.decode(sample.z))?;
+    let float_codes = to_array(latent::binarise(posterior.mu.clone()))?;
+    let from_float_codes = to_array(model.decode(to_tensor(&float_codes, device)))?;
     let runtime_codes = ptq::runtime_codes(blob, raw)?;
-    let from_runtime = to_array(model.decode(to_tensor(&runtime_codes, device)));
-    let means = to_array(latent::binary_mean(posterior.mu, posterior.log_sigma));
+    let from_runtime = to_array(model.decode(to_tensor(&runtime_codes, device)))?;
+    let means = to_array(latent::binary_mean(posterior.mu, posterior.log_sigma))?;
     let near_half = means.iter().filter(|&&m| (m - 0.5).abs() < 0.05).count() as f64
         / means.len().max(1) as f64;
     let bits = runtime_codes.ncols();

@@ -23,13 +23,10 @@
 //! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
 //! → [`ptq::quantize`] → runtime blob, checked against the float model.
 
-pub mod backend;
 pub mod data;
 pub mod error;
 pub mod evaluate;
 pub mod export;
-pub mod model;
-pub mod package;
 pub mod pca;
 pub mod pipeline;
 pub mod plot;

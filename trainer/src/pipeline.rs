@@ -1,5 +1,5 @@
 //! From events to a complete model package: train, quantise, evaluate, export, verify and
-//! write (what `latentlink-trainer train` runs, as a library call for tests and tools).
+//! write (what `latentlink train` runs, as a library call for tests and tools).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,13 +8,16 @@ use burn::module::Module;
 use burn::tensor::Device;
 use ndarray::Array2;
 
-use crate::backend::Backend;
+use latentlink_model::tensor::{to_array, to_tensor};
+use latentlink_model::{ArchitectureError, Backend, Vae, VaeConfig};
+use latentlink_package::manifest::{self, Manifest};
+use latentlink_package::open::{data_hash, write_file};
+use latentlink_package::{Golden, ModelId, PackageError, files};
+
 use crate::data::{self, Events, Normalisation};
 use crate::error::DataError;
 use crate::evaluate::{self, Evaluation};
 use crate::export::{onnx, verify};
-use crate::model::{Vae, VaeConfig};
-use crate::package::{self, PackageError, files};
 use crate::plot::PlotError;
 use crate::ptq::{self, PtqError};
 use crate::train::{self, TrainConfig, TrainError, TrainingLog};
@@ -28,7 +31,7 @@ pub enum PipelineError {
     Data(#[from] DataError),
     /// The architecture does not fit the events.
     #[error("model configuration: {0}")]
-    Config(String),
+    Config(#[from] ArchitectureError),
     /// Training failed.
     #[error(transparent)]
     Train(#[from] TrainError),
@@ -48,13 +51,17 @@ pub enum PipelineError {
     #[error(transparent)]
     Plot(#[from] PlotError),
     /// The burn record could not be written.
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write {path}: {source}")]
     Record {
         /// The file.
         path: PathBuf,
-        /// Why.
-        reason: String,
+        /// burn's error.
+        #[source]
+        source: burn::store::RecordError,
     },
+    /// The report could not be serialised.
+    #[error("cannot write the report: {0}")]
+    Report(#[from] serde_json::Error),
     /// File system error.
     #[error("{path}: {source}")]
     Io {
@@ -100,7 +107,7 @@ pub struct TrainRequest {
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {
     /// The manifest written.
-    pub manifest: package::Manifest,
+    pub manifest: Manifest,
     /// The evaluation on the validation split.
     pub evaluation: Evaluation,
     /// The training log.
@@ -116,10 +123,10 @@ pub struct TrainOutcome {
 pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineError> {
     let events = &request.events;
     let train_config = &request.train_config;
-    request.config.validate().map_err(PipelineError::Config)?;
+    request.config.validate()?;
     fs::create_dir_all(&request.out).map_err(io(&request.out))?;
     let split = data::split(events, 0.1, 0.1, train_config.seed)?;
-    let normalisation = Normalisation::fit(&split.train);
+    let normalisation = Normalisation::fit(&split.train.data);
     let config = request.config.clone();
     let model = {
         let device = request.backend.training_device();
@@ -177,47 +184,44 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     model
         .clone()
         .save_file(&record_path)
-        .map_err(|e| PipelineError::Record {
+        .map_err(|source| PipelineError::Record {
             path: record_path.clone(),
-            reason: e.to_string(),
+            source,
         })?;
     let record = fs::read(&record_path).map_err(io(&record_path))?;
-    let id = package::model_id(&blob, &record);
-    package::write_file(out, files::ENCODER_BLOB, &blob)?;
-    package::write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
-    package::write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
-    package::write_golden(
-        out,
-        &golden(&model, &normalisation, &blob, golden_inputs, &inference)?,
-    )?;
+    let id = ModelId::of(&blob, &record);
+    write_file(out, files::ENCODER_BLOB, &blob)?;
+    write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
+    write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
+    golden(&model, &normalisation, &blob, golden_inputs, &inference)?.write(out)?;
     let footprint = footprint(&blob)?;
-    let manifest = package::Manifest {
-        format_version: package::FORMAT_VERSION,
+    let manifest = Manifest {
+        format_version: manifest::FORMAT_VERSION,
         name: request.name.clone(),
-        model_id: format!("{id:016x}"),
+        model_id: id,
         trainer_version: env!("CARGO_PKG_VERSION").into(),
         command: request.command.clone(),
-        input: package::InputSection {
+        input: manifest::InputSection {
             channels: events.shape.channels,
             length: events.shape.length,
             mean: normalisation.mean.clone(),
             std: normalisation.std.clone(),
         },
-        code: package::CodeSection {
+        code: manifest::CodeSection {
             bits: report.bits,
             bytes: report.bits.div_ceil(8),
             onnx_opset: onnx::OPSET,
         },
-        architecture: config,
-        training: package::TrainingSection {
+        architecture: manifest::to_table(&config, "architecture")?,
+        training: manifest::TrainingSection {
             data: request.data_description.clone(),
-            data_sha256: package::data_hash(&split.train.data),
+            data_sha256: data_hash(&split.train.data),
             events: [split.train.len(), split.validation.len(), split.test.len()],
-            config: train_config.clone(),
+            config: manifest::to_table(train_config, "training.config")?,
             best_epoch: log.best_epoch,
         },
         runtime: footprint,
-        metrics: package::MetricsSection {
+        metrics: manifest::MetricsSection {
             nmse_runtime_codes: report.nmse_runtime_codes,
             nmse_float_latents: report.nmse_float_latents,
             nmse_pca_same_bits: report.pca.nmse,
@@ -226,21 +230,19 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
             compression_ratio: report.compression_ratio,
         },
     };
-    package::write_manifest(out, &manifest)?;
+    manifest.write(out)?;
     // The checkpoint guarded against a crash mid-training; model.bpk now holds the same model.
     let checkpoint = out.join("checkpoint.bpk");
     if checkpoint.exists() {
         fs::remove_file(&checkpoint).map_err(io(&checkpoint))?;
     }
     let json = serde_json::json!({ "training": log, "report": report, "onnx_parity": parity });
-    package::write_file(
+    write_file(
         out,
         files::REPORT,
-        serde_json::to_string_pretty(&json)
-            .unwrap_or_default()
-            .as_bytes(),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    package::write_file(
+    write_file(
         out,
         files::SUMMARY,
         evaluate::markdown(&manifest.name, report, &log).as_bytes(),
@@ -261,12 +263,12 @@ pub fn golden(
     blob: &[u8],
     inputs: Array2<f32>,
     device: &Device,
-) -> Result<package::Golden, PtqError> {
+) -> Result<Golden, PtqError> {
     let int8_codes = ptq::runtime_codes(blob, &inputs)?;
-    let decoded = model.decode(train::to_tensor(&int8_codes, device));
-    Ok(package::Golden {
-        float_codes: ptq::float_codes(model, normalisation, &inputs, device),
-        reconstructions: normalisation.invert(&train::to_array(decoded)),
+    let decoded = model.decode(to_tensor(&int8_codes, device));
+    Ok(Golden {
+        float_codes: ptq::float_codes(model, normalisation, &inputs, device)?,
+        reconstructions: normalisation.invert(&to_array(decoded)?),
         int8_codes,
         inputs,
     })
@@ -276,9 +278,9 @@ pub fn golden(
 ///
 /// # Errors
 /// [`PtqError::Blob`] if the blob does not validate.
-pub fn footprint(blob: &[u8]) -> Result<package::RuntimeSection, PtqError> {
+pub fn footprint(blob: &[u8]) -> Result<manifest::RuntimeSection, PtqError> {
     let model = latentlink_runtime::Model::from_bytes(blob)?;
-    Ok(package::RuntimeSection {
+    Ok(manifest::RuntimeSection {
         scratch_bytes: model.scratch_bytes(),
         blob_bytes: model.blob_len(),
         macs: model.macs(),

@@ -13,29 +13,34 @@ use burn::tensor::activation::relu;
 use latentlink_runtime::blob::write::{LayerSpec, write_blob};
 use latentlink_runtime::layers::activation::ElementwiseSpec;
 use latentlink_runtime::quantize::{self, ConvGeometry, QuantParams};
-use latentlink_runtime::{BlobError, Encoder, Model};
+use latentlink_runtime::{BlobError, Model};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{EventShape, Normalisation};
-use crate::model::{
+use latentlink_model::tensor::{TensorError, to_array, to_tensor};
+use latentlink_model::vae::{
     CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae, conv_out_length, conv_parameters,
     linear_parameters,
 };
-use crate::train::{to_array, to_tensor};
+
+use crate::data::{EventShape, Normalisation};
 
 /// Why a model could not be quantised.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PtqError {
     /// A parameter could not be represented.
-    #[error("cannot quantise layer {layer}: {reason}")]
+    #[error("cannot quantise layer {layer}: {source}")]
     Quantize {
         /// Which layer.
         layer: String,
-        /// Why.
-        reason: String,
+        /// The runtime's quantisation error.
+        #[source]
+        source: quantize::QuantizeError,
     },
+    /// A tensor of the float model could not be read back.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
     /// The written blob failed validation (a bug in the exporter).
     #[error("the exported blob is invalid: {0}")]
     Blob(#[from] BlobError),
@@ -45,9 +50,9 @@ pub enum PtqError {
 }
 
 fn quant_error(layer: &str) -> impl Fn(quantize::QuantizeError) -> PtqError + '_ {
-    move |e| PtqError::Quantize {
+    move |source| PtqError::Quantize {
         layer: layer.to_owned(),
-        reason: e.to_string(),
+        source,
     }
 }
 
@@ -191,9 +196,9 @@ pub fn float_codes(
     normalisation: &Normalisation,
     events: &Array2<f32>,
     device: &Device,
-) -> Array2<f32> {
+) -> Result<Array2<f32>, TensorError> {
     let posterior = model.encode(to_tensor(&normalisation.apply(events), device));
-    to_array(crate::model::latent::binarise(posterior.mu))
+    to_array(latentlink_model::latent::binarise(posterior.mu))
 }
 
 /// Int8 runtime codes of raw events, `[N, bits]` as 0/1.
@@ -203,19 +208,13 @@ pub fn float_codes(
 pub fn runtime_codes(blob: &[u8], events: &Array2<f32>) -> Result<Array2<f32>, PtqError> {
     let model = Model::from_bytes(blob)?;
     let bits = model.code_bits() as usize;
-    // Host scratch: the encoder keeps its weight-sum table for the fast kernels.
-    let mut scratch = vec![0i8; model.batch_scratch_bytes()];
-    let mut encoder = Encoder::with_slice(model, &mut scratch)?;
-    let mut codes = Array2::zeros((events.nrows(), bits));
-    let mut bytes = vec![0u8; bits.div_ceil(8)];
-    for (event, mut row) in events.rows().into_iter().zip(codes.rows_mut()) {
-        let samples: Vec<f32> = event.to_vec();
-        encoder.encode_into(&samples, &mut bytes)?;
-        for (bit, value) in row.iter_mut().enumerate() {
-            *value = f32::from(bytes[bit / 8] >> (bit % 8) & 1);
-        }
-    }
-    Ok(codes)
+    let width = bits.div_ceil(8);
+    let samples: Vec<f32> = events.iter().copied().collect();
+    let bytes = latentlink_runtime::host::encode_events(model, &samples)?;
+    Ok(Array2::from_shape_fn(
+        (events.nrows(), bits),
+        |(row, bit)| f32::from(bytes[row * width + bit / 8] >> (bit % 8) & 1),
+    ))
 }
 
 /// Compares two code matrices of the same shape.

@@ -18,14 +18,15 @@ use std::path::Path;
 use ndarray::Array2;
 use serde::Serialize;
 
-use crate::backend::Backend;
 use crate::data::{self, Events, Normalisation};
 use crate::evaluate;
-use crate::model::VaeConfig;
-use crate::model::latent::HeadKind;
 use crate::plot::{self, PlotError};
 use crate::ptq;
-use crate::train::{self, TrainConfig, nmse, to_array, to_tensor};
+use crate::train::{self, TrainConfig, nmse};
+use latentlink_model::Backend;
+use latentlink_model::latent::HeadKind;
+use latentlink_model::tensor::{to_array, to_tensor};
+use latentlink_model::vae::VaeConfig;
 
 /// zstd level for the lossless reference (19: the strongest of the normal levels).
 pub const ZSTD_LEVEL: i32 = 19;
@@ -44,7 +45,10 @@ pub enum SweepError {
     Ptq(#[from] ptq::PtqError),
     /// The config is invalid.
     #[error("invalid model: {0}")]
-    Config(String),
+    Config(#[from] latentlink_model::ArchitectureError),
+    /// A tensor could not be read back from the backend.
+    #[error(transparent)]
+    Tensor(#[from] latentlink_model::tensor::TensorError),
     /// zstd failed.
     #[error("zstd: {0}")]
     Zstd(#[from] std::io::Error),
@@ -122,7 +126,7 @@ pub struct SweepConfig {
 /// [`SweepError`] if training, quantisation or zstd fails.
 pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Sweep, SweepError> {
     let split = data::split(events, 0.1, 0.1, config.train.seed)?;
-    let normalisation = Normalisation::fit(&split.train);
+    let normalisation = Normalisation::fit(&split.train.data);
     let train_data = normalisation.apply(&split.train.data);
     let validation = normalisation.apply(&split.validation.data);
     let device = config.backend.training_device();
@@ -135,7 +139,7 @@ pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Swe
             bits,
             config.hidden.clone(),
         );
-        model_config.validate().map_err(SweepError::Config)?;
+        model_config.validate()?;
         for head in [HeadKind::Binary, HeadKind::Gaussian] {
             tracing::info!(dataset, bits, ?head, "training");
             let train_config = TrainConfig {
@@ -184,7 +188,7 @@ pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Swe
                 });
             } else {
                 let mean = model.encode(to_tensor(&validation, &inference)).mu;
-                let reconstruction = to_array(model.decode(mean));
+                let reconstruction = to_array(model.decode(mean))?;
                 points.push(SweepPoint {
                     method: Method::GaussianVae,
                     latents: bits,

@@ -18,8 +18,9 @@ use ndarray::{Array2, Axis};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Vae;
-use crate::model::latent::{self, HeadKind};
+use latentlink_model::Vae;
+use latentlink_model::latent::{self, HeadKind};
+use latentlink_model::tensor::{TensorError, to_array, to_tensor};
 
 /// Hyper-parameters of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,27 +144,17 @@ pub enum TrainError {
         found: usize,
     },
     /// A checkpoint could not be written.
-    #[error("cannot write checkpoint {path}: {reason}")]
+    #[error("cannot write checkpoint {path}: {source}")]
     Checkpoint {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        reason: String,
+        /// burn's error.
+        #[source]
+        source: burn::store::RecordError,
     },
-}
-
-/// Converts rows of `data` to a tensor on `device`.
-pub fn to_tensor(data: &Array2<f32>, device: &Device) -> Tensor<2> {
-    let (rows, cols) = data.dim();
-    let values: Vec<f32> = data.iter().copied().collect();
-    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
-}
-
-/// Converts a tensor back to an array.
-pub fn to_array(tensor: Tensor<2>) -> Array2<f32> {
-    let [rows, cols] = tensor.dims();
-    let values = tensor.into_data().try_to_vec::<f32>().unwrap_or_default();
-    Array2::from_shape_vec((rows, cols), values).unwrap_or_else(|_| Array2::zeros((rows, cols)))
+    /// A tensor could not be read back from the backend.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
 }
 
 /// Normalised MSE: mean squared error over the mean squared deviation of `truth` from its
@@ -211,7 +202,7 @@ fn validate(
     data: &Array2<f32>,
     config: &TrainConfig,
     device: &Device,
-) -> (f64, f64, f64) {
+) -> Result<(f64, f64, f64), TensorError> {
     let mut sampled = Array2::zeros(data.dim());
     let mut from_codes = Array2::zeros(data.dim());
     let mut kl_sum = 0.0;
@@ -227,17 +218,17 @@ fn validate(
         let end = start + chunk.nrows();
         sampled
             .slice_mut(ndarray::s![start..end, ..])
-            .assign(&to_array(reconstruction));
+            .assign(&to_array(reconstruction)?);
         from_codes
             .slice_mut(ndarray::s![start..end, ..])
-            .assign(&to_array(model.decode(codes)));
+            .assign(&to_array(model.decode(codes))?);
         start = end;
     }
-    (
+    Ok((
         nmse(data, &sampled),
         nmse(data, &from_codes),
         kl_sum / data.nrows().max(1) as f64,
-    )
+    ))
 }
 
 /// Trains `model` (built on an autodiff device) on normalised events and returns the best
@@ -322,7 +313,7 @@ pub fn train(
         }
         let valid_model = model.valid();
         let (validation_nmse, validation_code_nmse, validation_kl) =
-            validate(&valid_model, validation, config, &inference_device);
+            validate(&valid_model, validation, config, &inference_device)?;
         let n = train.nrows() as f64;
         let stats = EpochStats {
             epoch,
@@ -362,9 +353,9 @@ pub fn train(
                 valid_model
                     .clone()
                     .save_file(path)
-                    .map_err(|e| TrainError::Checkpoint {
+                    .map_err(|source| TrainError::Checkpoint {
                         path: path.clone(),
-                        reason: e.to_string(),
+                        source,
                     })?;
             }
             best = Some((metric, valid_model));

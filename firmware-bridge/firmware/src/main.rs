@@ -26,7 +26,7 @@ use cortex_m::peripheral::NVIC;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hprintln};
 use latentlink_runtime::wire::Accumulator;
-use latentlink_runtime::{Encoder, Model, Scratch};
+use latentlink_runtime::{BlobError, EncodeError, Encoder, Model, Scratch};
 
 use crate::frontend::{Buffers, Stats};
 use crate::model::{
@@ -64,16 +64,41 @@ fn main() -> ! {
     }
 }
 
-fn serve() -> Result<Stats, &'static str> {
-    let scratch =
-        cortex_m::singleton!(: Scratch<SCRATCH_BYTES> = Scratch::new()).ok_or("scratch taken")?;
+/// Why the firmware stopped serving. Printed over semihosting with the runtime's own
+/// messages, so a bad blob says which layer and field.
+#[derive(Debug)]
+enum Failure {
+    /// A static buffer was already taken (a bug: `serve` runs once).
+    Taken(&'static str),
+    /// The blob linked into flash does not validate.
+    Blob(BlobError),
+    /// The encoder refused the scratch or the model.
+    Encoder(EncodeError),
+    /// The UART failed.
+    Link,
+}
+
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Taken(what) => write!(f, "{what} already taken"),
+            Self::Blob(error) => write!(f, "the model blob is invalid: {error}"),
+            Self::Encoder(error) => write!(f, "the encoder cannot start: {error}"),
+            Self::Link => f.write_str("the link failed"),
+        }
+    }
+}
+
+fn serve() -> Result<Stats, Failure> {
+    let scratch = cortex_m::singleton!(: Scratch<SCRATCH_BYTES> = Scratch::new())
+        .ok_or(Failure::Taken("scratch"))?;
     let buffers = cortex_m::singleton!(: Buffers = Buffers {
         accumulator: Accumulator::new(),
         samples: [0.0; INPUT_LEN],
     })
-    .ok_or("buffers taken")?;
-    let model = Model::from_bytes(BLOB).map_err(|_| "the model blob is invalid")?;
-    let mut encoder = Encoder::new(model, scratch).map_err(|_| "scratch too small")?;
+    .ok_or(Failure::Taken("buffers"))?;
+    let model = Model::from_bytes(BLOB).map_err(Failure::Blob)?;
+    let mut encoder = Encoder::new(model, scratch).map_err(Failure::Encoder)?;
     let timer = timer::Timer::take();
     let mut uart = uart::Uart::take();
     // SAFETY: the handler only touches the queue through a critical section.
@@ -81,7 +106,7 @@ fn serve() -> Result<Stats, &'static str> {
     unsafe {
         NVIC::unmask(UartRx);
     }
-    frontend::run(&mut uart, &mut encoder, buffers, &timer).map_err(|_| "link failed")
+    frontend::run(&mut uart, &mut encoder, buffers, &timer).map_err(|_| Failure::Link)
 }
 
 /// One line the host parses (`key=value` pairs).

@@ -1,7 +1,7 @@
 //! The runtime blob: the int8 encoder as one versioned, checksummed byte string that the
 //! device reads in place (for example from `include_bytes!`).
 //!
-//! # Contract (DESIGN.md, contract 3)
+//! # Contract (docs/ARCHITECTURE.md, contract 3)
 //!
 //! All integers are little-endian; nothing needs alignment. A blob is a header, a sequence of
 //! layer records, and a CRC-32C (Castagnoli) of every byte before it.

@@ -1,6 +1,6 @@
 //! The wire format: codes in checksummed frames, COBS-delimited on byte streams.
 //!
-//! # Contract (DESIGN.md, contract 4)
+//! # Contract (docs/ARCHITECTURE.md, contract 4)
 //!
 //! A frame carries `code_count` consecutive events of one stream, starting at `first_event`.
 //! All integers are little-endian.

@@ -21,27 +21,11 @@ use std::{
     str::FromStr,
 };
 
-use ndarray::{Array1, Array2, ArrayD, Axis};
+use ndarray::{Array2, ArrayD, Axis};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
-use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-
-/// The layout of one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventShape {
-    /// Channels (1 for flat events).
-    pub channels: usize,
-    /// Samples per channel.
-    pub length: usize,
-}
-
-impl EventShape {
-    /// Samples per event.
-    pub const fn features(self) -> usize {
-        self.channels * self.length
-    }
-}
+pub use latentlink_package::{EventShape, Normalisation};
 
 /// Where recorded events come from, written `FILE.npy` or `FILE.h5:/group/dataset` on the
 /// command line (`.h5`, `.hdf5`, `.hdf`, `.nxs` and `.nx5` files are HDF5).
@@ -244,56 +228,6 @@ pub fn split(events: &Events, validation: f64, test: f64, seed: u64) -> Result<S
     })
 }
 
-/// Per-feature standardisation `(x − mean) / std`, fitted on the training split and stored
-/// in the model package, so the front-end applies exactly what training saw.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Normalisation {
-    /// Mean of each feature.
-    pub mean: Vec<f32>,
-    /// Standard deviation of each feature, floored (see [`Normalisation::fit`]).
-    pub std: Vec<f32>,
-}
-
-impl Normalisation {
-    /// Fits on `events`. A feature that never varies would divide by zero; its std is floored
-    /// at 1 % of the mean std over features (or 1 if every feature is constant).
-    pub fn fit(events: &Events) -> Self {
-        let mean = events
-            .data
-            .mean_axis(Axis(0))
-            .unwrap_or_else(|| Array1::zeros(events.shape.features()));
-        let std = events.data.std_axis(Axis(0), 0.0);
-        let typical = std.mean().unwrap_or(0.0);
-        let floor = if typical > 0.0 { 0.01 * typical } else { 1.0 };
-        Self {
-            mean: mean.to_vec(),
-            std: std.mapv(|s| s.max(floor)).to_vec(),
-        }
-    }
-
-    /// Normalised copy of `data`.
-    pub fn apply(&self, data: &Array2<f32>) -> Array2<f32> {
-        let mut out = data.clone();
-        for mut row in out.rows_mut() {
-            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *x = (*x - m) / s;
-            }
-        }
-        out
-    }
-
-    /// Back to detector units.
-    pub fn invert(&self, data: &Array2<f32>) -> Array2<f32> {
-        let mut out = data.clone();
-        for mut row in out.rows_mut() {
-            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *x = *x * s + m;
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +264,7 @@ mod tests {
     fn normalisation_round_trips_and_floors_constant_features() {
         let mut all = events(10, 3);
         all.data.column_mut(1).fill(5.0);
-        let norm = Normalisation::fit(&all);
+        let norm = Normalisation::fit(&all.data);
         assert!(norm.std[1] > 0.0);
         let z = norm.apply(&all.data);
         assert!(z.column(0).mean().unwrap().abs() < 1e-5);

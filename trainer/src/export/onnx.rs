@@ -21,7 +21,7 @@ use onnx_protobuf::{
 };
 
 use crate::data::{EventShape, Normalisation};
-use crate::model::{
+use latentlink_model::vae::{
     CONV_KERNEL, CONV_PADDING, CONV_STRIDE, Vae, conv_parameters, linear_parameters,
 };
 

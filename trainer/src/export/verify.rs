@@ -6,9 +6,11 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
+use latentlink_model::Vae;
+use latentlink_model::latent;
+use latentlink_model::tensor::{TensorError, to_array, to_tensor};
+
 use crate::data::Normalisation;
-use crate::model::{Vae, latent};
-use crate::train::{to_array, to_tensor};
 
 /// Largest tolerated error relative to the largest magnitude of an output.
 pub const TOLERANCE: f64 = 1e-4;
@@ -18,13 +20,25 @@ pub const TOLERANCE: f64 = 1e-4;
 #[non_exhaustive]
 pub enum VerifyError {
     /// tract could not load or run the file.
-    #[error("tract cannot run {file}: {reason}")]
+    #[error("tract cannot run {file}: {source}")]
     Tract {
         /// Which file.
         file: &'static str,
-        /// tract's message.
-        reason: String,
+        /// tract's error (`anyhow`, kept with its chain).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// A file has fewer outputs than the exporter writes.
+    #[error("{file} has no output {index}")]
+    MissingOutput {
+        /// Which file.
+        file: &'static str,
+        /// The output's index.
+        index: usize,
+    },
+    /// A tensor of the burn model could not be read back.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
     /// An output differs from the burn model.
     #[error(
         "{file} output {output} differs from the burn model by {relative_error:.2e} (relative), more than {TOLERANCE:.0e}"
@@ -50,7 +64,7 @@ pub fn run(
 ) -> Result<Vec<Array2<f32>>, VerifyError> {
     let fail = |e: TractError| VerifyError::Tract {
         file,
-        reason: format!("{e:#}"),
+        source: e.into(),
     };
     let (rows, cols) = input.dim();
     let plan = tract_onnx::onnx()
@@ -74,7 +88,7 @@ pub fn run(
             Array2::from_shape_vec((n, width), view.iter().copied().collect()).map_err(|e| {
                 VerifyError::Tract {
                     file,
-                    reason: e.to_string(),
+                    source: e.into(),
                 }
             })
         })
@@ -121,19 +135,26 @@ pub fn check(
     device: &Device,
 ) -> Result<Parity, VerifyError> {
     let posterior = model.encode(to_tensor(&normalisation.apply(events), device));
-    let mu = to_array(posterior.mu.clone());
+    let mu = to_array(posterior.mu.clone())?;
     let mean = to_array(latent::binary_mean(
         posterior.mu.clone(),
         posterior.log_sigma,
-    ));
-    let bits = to_array(latent::binarise(posterior.mu));
-    let reconstruction = normalisation.invert(&to_array(model.decode(to_tensor(&bits, device))));
+    ))?;
+    let bits = to_array(latent::binarise(posterior.mu))?;
+    let reconstruction = normalisation.invert(&to_array(model.decode(to_tensor(&bits, device)))?);
 
+    let output = |outputs: &[Array2<f32>], file: &'static str, index: usize| {
+        outputs
+            .get(index)
+            .cloned()
+            .ok_or(VerifyError::MissingOutput { file, index })
+    };
     let encoded = run("encoder.onnx", encoder_onnx, events)?;
-    let [onnx_mu, onnx_mean, onnx_bits] =
-        [0, 1, 2].map(|i| encoded.get(i).cloned().unwrap_or_default());
+    let onnx_mu = output(&encoded, "encoder.onnx", 0)?;
+    let onnx_mean = output(&encoded, "encoder.onnx", 1)?;
+    let onnx_bits = output(&encoded, "encoder.onnx", 2)?;
     let decoded = run("decoder.onnx", decoder_onnx, &bits)?;
-    let onnx_reconstruction = decoded.first().cloned().unwrap_or_default();
+    let onnx_reconstruction = output(&decoded, "decoder.onnx", 0)?;
 
     let scale = mu.iter().fold(0f32, |m, v| m.max(v.abs()));
     let mut agreeing = 0usize;

@@ -24,15 +24,29 @@ pub struct Simulation {
 }
 
 /// The simulators by name, for the command line.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Simulator {
     /// OPIS photoelectron spectrometer: 4 × 256 time-of-flight bins.
     Opis,
     /// 32 × 32 sprites (the classic beta-VAE test case).
     Sprites,
+}
+
+impl std::str::FromStr for Simulator {
+    type Err = latentlink_model::vae::UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "opis" => Ok(Self::Opis),
+            "sprites" => Ok(Self::Sprites),
+            _ => Err(latentlink_model::vae::UnknownName {
+                what: "simulator",
+                given: name.to_owned(),
+                expected: "opis, sprites",
+            }),
+        }
+    }
 }
 
 impl Simulator {

@@ -1,0 +1,46 @@
+//! `latentlink`: the one command of latentlink. One binary over lean library crates, so the
+//! README's commands, run in the order a newcomer runs them, build the ML stack once.
+//!
+//! | family | subcommands | module |
+//! |---|---|---|
+//! | models | `simulate`, `train`, `quantize`, `export`, `eval`, `sweep` | [`model_commands`] |
+//! | links | `listen`, `decode`, `stats` (the bridge); `emulate`, `feed`, `qemu`, `demo` (the rig) | [`link_commands`] |
+#![allow(clippy::print_stdout)] // a command-line tool prints its results
+
+mod link_commands;
+mod model_commands;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "latentlink",
+    version,
+    about = "Learned binary codes for detector data: train models, stream codes over serial, TCP or UDP, account for every event, decode and archive them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Model(model_commands::ModelCommand),
+    #[command(flatten)]
+    Link(link_commands::LinkCommand),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Model(command) => model_commands::run(command),
+        Command::Link(command) => link_commands::run(command),
+    }
+}

@@ -1,0 +1,560 @@
+//! The model commands of `latentlink`: simulate detector data, train a binary-code model,
+//! quantise, export, evaluate, and sweep rate against distortion.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use latentlink_model::Backend;
+use latentlink_model::latent::HeadKind;
+use latentlink_model::load_vae;
+use latentlink_model::vae::Vae;
+use latentlink_model::vae::{DecoderKind, EncoderKind, VaeConfig};
+use latentlink_package::manifest::Manifest;
+use latentlink_package::open::write_file;
+use latentlink_package::{ModelId, Package, files};
+use latentlink_trainer::data::{self, DataSource, Events, Normalisation, hdf5, npy};
+use latentlink_trainer::evaluate;
+use latentlink_trainer::export::{onnx, verify};
+use latentlink_trainer::pipeline::{self, TrainRequest};
+use latentlink_trainer::ptq;
+use latentlink_trainer::sim::Simulator;
+use latentlink_trainer::sweep;
+use latentlink_trainer::train::{self, TrainConfig};
+
+/// The subcommands of this family.
+#[derive(Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Simulate events and their ground-truth factors as .npy files (or one HDF5 file).
+    ///
+    /// Example: latentlink simulate --sim opis --events 20000 --out data/opis
+    Simulate {
+        /// Which detector.
+        #[arg(long, default_value = "opis")]
+        sim: Simulator,
+        /// Number of events.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Seed (the same seed gives the same events).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (events.npy, factors.npy, factors.json; or events.h5 with the
+        /// datasets /events and /factors, and factors.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value = "npy")]
+        format: DataFormat,
+    },
+    /// Train a model and write its package: int8 blob, ONNX files (checked in tract),
+    /// burn record, golden vectors, manifest and an evaluation against PCA.
+    ///
+    /// Example: latentlink train --data data/opis/events.npy --bits 128 --out runs/opis-b128
+    Train(TrainArgs),
+    /// Re-quantise a package's encoder to int8 with other calibration events, and update its
+    /// blob, golden int8 codes, model id and bit agreement.
+    ///
+    /// Example: latentlink quantize --model runs/opis-b128 --calibration data/opis/events.npy
+    Quantize {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Calibration events in the model's layout: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        calibration: DataSource,
+        /// Compute backend.
+        #[arg(long, default_value = "flex")]
+        backend: Backend,
+    },
+    /// Re-write a package's encoder.onnx and decoder.onnx from its burn record, verified in
+    /// tract against burn on the golden inputs.
+    ///
+    /// Example: latentlink export --model runs/opis-b128
+    Export {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Compute backend.
+        #[arg(long, default_value = "flex")]
+        backend: Backend,
+    },
+    /// Evaluate a model package on events: reconstruction error from int8 codes, PCA at the
+    /// same bits (fitted on half of the events), bit agreement and bit usage.
+    ///
+    /// Example: latentlink eval --model runs/opis-b128 --data data/opis-test/events.npy --out runs/opis-b128/eval-test
+    Eval {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Events in the model's layout: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: DataSource,
+        /// Write the report (report.json, report.md) and its plots (PNG) into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend.
+        #[arg(long, default_value = "flex")]
+        backend: Backend,
+    },
+    /// Rate–distortion sweep: for each code length, train the binary VAE (int8 runtime codes)
+    /// and a Gaussian VAE with as many f32 latents, and compare them with PCA at the same bits
+    /// and zstd's lossless size. Writes sweep.json, sweep.md and rate_distortion.png.
+    ///
+    /// Example: latentlink sweep --sim opis --events 10000 --bits 32,64,128,256 --out benches/results/sweep-opis
+    Sweep {
+        /// Simulate the events.
+        #[arg(long, conflicts_with = "data")]
+        sim: Option<Simulator>,
+        /// Or read them: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: Option<DataSource>,
+        /// Events to simulate.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Code lengths.
+        #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
+        bits: Vec<usize>,
+        /// Hidden widths of every model.
+        #[arg(long, value_delimiter = ',', default_value = "256,128")]
+        hidden: Vec<usize>,
+        /// Most epochs per model.
+        #[arg(long, default_value_t = 40)]
+        epochs: usize,
+        /// KL weight (both heads).
+        #[arg(long, default_value_t = 0.02)]
+        beta: f64,
+        /// Seed of the simulation, split and training.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Compute backend.
+        #[arg(long, default_value = "flex")]
+        backend: Backend,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// Events: FILE.npy, or a dataset of an HDF5 file as FILE.h5:/group/dataset ([N, D] or
+    /// [N, C, L]; f32, f64, i16, u16 or u8).
+    #[arg(long, conflicts_with = "sim")]
+    data: Option<DataSource>,
+    /// Or simulate the training events.
+    #[arg(long)]
+    sim: Option<Simulator>,
+    /// Events to simulate with --sim.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Code bits (latents).
+    #[arg(long, default_value_t = 128)]
+    bits: usize,
+    /// Encoder architecture.
+    #[arg(long, default_value = "mlp")]
+    encoder: EncoderKind,
+    /// Decoder architecture (conv needs a length divisible by 4).
+    #[arg(long, default_value = "mlp")]
+    decoder: DecoderKind,
+    /// Hidden layer widths, comma separated. The default keeps the int8 encoder at about
+    /// 330 KB, small enough for the flash of a common Cortex-M4.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    hidden: Vec<usize>,
+    /// Latent head.
+    #[arg(long, default_value = "binary")]
+    head: HeadKind,
+    /// KL weight (the default suits events of about a thousand samples).
+    #[arg(long, default_value_t = 0.02)]
+    beta: f64,
+    /// Capacity annealing for the Gaussian head: target KL per event (nats), reached over
+    /// --capacity-epochs.
+    #[arg(long)]
+    capacity: Option<f64>,
+    /// Epochs over which the capacity rises.
+    #[arg(long, default_value_t = 10)]
+    capacity_epochs: usize,
+    /// Most epochs (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 60)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Seed for the split, initialisation and shuffling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Compute backend.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Output folder: the model package.
+    #[arg(long)]
+    out: PathBuf,
+    /// Model name in the manifest (default: the output folder's name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// File formats `simulate` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DataFormat {
+    /// events.npy and factors.npy.
+    Npy,
+    /// events.h5 with the datasets /events and /factors.
+    Hdf5,
+}
+
+fn simulate(
+    sim: Simulator,
+    events: usize,
+    seed: u64,
+    out: &Path,
+    format: DataFormat,
+) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let simulation = sim.simulate(events, seed);
+    match format {
+        DataFormat::Npy => {
+            npy::write_f32(&out.join("events.npy"), &simulation.events)?;
+            npy::write_f32(&out.join("factors.npy"), &simulation.factors)?;
+        }
+        DataFormat::Hdf5 => hdf5::write_f32(
+            &out.join("events.h5"),
+            &[
+                ("events", &simulation.events.clone().into_dyn()),
+                ("factors", &simulation.factors.clone().into_dyn()),
+            ],
+        )?,
+    }
+    let names = serde_json::to_string_pretty(&simulation.factor_names)?;
+    fs::write(out.join("factors.json"), names)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {} events of shape {:?} to {}",
+        events,
+        &simulation.events.shape()[1..],
+        out.display()
+    );
+    Ok(())
+}
+
+fn train_command(args: &TrainArgs) -> Result<()> {
+    let (events, data_description) = match (&args.data, args.sim) {
+        (Some(source), _) => (source.load()?, source.to_string()),
+        (None, Some(sim)) => (
+            Events::from_array(sim.simulate(args.events, args.seed).events, "simulator")?,
+            format!(
+                "simulator {sim:?}, {} events, seed {}",
+                args.events, args.seed
+            ),
+        ),
+        (None, None) => {
+            bail!(
+                "give the training events with --data FILE.npy (or FILE.h5:/dataset), or simulate them with --sim opis"
+            )
+        }
+    };
+    let config = VaeConfig::new(
+        events.shape.channels,
+        events.shape.length,
+        args.bits,
+        args.hidden.clone(),
+    )
+    .with_encoder(match args.encoder {
+        EncoderKind::Mlp => "mlp".into(),
+        EncoderKind::Conv => "conv".into(),
+    })
+    .with_decoder(match args.decoder {
+        DecoderKind::Mlp => "mlp".into(),
+        DecoderKind::Conv => "conv".into(),
+    });
+    let train_config = TrainConfig {
+        head: args.head,
+        beta: args.beta,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        capacity: args.capacity.map(|max_nats| train::Capacity {
+            max_nats,
+            epochs: args.capacity_epochs,
+        }),
+        ..TrainConfig::default()
+    };
+    let outcome = pipeline::train_package(&TrainRequest {
+        events,
+        data_description,
+        config,
+        train_config,
+        backend: args.backend,
+        out: args.out.clone(),
+        name: args.name.clone().unwrap_or_else(|| {
+            args.out
+                .file_name()
+                .map_or("model".into(), |n| n.to_string_lossy().into_owned())
+        }),
+        command: command_line(),
+        progress: true,
+    })?;
+    let (manifest, report, out) = (&outcome.manifest, &outcome.evaluation.report, &args.out);
+    println!(
+        "model package {} (model id {}) written to {}",
+        manifest.name,
+        manifest.model_id,
+        out.display()
+    );
+    println!(
+        "validation nMSE: float latents {:.4}, float codes {:.4}, int8 codes {:.4} | PCA at {} bits {:.4} ({} comps x {} bits)",
+        report.nmse_float_latents,
+        report.nmse_float_codes,
+        report.nmse_runtime_codes,
+        report.bits,
+        report.pca.nmse,
+        report.pca.components,
+        report.pca.bits_per_coefficient
+    );
+    println!(
+        "int8/float bit agreement {:.4} (codes {:.3}), bit entropy {:.1} of {} bits, {} constant, near 0.5: {:.3}, compression {:.0}x",
+        report.agreement.bit_agreement,
+        report.agreement.code_agreement,
+        report.bit_usage.total_entropy,
+        report.bits,
+        report.bit_usage.constant_bits,
+        report.fraction_near_half,
+        report.compression_ratio
+    );
+    Ok(())
+}
+
+/// This invocation as a user would type it (program name without its path), for the
+/// manifest.
+fn command_line() -> String {
+    std::iter::once("latentlink".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A package opened for a command: its files, float model and normalisation.
+struct LoadedPackage {
+    opened: Package,
+    model: Vae,
+    normalisation: Normalisation,
+    device: latentlink_model::Device,
+}
+
+fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedPackage> {
+    let opened = Package::open(model_dir)?;
+    let device = backend.device();
+    let model = load_vae(&opened, &device)?;
+    let normalisation = opened.manifest.input.normalisation();
+    Ok(LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    })
+}
+
+/// Events from `source`, refused unless they have the package's layout.
+fn load_matching_events(source: &DataSource, manifest: &Manifest) -> Result<Events> {
+    let events = source.load()?;
+    events.expect_shape(manifest.input.shape(), &source.to_string())?;
+    Ok(events)
+}
+
+fn quantize_command(
+    model_dir: &Path,
+    calibration_path: &DataSource,
+    backend: Backend,
+) -> Result<()> {
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
+    let mut manifest = opened.manifest.clone();
+    let calibration = load_matching_events(calibration_path, &manifest)?;
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        calibration.shape,
+        &calibration.data,
+        &device,
+    )?;
+    let agreement = ptq::agreement(
+        &ptq::float_codes(&model, &normalisation, &calibration.data, &device)?,
+        &ptq::runtime_codes(&blob, &calibration.data)?,
+    );
+    let inputs = opened.golden()?.inputs;
+    pipeline::golden(&model, &normalisation, &blob, inputs, &device)?.write(model_dir)?;
+    write_file(model_dir, files::ENCODER_BLOB, &blob)?;
+    manifest.model_id = ModelId::of(&blob, &opened.record);
+    manifest.runtime = pipeline::footprint(&blob)?;
+    manifest.metrics.bit_agreement = agreement.bit_agreement;
+    manifest.command = command_line();
+    manifest.write(model_dir)?;
+    println!(
+        "re-quantised on {} events: int8/float bit agreement {:.4}, new model id {}",
+        calibration.len(),
+        agreement.bit_agreement,
+        manifest.model_id
+    );
+    Ok(())
+}
+
+fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
+    let encoder = onnx::to_bytes(&onnx::encoder(
+        &model,
+        &normalisation,
+        opened.manifest.input.shape(),
+    ))
+    .context("encoding encoder.onnx")?;
+    let decoder =
+        onnx::to_bytes(&onnx::decoder(&model, &normalisation)).context("encoding decoder.onnx")?;
+    let golden = opened.golden()?;
+    let parity = verify::check(
+        &model,
+        &normalisation,
+        &encoder,
+        &decoder,
+        &golden.inputs,
+        &device,
+    )?;
+    write_file(model_dir, files::ENCODER_ONNX, &encoder)?;
+    write_file(model_dir, files::DECODER_ONNX, &decoder)?;
+    println!(
+        "wrote encoder.onnx and decoder.onnx (opset {}), verified in tract: mu {:.1e}, reconstruction {:.1e} relative error",
+        onnx::OPSET,
+        parity.mu,
+        parity.reconstruction
+    );
+    Ok(())
+}
+
+fn eval_command(
+    model_dir: &Path,
+    data: &DataSource,
+    out: Option<&Path>,
+    backend: Backend,
+) -> Result<()> {
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
+    let manifest = &opened.manifest;
+    let events = load_matching_events(data, manifest)?;
+    // Half the events fit the PCA baseline, the other half are evaluated.
+    let split = data::split(&events, 0.5, 0.01, 1)?;
+    let evaluation = evaluate::evaluate(
+        &model,
+        &opened.blob,
+        &normalisation,
+        &split,
+        manifest.training_config::<TrainConfig>()?.alpha,
+        &device,
+    )?;
+    let log = train::TrainingLog {
+        epochs: Vec::new(),
+        best_epoch: manifest.training.best_epoch,
+        stopped_early: false,
+    };
+    let summary = evaluate::markdown(&manifest.name, &evaluation.report, &log);
+    println!("{summary}");
+    if let Some(out) = out {
+        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        write_file(
+            out,
+            files::REPORT,
+            serde_json::to_string_pretty(&evaluation.report)?.as_bytes(),
+        )?;
+        write_file(out, files::SUMMARY, summary.as_bytes())?;
+        let shape = manifest.input.shape();
+        evaluate::write_plots(out, &manifest.name, &evaluation, shape, &log)?;
+        println!("report and plots written to {}", out.display());
+    }
+    Ok(())
+}
+
+pub(crate) fn run(command: ModelCommand) -> Result<()> {
+    match command {
+        ModelCommand::Simulate {
+            sim,
+            events,
+            seed,
+            out,
+            format,
+        } => simulate(sim, events, seed, &out, format),
+        ModelCommand::Train(args) => train_command(&args),
+        ModelCommand::Quantize {
+            model,
+            calibration,
+            backend,
+        } => quantize_command(&model, &calibration, backend),
+        ModelCommand::Export { model, backend } => export_command(&model, backend),
+        ModelCommand::Eval {
+            model,
+            data,
+            out,
+            backend,
+        } => eval_command(&model, &data, out.as_deref(), backend),
+        ModelCommand::Sweep {
+            sim,
+            data,
+            events,
+            bits,
+            hidden,
+            epochs,
+            beta,
+            seed,
+            backend,
+            out,
+        } => {
+            let (events, dataset) = match (&data, sim) {
+                (Some(source), _) => (source.load()?, source.to_string()),
+                (None, Some(sim)) => (
+                    Events::from_array(sim.simulate(events, seed).events, "simulator")?,
+                    format!("{sim:?}").to_lowercase(),
+                ),
+                (None, None) => bail!("give the events with --data FILE.npy or --sim opis"),
+            };
+            let config = sweep::SweepConfig {
+                bits,
+                hidden,
+                train: TrainConfig {
+                    epochs,
+                    beta,
+                    seed,
+                    ..TrainConfig::default()
+                },
+                backend,
+                progress: true,
+            };
+            let result = sweep::sweep(&events, &dataset, &config)?;
+            fs::create_dir_all(&out)?;
+            fs::write(
+                out.join("sweep.json"),
+                serde_json::to_string_pretty(&result)?,
+            )?;
+            let table = sweep::markdown(&result);
+            fs::write(out.join("sweep.md"), &table)?;
+            sweep::plot(&out.join("rate_distortion.png"), &result)?;
+            println!(
+                "{table}\nsweep.json, sweep.md and rate_distortion.png in {}",
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The `latentlink` command as a user runs it, in one binary.
+
+mod link_cli;
+mod model_cli;

@@ -1,0 +1,248 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+//! The command line as a user runs it: simulate, train a tiny model into a package, check
+//! the package holds everything contract 2 lists and that its golden vectors reproduce.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use latentlink_package::files;
+use latentlink_trainer::data::npy;
+use latentlink_trainer::export::verify;
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_latentlink"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn simulate_writes_events_and_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sprites");
+    let output = trainer(&[
+        "simulate",
+        "--sim",
+        "sprites",
+        "--events",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        npy::read_f32(&out.join("events.npy")).unwrap().shape(),
+        &[30, 32, 32]
+    );
+    assert_eq!(
+        npy::read_f32(&out.join("factors.npy")).unwrap().shape(),
+        &[30, 5]
+    );
+    let names: Vec<String> =
+        serde_json::from_slice(&std::fs::read(out.join("factors.json")).unwrap()).unwrap();
+    assert_eq!(names[1], "scale");
+}
+
+#[test]
+fn bad_input_exits_non_zero_naming_the_file() {
+    let output = trainer(&[
+        "train",
+        "--data",
+        "/nonexistent/run7.npy",
+        "--out",
+        "/tmp/never",
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("run7.npy"), "{}", text(&output));
+    let output = trainer(&["train", "--out", "/tmp/never"]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("--data"), "{}", text(&output));
+}
+
+fn check_package(dir: &Path) {
+    for name in [
+        files::MANIFEST,
+        files::ENCODER_BLOB,
+        files::ENCODER_ONNX,
+        files::DECODER_ONNX,
+        files::MODEL_RECORD,
+        files::REPORT,
+        files::SUMMARY,
+        files::RECONSTRUCTIONS_PNG,
+        files::ERRORS_PNG,
+        files::TRAINING_PNG,
+    ] {
+        assert!(dir.join(name).is_file(), "missing {name}");
+    }
+    let manifest = latentlink_package::Package::open(dir)
+        .map(|p| p.manifest)
+        .unwrap();
+    assert_eq!(manifest.code.bits, 16);
+    assert_eq!((manifest.input.channels, manifest.input.length), (4, 256));
+    assert!(manifest.command.contains("train"));
+    let golden = latentlink_package::Golden::read(dir).unwrap();
+    // The runtime reproduces the golden int8 codes from the golden inputs, bit for bit.
+    let blob = std::fs::read(dir.join(files::ENCODER_BLOB)).unwrap();
+    let codes = latentlink_trainer::ptq::runtime_codes(&blob, &golden.inputs).unwrap();
+    assert_eq!(codes, golden.int8_codes);
+    // tract runs the decoder on the golden int8 codes and gives the golden reconstructions.
+    let decoder = std::fs::read(dir.join(files::DECODER_ONNX)).unwrap();
+    let out = verify::run("decoder.onnx", &decoder, &golden.int8_codes).unwrap();
+    assert!(verify::relative_error(&golden.reconstructions, &out[0]) <= verify::TOLERANCE);
+}
+
+#[test]
+fn train_writes_a_complete_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny");
+    let output = trainer(&[
+        "train",
+        "--sim",
+        "opis",
+        "--events",
+        "300",
+        "--bits",
+        "16",
+        "--hidden",
+        "16",
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("model id"), "{}", text(&output));
+    check_package(&out);
+    assert!(
+        !out.join("checkpoint.bpk").exists(),
+        "the training checkpoint is not part of the package"
+    );
+
+    // eval reads the package back (burn record included) and evaluates new events, here
+    // from a dataset of an HDF5 file.
+    let data = dir.path().join("new");
+    let output = trainer(&[
+        "simulate",
+        "--sim",
+        "opis",
+        "--events",
+        "60",
+        "--seed",
+        "77",
+        "--format",
+        "hdf5",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let events = format!("{}:/events", data.join("events.h5").display());
+    let eval_dir = dir.path().join("eval");
+    let output = trainer(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        &events,
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("int8 runtime codes"),
+        "{}",
+        text(&output)
+    );
+    let report = std::fs::read(eval_dir.join(files::REPORT)).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(json["events"].as_u64(), Some(30));
+    assert!(json["nmse_runtime_codes"].as_f64().unwrap().is_finite());
+    assert!(json["mse_runtime_codes_detector_units"].as_f64().unwrap() > 0.0);
+    for name in [
+        files::SUMMARY,
+        files::RECONSTRUCTIONS_PNG,
+        files::ERRORS_PNG,
+    ] {
+        assert!(eval_dir.join(name).is_file(), "eval wrote no {name}");
+    }
+    // quantize re-calibrates: the blob and the model id change, the package stays consistent.
+    let before = latentlink_package::Package::open(&out)
+        .map(|p| p.manifest)
+        .unwrap()
+        .model_id;
+    let output = trainer(&[
+        "quantize",
+        "--model",
+        out.to_str().unwrap(),
+        "--calibration",
+        &events,
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_ne!(
+        latentlink_package::Package::open(&out)
+            .map(|p| p.manifest)
+            .unwrap()
+            .model_id,
+        before
+    );
+    check_package(&out);
+    // export rewrites the ONNX files and verifies them.
+    std::fs::remove_file(out.join(files::DECODER_ONNX)).unwrap();
+    let output = trainer(&["export", "--model", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("verified in tract"),
+        "{}",
+        text(&output)
+    );
+    check_package(&out);
+
+    // Events of another layout are refused with both layouts named.
+    let sprites = dir.path().join("sprites");
+    assert!(
+        trainer(&[
+            "simulate",
+            "--sim",
+            "sprites",
+            "--events",
+            "5",
+            "--out",
+            sprites.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let output = trainer(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        sprites.join("events.npy").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("32×32 but the model takes 4×256"),
+        "{}",
+        text(&output)
+    );
+
+    // Change one byte of the blob: the package no longer matches its model id.
+    let blob_path = out.join(files::ENCODER_BLOB);
+    let mut blob = std::fs::read(&blob_path).unwrap();
+    blob[40] ^= 1;
+    std::fs::write(&blob_path, blob).unwrap();
+    let err = latentlink_package::Package::open(&out)
+        .map(|p| p.manifest)
+        .unwrap_err();
+    assert!(
+        matches!(err, latentlink_package::PackageError::ModelId { .. }),
+        "{err}"
+    );
+}

@@ -1,0 +1,249 @@
+//! Decoders: codes back to events in detector units, on a burn backend or in tract.
+//!
+//! Both run the package's float decoder: [`BurnDecoder`] loads `model.bpk` into the model
+//! crate's burn model (CPU `flex` by default; `ndarray`, and GPUs through `wgpu`, with those
+//! cargo features), [`TractDecoder`] runs `decoder.onnx`. They agree on the golden vectors
+//! within 1e-4 relative (tested). Both take an opened [`Package`]: nothing here reads the
+//! package folder again.
+
+use std::collections::HashMap;
+
+use burn::tensor::Device;
+use latentlink_model::tensor::{TensorError, to_array, to_tensor};
+use latentlink_model::{Backend, ModelError, Vae, load_vae};
+use latentlink_package::{Normalisation, Package, files};
+use ndarray::Array2;
+use tract_onnx::prelude::{
+    Arc, Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, Tensor,
+    TypedRunnableModel, tvec,
+};
+
+/// An error of a library that reports dynamic errors (tract), with its chain kept.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why codes could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The package's float model could not be loaded.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The burn backend returned a tensor that cannot be read back.
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+    /// tract could not load or run `decoder.onnx`.
+    #[error("tract cannot run {path}: {source}")]
+    Tract {
+        /// The ONNX file.
+        path: String,
+        /// tract's error (tract reports `anyhow` errors, kept here as the error chain).
+        #[source]
+        source: BoxedError,
+    },
+    /// Codes of another width than the decoder's.
+    #[error("codes of {found} bits given to a decoder of {expected} bits")]
+    Width {
+        /// Bits the decoder takes.
+        expected: usize,
+        /// Bits given.
+        found: usize,
+    },
+}
+
+/// Which decoder runs the codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecoderKind {
+    /// burn on its pure-Rust CPU backend (default).
+    Flex,
+    /// burn on the burn-ndarray CPU backend.
+    #[cfg(feature = "ndarray")]
+    Ndarray,
+    /// burn on a GPU through wgpu (Vulkan, Metal, DX12; Mesa's software Vulkan in CI).
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// tract-onnx running the package's `decoder.onnx` on the CPU.
+    Tract,
+}
+
+impl std::str::FromStr for DecoderKind {
+    type Err = latentlink_model::vae::UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "flex" => Ok(Self::Flex),
+            #[cfg(feature = "ndarray")]
+            "ndarray" => Ok(Self::Ndarray),
+            #[cfg(feature = "wgpu")]
+            "wgpu" => Ok(Self::Wgpu),
+            "tract" => Ok(Self::Tract),
+            _ => Err(latentlink_model::vae::UnknownName {
+                what: "decoder",
+                given: name.to_owned(),
+                expected: if cfg!(all(feature = "ndarray", feature = "wgpu")) {
+                    "flex, ndarray, wgpu, tract"
+                } else if cfg!(feature = "ndarray") {
+                    "flex, ndarray, tract"
+                } else if cfg!(feature = "wgpu") {
+                    "flex, wgpu, tract"
+                } else {
+                    "flex, tract"
+                },
+            }),
+        }
+    }
+}
+
+/// Codes `[N, bits]` (0/1) to events `[N, channels · length]` in detector units.
+pub trait Decoder {
+    /// Decodes a batch.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the backend fails.
+    fn decode(&mut self, codes: &Array2<f32>) -> Result<Array2<f32>, DecodeError>;
+
+    /// A name for logs and summaries.
+    fn name(&self) -> &'static str;
+}
+
+/// Opens the decoder `kind` of an opened package.
+///
+/// # Errors
+/// [`DecodeError`] if the decoder cannot load.
+pub fn open(package: &Package, kind: DecoderKind) -> Result<Box<dyn Decoder>, DecodeError> {
+    let backend = match kind {
+        DecoderKind::Tract => {
+            return Ok(Box::new(TractDecoder::open(package)?));
+        }
+        DecoderKind::Flex => Backend::Flex,
+        #[cfg(feature = "ndarray")]
+        DecoderKind::Ndarray => Backend::Ndarray,
+        #[cfg(feature = "wgpu")]
+        DecoderKind::Wgpu => Backend::Wgpu,
+    };
+    Ok(Box::new(BurnDecoder::open(package, backend)?))
+}
+
+/// The burn model of a package on one backend.
+#[derive(Debug)]
+pub struct BurnDecoder {
+    model: Vae,
+    normalisation: Normalisation,
+    device: Device,
+    name: &'static str,
+}
+
+impl BurnDecoder {
+    /// Loads the package's `model.bpk` onto `backend`.
+    ///
+    /// # Errors
+    /// [`ModelError`] if the record does not fit the manifest.
+    pub fn open(package: &Package, backend: Backend) -> Result<Self, ModelError> {
+        let device = backend.device();
+        Ok(Self {
+            model: load_vae(package, &device)?,
+            normalisation: package.manifest.input.normalisation(),
+            device,
+            name: match backend {
+                Backend::Flex => "burn-flex",
+                #[cfg(feature = "ndarray")]
+                Backend::Ndarray => "burn-ndarray",
+                #[cfg(feature = "wgpu")]
+                Backend::Wgpu => "burn-wgpu",
+            },
+        })
+    }
+}
+
+impl Decoder for BurnDecoder {
+    fn decode(&mut self, codes: &Array2<f32>) -> Result<Array2<f32>, DecodeError> {
+        let decoded = self.model.decode(to_tensor(codes, &self.device));
+        Ok(self.normalisation.invert(&to_array(decoded)?))
+    }
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// `decoder.onnx` in tract, with one optimised plan per batch size seen.
+#[derive(Debug)]
+pub struct TractDecoder {
+    model: tract_onnx::prelude::InferenceModel,
+    plans: HashMap<usize, Plan>,
+    bits: usize,
+    path: String,
+}
+
+impl TractDecoder {
+    /// Loads the package's `decoder.onnx` (denormalisation included, so outputs are in
+    /// detector units).
+    ///
+    /// # Errors
+    /// [`DecodeError::Tract`] if tract cannot read the file.
+    pub fn open(package: &Package) -> Result<Self, DecodeError> {
+        let path = package.path(files::DECODER_ONNX);
+        let path_text = path.display().to_string();
+        let model =
+            tract_onnx::onnx()
+                .model_for_path(&path)
+                .map_err(|source| DecodeError::Tract {
+                    path: path_text.clone(),
+                    source: source.into(),
+                })?;
+        Ok(Self {
+            model,
+            plans: HashMap::new(),
+            bits: package.manifest.code.bits,
+            path: path_text,
+        })
+    }
+
+    fn error(&self, source: impl Into<BoxedError>) -> DecodeError {
+        DecodeError::Tract {
+            path: self.path.clone(),
+            source: source.into(),
+        }
+    }
+}
+
+impl Decoder for TractDecoder {
+    fn decode(&mut self, codes: &Array2<f32>) -> Result<Array2<f32>, DecodeError> {
+        let (rows, width) = codes.dim();
+        if width != self.bits {
+            return Err(DecodeError::Width {
+                expected: self.bits,
+                found: width,
+            });
+        }
+        let plan = match self.plans.get(&rows) {
+            Some(plan) => plan.clone(),
+            None => {
+                let fact = InferenceFact::dt_shape(f32::datum_type(), [rows, self.bits]);
+                let plan = self
+                    .model
+                    .clone()
+                    .with_input_fact(0, fact)
+                    .and_then(|m| m.into_optimized())
+                    .and_then(|m| m.into_runnable())
+                    .map_err(|e| self.error(e))?;
+                self.plans.insert(rows, plan.clone());
+                plan
+            }
+        };
+        let values: Vec<f32> = codes.iter().copied().collect();
+        let input = Tensor::from_shape(&[rows, self.bits], &values).map_err(|e| self.error(e))?;
+        let outputs = plan.run(tvec!(input.into())).map_err(|e| self.error(e))?;
+        let view = outputs[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| self.error(e))?;
+        let width = view.len() / rows.max(1);
+        Array2::from_shape_vec((rows, width), view.iter().copied().collect())
+            .map_err(|e| self.error(e))
+    }
+
+    fn name(&self) -> &'static str {
+        "tract"
+    }
+}

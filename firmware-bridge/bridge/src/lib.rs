@@ -1,0 +1,29 @@
+//! # latentlink bridge
+//!
+//! The receiving side on a host: it listens on the links front-ends stream codes over, checks
+//! every frame, knows which events arrived, were lost or were rejected, decodes codes back
+//! into events in batches, and stores both. What produces traffic for it (the device
+//! emulator, feeding a board, QEMU, the demo) lives in the rig crate, not here.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`link`] | link specs; serial, TCP and UDP receivers (reconnecting) and senders |
+//! | [`ingest`] | bytes → runtime accumulator and frame parser → model check → accepted codes |
+//! | [`accounting`] | per-stream counts: decoded, lost, rejected, duplicated, late |
+//! | [`decode`] | decoders: burn (flex CPU, ndarray, wgpu) and tract on `decoder.onnx` |
+//! | [`replay`] | codes → bits → decoder → sink, in batches: shared by `listen` and `decode` |
+//! | [`archive`] | the append-only, crash-safe code archive |
+//! | [`sink`] | reconstructions in `.npy` or HDF5 chunks with their event ids |
+//! | [`listen`] | the main loop: receive, account, archive, batch, decode, write, status file |
+//!
+//! Data flow: [`link::Receiver`] → [`ingest::Ingest`] → [`archive::ArchiveWriter`] and
+//! batches → [`replay::Replay`] ([`decode::Decoder`] → [`sink::ReconstructionSink`]).
+
+pub mod accounting;
+pub mod archive;
+pub mod decode;
+pub mod ingest;
+pub mod link;
+pub mod listen;
+pub mod replay;
+pub mod sink;

@@ -1,0 +1,278 @@
+//! Reconstructions to disk in chunks, each with the ids of its events.
+//!
+//! As `.npy`, chunk `k` is `reconstructions-k.npy` (`[n, channels · length]` f32, detector
+//! units) and `events-k.npy` (`[n, 2]` u64: stream id, event id); as HDF5 it is
+//! `chunk-k.h5` holding the datasets `/reconstructions` and `/events` with the same
+//! contents; `k` is zero-padded to 6 digits. A chunk is written when it holds `chunk_events`
+//! events, and at [`ReconstructionSink::close`]. Chunks are written to a temporary name and
+//! renamed, so a reader never sees half a chunk.
+
+use std::path::{Path, PathBuf};
+
+use hdf5_pure::FileBuilder;
+use ndarray::{Array2, Axis, concatenate};
+use ndarray_npy::write_npy;
+
+/// File format of the chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkFormat {
+    /// `reconstructions-k.npy` and `events-k.npy`.
+    #[default]
+    Npy,
+    /// `chunk-k.h5` with `/reconstructions` and `/events`.
+    Hdf5,
+}
+
+impl std::str::FromStr for ChunkFormat {
+    type Err = latentlink_model::vae::UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "npy" => Ok(Self::Npy),
+            "hdf5" => Ok(Self::Hdf5),
+            _ => Err(latentlink_model::vae::UnknownName {
+                what: "chunk format",
+                given: name.to_owned(),
+                expected: "npy, hdf5",
+            }),
+        }
+    }
+}
+
+/// Why reconstructions could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write reconstructions to {path}: {reason}")]
+pub struct SinkError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// Writes reconstructions in `.npy` chunks.
+#[derive(Debug)]
+pub struct ReconstructionSink {
+    dir: PathBuf,
+    chunk_events: usize,
+    format: ChunkFormat,
+    next_chunk: usize,
+    pending: Vec<Array2<f32>>,
+    pending_ids: Vec<[u64; 2]>,
+    written: u64,
+}
+
+impl ReconstructionSink {
+    /// Writes into `dir` (created if needed), `chunk_events` events per chunk.
+    ///
+    /// # Errors
+    /// [`SinkError`] if the folder cannot be created.
+    pub fn new(dir: &Path, chunk_events: usize, format: ChunkFormat) -> Result<Self, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|e| SinkError {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            chunk_events: chunk_events.max(1),
+            format,
+            next_chunk: 0,
+            pending: Vec::new(),
+            pending_ids: Vec::new(),
+            written: 0,
+        })
+    }
+
+    /// Adds reconstructions with their `(stream, event)` ids.
+    ///
+    /// # Errors
+    /// [`SinkError`] if a full chunk cannot be written.
+    pub fn push(
+        &mut self,
+        reconstructions: Array2<f32>,
+        ids: &[[u64; 2]],
+    ) -> Result<(), SinkError> {
+        self.pending.push(reconstructions);
+        self.pending_ids.extend_from_slice(ids);
+        if self.pending_ids.len() >= self.chunk_events {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Events written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        if self.pending_ids.is_empty() {
+            return Ok(());
+        }
+        let data = join(&self.pending).ok_or_else(|| SinkError {
+            path: self.dir.clone(),
+            reason: "reconstructions of different widths".into(),
+        })?;
+        let ids =
+            Array2::from_shape_fn((self.pending_ids.len(), 2), |(i, j)| self.pending_ids[i][j]);
+        let chunk = self.next_chunk;
+        match self.format {
+            ChunkFormat::Npy => {
+                write_atomically(
+                    &self.dir.join(format!("reconstructions-{chunk:06}.npy")),
+                    &data,
+                )?;
+                write_atomically(&self.dir.join(format!("events-{chunk:06}.npy")), &ids)?;
+            }
+            ChunkFormat::Hdf5 => {
+                write_hdf5(&self.dir.join(format!("chunk-{chunk:06}.h5")), &data, &ids)?
+            }
+        }
+        self.written += ids.nrows() as u64;
+        self.next_chunk += 1;
+        self.pending.clear();
+        self.pending_ids.clear();
+        Ok(())
+    }
+
+    /// Writes what is pending as a last chunk.
+    ///
+    /// # Errors
+    /// [`SinkError`] if it cannot be written.
+    pub fn close(mut self) -> Result<u64, SinkError> {
+        self.flush()?;
+        Ok(self.written)
+    }
+}
+
+fn write_atomically<T: ndarray_npy::WritableElement>(
+    path: &Path,
+    array: &Array2<T>,
+) -> Result<(), SinkError> {
+    let error = |reason: String| SinkError {
+        path: path.to_owned(),
+        reason,
+    };
+    let partial = path.with_extension("npy.partial");
+    write_npy(&partial, array).map_err(|e| error(e.to_string()))?;
+    std::fs::rename(&partial, path).map_err(|e| error(e.to_string()))
+}
+
+fn write_hdf5(path: &Path, data: &Array2<f32>, ids: &Array2<u64>) -> Result<(), SinkError> {
+    let shape = |a: (usize, usize)| [a.0 as u64, a.1 as u64];
+    let mut builder = FileBuilder::new();
+    builder
+        .create_dataset("reconstructions")
+        .with_f32_data(&data.iter().copied().collect::<Vec<_>>())
+        .with_shape(&shape(data.dim()));
+    builder
+        .create_dataset("events")
+        .with_u64_data(&ids.iter().copied().collect::<Vec<_>>())
+        .with_shape(&shape(ids.dim()));
+    let partial = path.with_extension("h5.partial");
+    let error = |reason: String| SinkError {
+        path: path.to_owned(),
+        reason,
+    };
+    builder.write(&partial).map_err(|e| error(e.to_string()))?;
+    std::fs::rename(&partial, path).map_err(|e| error(e.to_string()))
+}
+
+fn read_hdf5(path: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> {
+    let error = |reason: String| SinkError {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = hdf5_pure::File::open(path).map_err(|e| error(e.to_string()))?;
+    let read = |name: &str| {
+        let dataset = file.dataset(name).map_err(|e| error(e.to_string()))?;
+        let shape = dataset.shape().map_err(|e| error(e.to_string()))?;
+        let dims = match shape[..] {
+            [rows, cols] => (rows as usize, cols as usize),
+            _ => return Err(error(format!("{name} has shape {shape:?}, not 2-D"))),
+        };
+        Ok((dataset, dims))
+    };
+    let (reconstructions, dims) = read("reconstructions")?;
+    let values = reconstructions
+        .read_f32()
+        .map_err(|e| error(e.to_string()))?;
+    let data = Array2::from_shape_vec(dims, values).map_err(|e| error(e.to_string()))?;
+    let (events, dims) = read("events")?;
+    let values = events.read_u64().map_err(|e| error(e.to_string()))?;
+    let ids = Array2::from_shape_vec(dims, values).map_err(|e| error(e.to_string()))?;
+    Ok((data, ids))
+}
+
+/// Reads every chunk in `dir` back, in order: reconstructions and their `(stream, event)` ids.
+///
+/// # Errors
+/// [`SinkError`] if a chunk cannot be read.
+pub fn read_chunks(dir: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> {
+    let mut data = Vec::new();
+    let mut ids = Vec::new();
+    for chunk in 0.. {
+        let h5 = dir.join(format!("chunk-{chunk:06}.h5"));
+        if h5.exists() {
+            let (d, i) = read_hdf5(&h5)?;
+            data.push(d);
+            ids.push(i);
+            continue;
+        }
+        let path = dir.join(format!("reconstructions-{chunk:06}.npy"));
+        if !path.exists() {
+            break;
+        }
+        let read_error = |p: &Path, e: ndarray_npy::ReadNpyError| SinkError {
+            path: p.to_owned(),
+            reason: e.to_string(),
+        };
+        data.push(
+            ndarray_npy::read_npy::<_, Array2<f32>>(&path).map_err(|e| read_error(&path, e))?,
+        );
+        let id_path = dir.join(format!("events-{chunk:06}.npy"));
+        ids.push(
+            ndarray_npy::read_npy::<_, Array2<u64>>(&id_path)
+                .map_err(|e| read_error(&id_path, e))?,
+        );
+    }
+    let empty = || SinkError {
+        path: dir.to_owned(),
+        reason: "no reconstruction chunks".into(),
+    };
+    Ok((
+        join(&data).ok_or_else(empty)?,
+        join(&ids).ok_or_else(empty)?,
+    ))
+}
+
+/// Rows of every array, one after the other (none if empty or of different widths).
+fn join<T: Clone>(arrays: &[Array2<T>]) -> Option<Array2<T>> {
+    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+    concatenate(Axis(0), &views).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_round_trip_in_both_formats() {
+        for (format, second_chunk) in [
+            (ChunkFormat::Npy, "reconstructions-000001.npy"),
+            (ChunkFormat::Hdf5, "chunk-000001.h5"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sink = ReconstructionSink::new(dir.path(), 3, format).unwrap();
+            for i in 0..4u64 {
+                let rows = Array2::from_elem((2, 5), i as f32);
+                sink.push(rows, &[[1, 2 * i], [1, 2 * i + 1]]).unwrap();
+            }
+            assert_eq!(sink.close().unwrap(), 8);
+            let (data, ids) = read_chunks(dir.path()).unwrap();
+            assert_eq!(data.dim(), (8, 5));
+            assert_eq!(ids.column(1).to_vec(), (0..8).collect::<Vec<u64>>());
+            assert_eq!(data[[7, 0]], 3.0);
+            assert!(dir.path().join(second_chunk).exists());
+        }
+    }
+}

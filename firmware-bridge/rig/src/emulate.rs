@@ -1,0 +1,332 @@
+//! The device emulator: the runtime's int8 [`Encoder`] on the host, exactly as firmware runs
+//! it, sending wire frames over a link, with faults injected on request.
+//!
+//! Faults act on whole frames, one fault at most per frame, drawn from a seeded generator,
+//! and never on the first frame or the last two (a receiver only knows where a stream
+//! starts and ends from frames it receives):
+//!
+//! - **drop**: the frame is not sent (its events are lost);
+//! - **flip**: one bit of the codes or checksum is flipped (rejected: CRC);
+//! - **truncate**: the frame is cut short after its header (rejected: malformed);
+//! - **duplicate**: the frame is sent twice;
+//! - **reorder**: the frame is held back and sent after the next one;
+//! - **garbage**: a burst of random bytes (a short datagram on UDP) goes before the frame
+//!   (rejected: malformed; no events).
+//!
+//! [`FaultLog`] records what was injected, so tests compare the bridge's counters with it.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use latentlink_runtime::wire::{FrameError, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN};
+use latentlink_runtime::{BlobError, EncodeError, Model};
+use ndarray::Array2;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use latentlink_bridge::link::Sender;
+
+/// Fault rates, each the probability per frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Frames not sent.
+    pub drop: f64,
+    /// Frames with one flipped bit in the codes or checksum.
+    pub flip: f64,
+    /// Frames cut short.
+    pub truncate: f64,
+    /// Frames sent twice.
+    pub duplicate: f64,
+    /// Frames sent after the next one.
+    pub reorder: f64,
+    /// Bursts of garbage before a frame.
+    pub garbage: f64,
+}
+
+impl std::str::FromStr for Faults {
+    type Err = String;
+
+    /// Parses `drop=0.01,flip=0.01,...` (any subset).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut faults = Self::default();
+        for item in text.split(',').filter(|s| !s.is_empty()) {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("fault {item:?} is not name=rate"))?;
+            let rate: f64 = value
+                .parse()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| format!("fault rate {value:?} is not a probability in [0, 1]"))?;
+            let slot = match name {
+                "drop" => &mut faults.drop,
+                "flip" => &mut faults.flip,
+                "truncate" => &mut faults.truncate,
+                "duplicate" => &mut faults.duplicate,
+                "reorder" => &mut faults.reorder,
+                "garbage" => &mut faults.garbage,
+                _ => {
+                    return Err(format!(
+                        "unknown fault {name:?}; known: drop, flip, truncate, duplicate, reorder, garbage"
+                    ));
+                }
+            };
+            *slot = rate;
+        }
+        let total = faults.drop
+            + faults.flip
+            + faults.truncate
+            + faults.duplicate
+            + faults.reorder
+            + faults.garbage;
+        if total > 1.0 {
+            return Err(format!("fault rates add up to {total}, more than 1"));
+        }
+        Ok(faults)
+    }
+}
+
+/// What the emulator sent and injected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultLog {
+    /// Frames made (before faults).
+    pub frames: u64,
+    /// Events encoded and framed.
+    pub events: u64,
+    /// Frames dropped, and their events.
+    pub dropped: [u64; 2],
+    /// Frames with a flipped bit, and their events.
+    pub flipped: [u64; 2],
+    /// Frames truncated, and their events.
+    pub truncated: [u64; 2],
+    /// Frames duplicated, and their events.
+    pub duplicated: [u64; 2],
+    /// Frames reordered, and their events.
+    pub reordered: [u64; 2],
+    /// Garbage bursts.
+    pub garbage: u64,
+    /// Bytes put on the link.
+    pub bytes_sent: u64,
+}
+
+/// How the emulator sends.
+#[derive(Debug, Clone)]
+pub struct EmulateConfig {
+    /// Model id put in every frame.
+    pub model_id: u64,
+    /// Stream id.
+    pub stream: u16,
+    /// Codes per frame (1..=90 for 128-bit codes).
+    pub codes_per_frame: usize,
+    /// Events per second (0: as fast as possible).
+    pub rate: f64,
+    /// Faults to inject.
+    pub faults: Faults,
+    /// Seed of the fault generator.
+    pub seed: u64,
+}
+
+/// Why the emulator stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulateError {
+    /// The blob is invalid.
+    #[error("the model blob is invalid: {0}")]
+    Blob(#[from] BlobError),
+    /// An event could not be encoded.
+    #[error("the encoder refused an event: {0}")]
+    Encode(#[from] EncodeError),
+    /// A frame could not be written.
+    #[error("cannot write a frame: {0}")]
+    Frame(#[from] FrameError),
+    /// A frame did not fit its byte-stream buffer (a bug: the buffer is sized for the largest
+    /// frame).
+    #[error("a frame of {len} B does not fit the byte-stream buffer")]
+    StreamBuffer {
+        /// Raw frame bytes.
+        len: usize,
+    },
+    /// Too many codes per frame for the largest frame.
+    #[error(
+        "{codes_per_frame} codes of {code_bytes} B do not fit a frame of at most {MAX_FRAME_LEN} B; use at most {max}"
+    )]
+    FrameTooLarge {
+        /// Codes asked for.
+        codes_per_frame: usize,
+        /// Bytes per code.
+        code_bytes: usize,
+        /// The most that fit.
+        max: usize,
+    },
+    /// The link failed.
+    #[error("link: {0}")]
+    Link(#[from] std::io::Error),
+}
+
+/// Encodes each row of `events` with the runtime encoder of `blob`, as a front-end would
+/// (through [`latentlink_runtime::host::encode_events`], the host fast path).
+///
+/// # Errors
+/// [`EmulateError::Blob`] if the blob is invalid, [`EmulateError::Encode`] if an event does
+/// not fit it.
+pub fn encode_events(blob: &[u8], events: &Array2<f32>) -> Result<Vec<u8>, EmulateError> {
+    let model = Model::from_bytes(blob)?;
+    let samples: Vec<f32> = events.iter().copied().collect();
+    Ok(latentlink_runtime::host::encode_events(model, &samples)?)
+}
+
+/// Sends `codes` (`code_bytes` each, back to back, events 0, 1, ...) in frames over `sender`.
+///
+/// # Errors
+/// [`EmulateError`] if a frame cannot be built or the link fails.
+pub fn send_codes(
+    codes: &[u8],
+    code_bytes: usize,
+    config: &EmulateConfig,
+    sender: &mut Sender,
+) -> Result<FaultLog, EmulateError> {
+    send_codes_from(codes, code_bytes, config, (0, 0), sender)
+}
+
+/// As [`send_codes`], continuing a stream: the first frame has sequence number `start.0`
+/// and the first code event id `start.1` (a front-end resuming after a reconnect).
+///
+/// # Errors
+/// [`EmulateError`] if a frame cannot be built or the link fails.
+pub fn send_codes_from(
+    codes: &[u8],
+    code_bytes: usize,
+    config: &EmulateConfig,
+    start: (u32, u64),
+    sender: &mut Sender,
+) -> Result<FaultLog, EmulateError> {
+    let max = (MAX_FRAME_LEN - HEADER_LEN - 4) / code_bytes.max(1);
+    let per_frame = config.codes_per_frame;
+    if per_frame == 0 || per_frame > max {
+        return Err(EmulateError::FrameTooLarge {
+            codes_per_frame: per_frame,
+            code_bytes,
+            max,
+        });
+    }
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut log = FaultLog::default();
+    let mut held: Option<Vec<u8>> = None;
+    let frames: Vec<&[u8]> = codes.chunks(per_frame * code_bytes).collect();
+    let began = Instant::now();
+    let mut raw = vec![0u8; MAX_FRAME_LEN];
+    for (index, chunk) in frames.iter().enumerate() {
+        let count = chunk.len() / code_bytes;
+        let repr = FrameRepr {
+            model_id: config.model_id,
+            stream_id: config.stream,
+            sequence: start.0.wrapping_add(index as u32),
+            first_event: start.1 + (index * per_frame) as u64,
+            code_bytes: code_bytes as u8,
+            code_count: count as u16,
+        };
+        let len = repr.emit_with_codes(chunk, &mut raw)?;
+        let mut frame = raw[..len].to_vec();
+        log.frames += 1;
+        log.events += count as u64;
+        let counted = |slot: &mut [u64; 2]| {
+            slot[0] += 1;
+            slot[1] += count as u64;
+        };
+        let spared = index == 0 || index + 2 >= frames.len();
+        let draw: f64 = if spared { 1.0 } else { rng.random() };
+        let f = &config.faults;
+        let mut copies = 1;
+        let mut hold = false;
+        let mut threshold = f.drop;
+        if draw < threshold {
+            counted(&mut log.dropped);
+            copies = 0;
+        } else if draw < {
+            threshold += f.flip;
+            threshold
+        } {
+            let bit = rng.random_range(HEADER_LEN * 8..len * 8);
+            frame[bit / 8] ^= 1 << (bit % 8);
+            counted(&mut log.flipped);
+        } else if draw < {
+            threshold += f.truncate;
+            threshold
+        } {
+            frame.truncate(rng.random_range(HEADER_LEN..len));
+            counted(&mut log.truncated);
+        } else if draw < {
+            threshold += f.duplicate;
+            threshold
+        } {
+            copies = 2;
+            counted(&mut log.duplicated);
+        } else if draw < {
+            threshold += f.reorder;
+            threshold
+        } {
+            hold = held.is_none();
+            if hold {
+                counted(&mut log.reordered);
+            }
+        } else if draw < threshold + f.garbage {
+            let n = rng.random_range(1..HEADER_LEN);
+            let burst: Vec<u8> = (0..n).map(|_| rng.random_range(1..=255u8)).collect();
+            log.bytes_sent += send_one(sender, &burst, true)?;
+            log.garbage += 1;
+        }
+        if hold {
+            held = Some(frame);
+            continue;
+        }
+        for _ in 0..copies {
+            log.bytes_sent += send_one(sender, &frame, false)?;
+        }
+        if let Some(late) = held.take() {
+            log.bytes_sent += send_one(sender, &late, false)?;
+        }
+        if config.rate > 0.0 {
+            let due = began + Duration::from_secs_f64(log.events as f64 / config.rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                sleep(wait);
+            }
+        }
+    }
+    sender.flush()?;
+    Ok(log)
+}
+
+/// Sends one raw frame (or a garbage burst), COBS-encoded with a delimiter on streams.
+/// Garbage on a stream goes raw, ended by a delimiter, so it is one bad run.
+fn send_one(sender: &mut Sender, raw: &[u8], garbage: bool) -> Result<u64, EmulateError> {
+    if !sender.is_stream() {
+        sender.send(raw)?;
+        return Ok(raw.len() as u64);
+    }
+    let mut out = vec![0u8; MAX_ENCODED_LEN];
+    let n = if garbage {
+        out[..raw.len()].copy_from_slice(raw);
+        raw.len()
+    } else {
+        cobs::try_encode(raw, &mut out)
+            .map_err(|_| EmulateError::StreamBuffer { len: raw.len() })?
+    };
+    out[n] = 0;
+    sender.send(&out[..=n])?;
+    Ok(n as u64 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_and_are_checked() {
+        let f: Faults = "drop=0.1,flip=0.05".parse().unwrap();
+        assert_eq!((f.drop, f.flip, f.garbage), (0.1, 0.05, 0.0));
+        assert!("drop=2".parse::<Faults>().is_err());
+        assert!("melt=0.1".parse::<Faults>().unwrap_err().contains("known"));
+        assert!("drop=0.6,flip=0.6".parse::<Faults>().is_err());
+    }
+}

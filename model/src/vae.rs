@@ -1,0 +1,421 @@
+//! The burn models: an encoder (MLP or 1-D convolutional) to latent parameters, a latent
+//! head ([`crate::latent`]), and a decoder back to events.
+//!
+//! Encoders use only layers the runtime can execute (dense, conv1d, ReLU, flatten) so that
+//! post-training quantisation maps them one to one onto a runtime blob.
+
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use latentlink_package::EventShape;
+
+use crate::latent::{self, HeadKind, LatentSample};
+
+/// Encoder architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// Dense layers on the flattened event.
+    Mlp,
+    /// Two strided 1-D convolutions over each event's channels, then dense layers.
+    Conv,
+}
+
+/// Decoder architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// Dense layers back to the flat event.
+    Mlp,
+    /// Dense layers to a quarter-length feature map, then two (nearest ×2 upsampling, 1-D
+    /// convolution) stages back to `channels × length`; needs `length` divisible by 4.
+    Conv,
+}
+
+/// A name that is none of a kind's names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?}; expected one of: {expected}")]
+pub struct UnknownName {
+    /// What was named (encoder, decoder, head, backend).
+    pub what: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The names accepted, comma-separated.
+    pub expected: &'static str,
+}
+
+impl std::str::FromStr for EncoderKind {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "mlp" => Ok(Self::Mlp),
+            "conv" => Ok(Self::Conv),
+            _ => Err(UnknownName {
+                what: "encoder",
+                given: name.to_owned(),
+                expected: "mlp, conv",
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for DecoderKind {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "mlp" => Ok(Self::Mlp),
+            "conv" => Ok(Self::Conv),
+            _ => Err(UnknownName {
+                what: "decoder",
+                given: name.to_owned(),
+                expected: "mlp, conv",
+            }),
+        }
+    }
+}
+
+/// Why a [`VaeConfig`] cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchitectureError {
+    /// An encoder or decoder kind this version does not know.
+    #[error(transparent)]
+    UnknownKind(#[from] UnknownName),
+    /// The conv decoder upsamples by 4 and so needs a length divisible by 4.
+    #[error(
+        "the conv decoder needs a length divisible by 4, the events have {length}; use --decoder mlp"
+    )]
+    ConvDecoderLength {
+        /// Samples per channel.
+        length: usize,
+    },
+}
+
+/// Everything that defines a model's shape.
+#[derive(Config, Debug, PartialEq)]
+pub struct VaeConfig {
+    /// Event layout.
+    pub channels: usize,
+    /// Samples per channel.
+    pub length: usize,
+    /// Latents (= code bits for the binary head).
+    pub latent: usize,
+    /// Hidden widths of the dense part of the encoder, first to last; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    /// Encoder architecture (as its name, see [`EncoderKind`]).
+    #[config(default = "\"mlp\".to_string()")]
+    pub encoder: String,
+    /// Conv channels of the two convolutions (conv encoder and conv decoder).
+    #[config(default = "[8, 16]")]
+    pub conv_channels: [usize; 2],
+    /// Decoder architecture (as its name, see [`DecoderKind`]).
+    #[config(default = "\"mlp\".to_string()")]
+    pub decoder: String,
+}
+
+/// Kernel, stride and padding of both encoder convolutions.
+pub const CONV_KERNEL: usize = 5;
+/// Stride of both encoder convolutions.
+pub const CONV_STRIDE: usize = 2;
+/// Padding of both encoder convolutions.
+pub const CONV_PADDING: usize = 2;
+
+/// Output length of one encoder convolution.
+pub const fn conv_out_length(length: usize) -> usize {
+    (length + 2 * CONV_PADDING - CONV_KERNEL) / CONV_STRIDE + 1
+}
+
+impl VaeConfig {
+    /// The event layout.
+    pub fn shape(&self) -> EventShape {
+        EventShape {
+            channels: self.channels,
+            length: self.length,
+        }
+    }
+
+    /// The encoder kind ([`VaeConfig::validate`] refuses unknown names; an unvalidated one
+    /// reads as MLP).
+    pub fn encoder_kind(&self) -> EncoderKind {
+        if self.encoder == "conv" {
+            EncoderKind::Conv
+        } else {
+            EncoderKind::Mlp
+        }
+    }
+
+    /// The decoder kind ([`VaeConfig::validate`] refuses unknown names; an unvalidated one
+    /// reads as MLP).
+    pub fn decoder_kind(&self) -> DecoderKind {
+        if self.decoder == "conv" {
+            DecoderKind::Conv
+        } else {
+            DecoderKind::Mlp
+        }
+    }
+
+    /// Checks that the architecture names known kinds and fits the events.
+    ///
+    /// # Errors
+    /// [`ArchitectureError`] naming the problem and the fix.
+    pub fn validate(&self) -> Result<(), ArchitectureError> {
+        self.encoder.parse::<EncoderKind>()?;
+        let decoder = self.decoder.parse::<DecoderKind>()?;
+        if decoder == DecoderKind::Conv && !self.length.is_multiple_of(4) {
+            return Err(ArchitectureError::ConvDecoderLength {
+                length: self.length,
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds the model on `device`.
+    pub fn init(&self, device: &Device) -> Vae {
+        let features = self.channels * self.length;
+        let (convs, mut width) = match self.encoder_kind() {
+            EncoderKind::Mlp => (Vec::new(), features),
+            EncoderKind::Conv => {
+                let [c1, c2] = self.conv_channels;
+                let conv = |i: usize, o: usize| {
+                    Conv1dConfig::new(i, o, CONV_KERNEL)
+                        .with_stride(CONV_STRIDE)
+                        .with_padding(PaddingConfig1d::Explicit(CONV_PADDING, CONV_PADDING))
+                        .init(device)
+                };
+                let length = conv_out_length(conv_out_length(self.length));
+                (vec![conv(self.channels, c1), conv(c1, c2)], c2 * length)
+            }
+        };
+        let mut encoder = Vec::new();
+        for &h in &self.hidden {
+            encoder.push(LinearConfig::new(width, h).init(device));
+            width = h;
+        }
+        let mu = LinearConfig::new(width, self.latent).init(device);
+        let log_sigma = LinearConfig::new(width, self.latent).init(device);
+        let mut decoder = Vec::new();
+        let mut width = self.latent;
+        for &h in self.hidden.iter().rev() {
+            decoder.push(LinearConfig::new(width, h).init(device));
+            width = h;
+        }
+        let [c1, c2] = self.conv_channels;
+        let (decoder_convs, upsample_from) = match self.decoder_kind() {
+            DecoderKind::Mlp => {
+                decoder.push(LinearConfig::new(width, features).init(device));
+                (Vec::new(), 0)
+            }
+            DecoderKind::Conv => {
+                let quarter = self.length / 4;
+                decoder.push(LinearConfig::new(width, c2 * quarter).init(device));
+                let conv = |i: usize, o: usize| {
+                    Conv1dConfig::new(i, o, CONV_KERNEL)
+                        .with_padding(PaddingConfig1d::Explicit(CONV_PADDING, CONV_PADDING))
+                        .init(device)
+                };
+                (vec![conv(c2, c1), conv(c1, self.channels)], quarter)
+            }
+        };
+        Vae {
+            convs,
+            encoder,
+            mu,
+            log_sigma,
+            decoder,
+            decoder_convs,
+            channels: self.channels,
+            length: self.length,
+            upsample_from,
+            decoder_channels: c2,
+        }
+    }
+}
+
+/// The variational autoencoder.
+#[derive(Module, Debug)]
+pub struct Vae {
+    /// Convolutions (empty for the MLP encoder), each followed by ReLU.
+    pub convs: Vec<Conv1d>,
+    /// Dense encoder layers, each followed by ReLU.
+    pub encoder: Vec<Linear>,
+    /// Latent location (logit location for the binary head): the code bits are its signs.
+    pub mu: Linear,
+    /// Log scale of the latents.
+    pub log_sigma: Linear,
+    /// Decoder dense layers, ReLU between them (and after the last one when convolutions
+    /// follow).
+    pub decoder: Vec<Linear>,
+    /// Conv decoder stages (empty for the MLP decoder): nearest ×2 upsampling then a
+    /// convolution, ReLU between stages, linear output in normalised units.
+    pub decoder_convs: Vec<Conv1d>,
+    channels: usize,
+    length: usize,
+    /// Length of the feature map the conv decoder starts from (0: MLP decoder).
+    pub upsample_from: usize,
+    /// Channels of that feature map.
+    pub decoder_channels: usize,
+}
+
+fn float_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec::<f32>().unwrap_or_default()
+}
+
+/// A dense layer's float parameters: weights in burn's `[in, out]` layout, and the bias
+/// (zeros when the layer has none). The one place exporters read them.
+pub fn linear_parameters(layer: &Linear) -> (Vec<f32>, Vec<f32>) {
+    let outputs = layer.weight.dims()[1];
+    let bias = layer
+        .bias
+        .as_ref()
+        .map_or_else(|| vec![0.0; outputs], |b| float_values(b.val()));
+    (float_values(layer.weight.val()), bias)
+}
+
+/// A convolution's float parameters: weights `[out][in][kernel]`, and the bias (zeros when
+/// the layer has none).
+pub fn conv_parameters(conv: &Conv1d) -> (Vec<f32>, Vec<f32>) {
+    let outputs = conv.weight.dims()[0];
+    let bias = conv
+        .bias
+        .as_ref()
+        .map_or_else(|| vec![0.0; outputs], |b| float_values(b.val()));
+    (float_values(conv.weight.val()), bias)
+}
+
+/// Nearest-neighbour ×2 upsampling along the length.
+///
+/// # Shapes
+/// `[batch, channels, length]` → `[batch, channels, 2·length]`.
+pub fn upsample2(x: Tensor<3>) -> Tensor<3> {
+    let [batch, channels, length] = x.dims();
+    x.unsqueeze_dim::<4>(3)
+        .repeat_dim(3, 2)
+        .reshape([batch, channels, 2 * length])
+}
+
+/// Encoder outputs for a batch.
+#[derive(Debug, Clone)]
+pub struct Posterior {
+    /// `[batch, latent]`.
+    pub mu: Tensor<2>,
+    /// `[batch, latent]`, clamped to a numerically safe range.
+    pub log_sigma: Tensor<2>,
+}
+
+impl Vae {
+    /// The last hidden activation of the encoder.
+    ///
+    /// # Shapes
+    /// `x`: `[batch, channels · length]` normalised events → `[batch, hidden]`.
+    pub fn trunk(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = x;
+        if !self.convs.is_empty() {
+            let batch = h.dims()[0];
+            let mut c: Tensor<3> = h.reshape([batch, self.channels, self.length]);
+            for conv in &self.convs {
+                c = relu(conv.forward(c));
+            }
+            h = c.flatten(1, 2);
+        }
+        for layer in &self.encoder {
+            h = relu(layer.forward(h));
+        }
+        h
+    }
+
+    /// Posterior parameters.
+    ///
+    /// # Shapes
+    /// `x`: `[batch, features]` → `[batch, latent]` each.
+    pub fn encode(&self, x: Tensor<2>) -> Posterior {
+        let h = self.trunk(x);
+        Posterior {
+            mu: self.mu.forward(h.clone()),
+            log_sigma: self.log_sigma.forward(h).clamp(-8.0, 6.0),
+        }
+    }
+
+    /// Reconstruction in normalised units.
+    ///
+    /// # Shapes
+    /// `z`: `[batch, latent]` → `[batch, features]`.
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        let mut h = z;
+        let conv = !self.decoder_convs.is_empty();
+        let last = self.decoder.len().saturating_sub(1);
+        for (i, layer) in self.decoder.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last || conv {
+                h = relu(h);
+            }
+        }
+        if conv {
+            let batch = h.dims()[0];
+            let mut c: Tensor<3> = h.reshape([batch, self.decoder_channels, self.upsample_from]);
+            let last = self.decoder_convs.len() - 1;
+            for (i, layer) in self.decoder_convs.iter().enumerate() {
+                c = layer.forward(upsample2(c));
+                if i < last {
+                    c = relu(c);
+                }
+            }
+            h = c.flatten(1, 2);
+        }
+        h
+    }
+
+    /// One stochastic pass: posterior, sampled latents with their KL, reconstruction.
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        head: HeadKind,
+        alpha: f64,
+    ) -> (Posterior, LatentSample, Tensor<2>) {
+        let posterior = self.encode(x);
+        let sample = latent::sample(
+            head,
+            posterior.mu.clone(),
+            posterior.log_sigma.clone(),
+            alpha,
+            true,
+        );
+        let reconstruction = self.decode(sample.z.clone());
+        (posterior, sample, reconstruction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsample_repeats_each_sample() {
+        let device = crate::backend::Backend::Flex.device();
+        let x = Tensor::<3>::from_floats([[[1.0, 2.0], [3.0, 4.0]]], &device);
+        let y = upsample2(x).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(y, vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
+    }
+
+    #[test]
+    fn conv_decoder_restores_the_event_shape() {
+        let device = crate::backend::Backend::Flex.device();
+        let config = VaeConfig::new(3, 16, 5, vec![8]).with_decoder("conv".into());
+        config.validate().unwrap();
+        let out = config.init(&device).decode(Tensor::zeros([2, 5], &device));
+        assert_eq!(out.dims(), [2, 48]);
+        let odd = VaeConfig::new(3, 18, 5, vec![8]).with_decoder("conv".into());
+        assert_eq!(
+            odd.validate(),
+            Err(ArchitectureError::ConvDecoderLength { length: 18 })
+        );
+        let unknown = VaeConfig::new(3, 16, 5, vec![8]).with_encoder("lstm".into());
+        assert!(matches!(
+            unknown.validate(),
+            Err(ArchitectureError::UnknownKind(_))
+        ));
+    }
+}

@@ -1,0 +1,71 @@
+//! What the encoder reads: the layout of one event and the normalisation fitted on the
+//! training data, both stored in the manifest so the front-end applies exactly what training
+//! saw.
+
+use ndarray::{Array1, Array2, Axis};
+use serde::{Deserialize, Serialize};
+
+/// The layout of one event: `channels × length`, channel-major (the layout the runtime's
+/// input layer reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventShape {
+    /// Channels (1 for flat events).
+    pub channels: usize,
+    /// Samples per channel.
+    pub length: usize,
+}
+
+impl EventShape {
+    /// Samples per event.
+    pub const fn features(self) -> usize {
+        self.channels * self.length
+    }
+}
+
+/// Per-feature standardisation `(x − mean) / std`, fitted on the training split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    /// Mean of each feature.
+    pub mean: Vec<f32>,
+    /// Standard deviation of each feature, floored (see [`Normalisation::fit`]).
+    pub std: Vec<f32>,
+}
+
+impl Normalisation {
+    /// Fits on events `[N, D]`. A feature that never varies would divide by zero; its std is
+    /// floored at 1 % of the mean std over features (or 1 if every feature is constant).
+    pub fn fit(events: &Array2<f32>) -> Self {
+        let mean = events
+            .mean_axis(Axis(0))
+            .unwrap_or_else(|| Array1::zeros(events.ncols()));
+        let std = events.std_axis(Axis(0), 0.0);
+        let typical = std.mean().unwrap_or(0.0);
+        let floor = if typical > 0.0 { 0.01 * typical } else { 1.0 };
+        Self {
+            mean: mean.to_vec(),
+            std: std.mapv(|s| s.max(floor)).to_vec(),
+        }
+    }
+
+    /// Normalised copy of `data`.
+    pub fn apply(&self, data: &Array2<f32>) -> Array2<f32> {
+        let mut out = data.clone();
+        for mut row in out.rows_mut() {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = (*x - m) / s;
+            }
+        }
+        out
+    }
+
+    /// Back to detector units.
+    pub fn invert(&self, data: &Array2<f32>) -> Array2<f32> {
+        let mut out = data.clone();
+        for mut row in out.rows_mut() {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = *x * s + m;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,256 @@
+#![allow(clippy::unwrap_used)]
+//! One test per real link (pseudo-terminal serial, TCP, UDP): the emulator encodes a few
+//! thousand OPIS events with the shipped model's int8 encoder and sends them with injected
+//! faults; the bridge's counters must match the faults exactly, and its reconstructions of
+//! the golden inputs must match the package's golden reconstructions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread;
+use std::time::Duration;
+
+use latentlink_bridge::accounting::RejectReason;
+use latentlink_bridge::link::{LinkSpec, Sender};
+use latentlink_bridge::listen::{self, ListenConfig, Status};
+use latentlink_bridge::sink::read_chunks;
+use latentlink_package::{Golden, Package};
+use latentlink_rig::emulate::{self, EmulateConfig, FaultLog, Faults};
+use latentlink_trainer::data::Events;
+use latentlink_trainer::export::verify;
+use latentlink_trainer::sim::Simulator;
+use ndarray::{Axis, concatenate};
+
+const EVENTS: usize = 3000;
+const CODES_PER_FRAME: usize = 16;
+
+fn shipped_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/opis-b128")
+}
+
+fn faults() -> Faults {
+    "drop=0.03,flip=0.03,truncate=0.02,duplicate=0.03,reorder=0.03,garbage=0.03"
+        .parse()
+        .unwrap()
+}
+
+/// The golden inputs first (so frame 0 holds them), then simulated events.
+fn codes_to_send() -> (Vec<u8>, usize, u64) {
+    let model = shipped_model();
+    let opened = Package::open(&model).unwrap();
+    let golden = Golden::read(&model).unwrap();
+    assert_eq!(golden.inputs.nrows(), CODES_PER_FRAME);
+    let simulated = Events::from_array(
+        Simulator::Opis.simulate(EVENTS - CODES_PER_FRAME, 5).events,
+        "sim",
+    )
+    .unwrap();
+    let events = concatenate(Axis(0), &[golden.inputs.view(), simulated.data.view()]).unwrap();
+    let codes = emulate::encode_events(&opened.blob, &events).unwrap();
+    (codes, opened.manifest.code.bytes, opened.model_id().get())
+}
+
+/// Runs the bridge on `listen_spec` while `send` sends; returns its status and the faults.
+fn run(
+    listen_spec: LinkSpec,
+    send: impl FnOnce(&[u8], usize, &EmulateConfig) -> FaultLog + Send,
+) -> (Status, FaultLog, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ready, bound) = std::sync::mpsc::sync_channel(1);
+    let config = ListenConfig {
+        archive: Some(dir.path().join("codes.llca")),
+        out: Some(dir.path().join("reco")),
+        status: Some(dir.path().join("status.json")),
+        until_events: Some(EVENTS as u64),
+        idle_exit: Some(Duration::from_secs(30)),
+        batch_size: 64,
+        ready: Some(ready),
+        ..ListenConfig::new(
+            listen_spec,
+            Arc::new(Package::open(&shipped_model()).unwrap()),
+        )
+    };
+    let (codes, width, model_id) = codes_to_send();
+    let emulate_config = EmulateConfig {
+        model_id,
+        stream: 9,
+        codes_per_frame: CODES_PER_FRAME,
+        rate: 0.0,
+        faults: faults(),
+        seed: 11,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = thread::spawn(move || listen::listen(&config, &stop));
+    // The sender connects once the listener has opened its link.
+    bound
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge opens its link");
+    let log = send(&codes, width, &emulate_config);
+    let status = listener.join().unwrap().unwrap();
+    (status, log, dir)
+}
+
+fn check(status: &Status, log: &FaultLog, dir: &Path) {
+    let c = &status.counters;
+    let s = &c.streams[&9];
+    assert!(
+        log.dropped[0] > 0 && log.flipped[0] > 0 && log.truncated[0] > 0,
+        "{log:?}"
+    );
+    assert!(
+        log.duplicated[0] > 0 && log.reordered[0] > 0 && log.garbage > 0,
+        "{log:?}"
+    );
+    assert_eq!(log.events, EVENTS as u64);
+    assert_eq!(
+        s.decoded,
+        log.events - log.dropped[1] - log.flipped[1] - log.truncated[1]
+    );
+    assert_eq!(s.lost, log.dropped[1]);
+    assert_eq!(s.rejected, log.flipped[1] + log.truncated[1]);
+    assert_eq!(s.duplicated, log.duplicated[1]);
+    assert_eq!(s.decoded + s.lost + s.rejected, log.events);
+    assert_eq!(
+        s.frames_lost,
+        log.dropped[0] + log.flipped[0] + log.truncated[0]
+    );
+    assert_eq!(
+        c.rejected_frames
+            .get(&RejectReason::Crc)
+            .copied()
+            .unwrap_or(0),
+        log.flipped[0]
+    );
+    assert_eq!(
+        c.rejected_frames
+            .get(&RejectReason::Malformed)
+            .copied()
+            .unwrap_or(0),
+        log.truncated[0] + log.garbage
+    );
+    assert_eq!(c.dropped_by_decoder, 0);
+    assert_eq!(status.archived, s.decoded);
+    assert_eq!(status.reconstructions, s.decoded);
+
+    // The golden events came back as the package's golden reconstructions.
+    let (reconstructions, ids) = read_chunks(&dir.join("reco")).unwrap();
+    assert_eq!(reconstructions.nrows() as u64, s.decoded);
+    let golden = Golden::read(&shipped_model()).unwrap();
+    let rows: Vec<usize> = (0..CODES_PER_FRAME as u64)
+        .map(|event| {
+            ids.rows()
+                .into_iter()
+                .position(|r| r[0] == 9 && r[1] == event)
+                .unwrap()
+        })
+        .collect();
+    let ours = reconstructions.select(Axis(0), &rows);
+    assert!(verify::relative_error(&golden.reconstructions, &ours) <= verify::TOLERANCE);
+    // The status file holds the same final counters.
+    let text = std::fs::read_to_string(dir.join("status.json")).unwrap();
+    let from_file: Status = serde_json::from_str(&text).unwrap();
+    assert_eq!(&from_file.counters, c);
+    assert!(!from_file.running);
+}
+
+#[test]
+fn tcp_link_accounts_for_every_event() {
+    let port = free_port();
+    let spec: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
+    let (status, log, dir) = run(spec, |codes, width, config| {
+        let mut sender = Sender::open(
+            &format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        emulate::send_codes(codes, width, config, &mut sender).unwrap()
+    });
+    check(&status, &log, dir.path());
+}
+
+#[test]
+fn tcp_client_reconnects_when_the_front_end_goes_away() {
+    // The front-end is the TCP server here; it serves two connections, the frames split
+    // between them, and the bridge (the client) must reconnect in between.
+    let port = free_port();
+    let spec: LinkSpec = format!("tcp:127.0.0.1:{port}").parse().unwrap();
+    let (status, log, dir) = run(spec, |codes, width, config| {
+        let server: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
+        let half = codes.len() / width / CODES_PER_FRAME / 2 * CODES_PER_FRAME * width;
+        let first = EmulateConfig {
+            faults: Faults::default(),
+            ..config.clone()
+        };
+        let mut sender = Sender::open(&server, Duration::from_secs(10)).unwrap();
+        let log = emulate::send_codes(&codes[..half], width, &first, &mut sender).unwrap();
+        drop(sender);
+        // The rest, as frames that continue the same stream after the first connection.
+        let mut sender = Sender::open(&server, Duration::from_secs(10)).unwrap();
+        // Twice the fault rates on the half that carries them, so every kind still occurs.
+        let faulty = EmulateConfig {
+            faults: "drop=0.06,flip=0.06,truncate=0.04,duplicate=0.06,reorder=0.06,garbage=0.06"
+                .parse()
+                .unwrap(),
+            ..config.clone()
+        };
+        let rest = emulate::send_codes_from(
+            &codes[half..],
+            width,
+            &faulty,
+            (log.frames as u32, (half / width) as u64),
+            &mut sender,
+        )
+        .unwrap();
+        FaultLog {
+            frames: log.frames + rest.frames,
+            events: log.events + rest.events,
+            ..rest
+        }
+    });
+    check(&status, &log, dir.path());
+}
+
+#[test]
+fn udp_link_accounts_for_every_event() {
+    let port = free_port();
+    let spec: LinkSpec = format!("udp:{port}").parse().unwrap();
+    let (status, log, dir) = run(spec, |codes, width, config| {
+        let mut sender = Sender::open(
+            &format!("udp:{port}").parse().unwrap(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        // Paced, so the kernel's socket buffer never overflows on a busy CI machine.
+        let paced = EmulateConfig {
+            rate: 30_000.0,
+            ..config.clone()
+        };
+        emulate::send_codes(codes, width, &paced, &mut sender).unwrap()
+    });
+    check(&status, &log, dir.path());
+}
+
+#[test]
+fn serial_link_over_a_pseudo_terminal_accounts_for_every_event() {
+    let (master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = serialport::SerialPort::name(&slave).unwrap();
+    let spec: LinkSpec = format!("serial:{path}?baud=921600").parse().unwrap();
+    // The emulator writes the master side; the bridge opens the slave by its path, as it
+    // would open /dev/ttyUSB0. Closing the master would hang up the slave and discard what
+    // the bridge has not read yet, so both ends stay open until the bridge is done.
+    let writer = master.try_clone_native().unwrap();
+    let (status, log, dir) = run(spec, move |codes, width, config| {
+        let mut sender = Sender::from_writer(writer);
+        emulate::send_codes(codes, width, config, &mut sender).unwrap()
+    });
+    drop((master, slave));
+    check(&status, &log, dir.path());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

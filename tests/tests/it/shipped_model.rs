@@ -1,0 +1,54 @@
+#![allow(clippy::unwrap_used)]
+//! The shipped package `models/opis-b128` is consistent: the model id matches its files,
+//! and its golden vectors reproduce in the int8 runtime, in tract and in burn.
+
+use std::path::{Path, PathBuf};
+
+use latentlink_bridge::decode::{self, DecoderKind};
+use latentlink_model::Backend;
+use latentlink_package::files;
+use latentlink_trainer::export::verify;
+use latentlink_trainer::ptq;
+
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/opis-b128")
+}
+
+#[test]
+fn shipped_package_reproduces_its_golden_vectors_everywhere() {
+    let dir = shipped();
+    // `open` recomputes the model id from the blob and the burn record.
+    let opened = latentlink_package::Package::open(&dir).unwrap();
+    let manifest = &opened.manifest;
+    assert_eq!(manifest.code.bits, 128);
+    assert!(manifest.command.starts_with("latentlink train"));
+    let golden = latentlink_package::Golden::read(&dir).unwrap();
+
+    // Runtime: the int8 codes, bit for bit.
+    let codes = ptq::runtime_codes(&opened.blob, &golden.inputs).unwrap();
+    assert_eq!(codes, golden.int8_codes);
+
+    // burn: the float codes from the encoder, and the reconstructions from the int8 codes.
+    let device = Backend::Flex.device();
+    let model = latentlink_model::load_vae(&opened, &device).unwrap();
+    let normalisation = manifest.input.normalisation();
+    let float = ptq::float_codes(&model, &normalisation, &golden.inputs, &device).unwrap();
+    assert_eq!(float, golden.float_codes);
+    for kind in [DecoderKind::Flex, DecoderKind::Tract] {
+        let ours = decode::open(&latentlink_package::Package::open(&dir).unwrap(), kind)
+            .unwrap()
+            .decode(&golden.int8_codes)
+            .unwrap();
+        let error = verify::relative_error(&golden.reconstructions, &ours);
+        assert!(error <= verify::TOLERANCE, "{kind:?}: {error:e}");
+    }
+
+    // tract: encoder.onnx gives the float code bits.
+    let encoder = std::fs::read(dir.join(files::ENCODER_ONNX)).unwrap();
+    let outputs = verify::run("encoder.onnx", &encoder, &golden.inputs).unwrap();
+    assert_eq!(outputs[2], golden.float_codes);
+
+    // The metrics the README quotes hold: binary codes beat PCA at the same bits.
+    assert!(manifest.metrics.nmse_runtime_codes < manifest.metrics.nmse_pca_same_bits);
+    assert!(manifest.metrics.bit_agreement >= 0.995);
+}

@@ -1,0 +1,138 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+//! A tiny end-to-end training run (seconds): simulate, train, quantise, run the blob in the
+//! runtime, evaluate. Checks the pieces fit, not the final quality (that is the shipped
+//! model's report).
+
+use latentlink_model::Backend;
+use latentlink_model::latent::HeadKind;
+use latentlink_model::vae::{Vae, VaeConfig};
+use latentlink_trainer::data::{self, Events, Normalisation};
+use latentlink_trainer::evaluate;
+use latentlink_trainer::ptq;
+use latentlink_trainer::sim::Simulator;
+use latentlink_trainer::train::{self, TrainConfig, TrainError, TrainingLog};
+
+fn tiny_split() -> data::Split {
+    let events = Events::from_array(Simulator::Opis.simulate(400, 3).events, "sim").unwrap();
+    data::split(&events, 0.2, 0.1, 3).unwrap()
+}
+
+/// Trains `model` on the tiny split (seeded, no checkpoint, no progress bar).
+fn train_tiny(
+    split: &data::Split,
+    normalisation: &Normalisation,
+    model: VaeConfig,
+    config: &TrainConfig,
+) -> Result<(Vae, TrainingLog), TrainError> {
+    let device = Backend::Flex.training_device();
+    device.seed(5);
+    let train_data = normalisation.apply(&split.train.data);
+    let validation = normalisation.apply(&split.validation.data);
+    train::train(
+        model.init(&device),
+        config,
+        &train_data,
+        &validation,
+        &device,
+        None,
+        false,
+    )
+}
+
+fn tiny_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        warmup_epochs: 1,
+        batch_size: 64,
+        patience: 10,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
+    let split = tiny_split();
+    let normalisation = Normalisation::fit(&split.train.data);
+    let (model, log) = train_tiny(
+        &split,
+        &normalisation,
+        VaeConfig::new(4, 256, 16, vec![32]),
+        &tiny_config(25),
+    )
+    .unwrap();
+    assert_eq!(log.epochs.len(), 25);
+    let first = &log.epochs[0];
+    let last = log.epochs.last().unwrap();
+    assert!(
+        last.train_reconstruction < first.train_reconstruction,
+        "{log:?}"
+    );
+    assert!(
+        last.validation_code_nmse < 1.0,
+        "codes must beat predicting the mean: {log:?}"
+    );
+
+    let inference = Backend::Flex.device();
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        split.train.shape,
+        &split.train.data,
+        &inference,
+    )
+    .unwrap();
+    let evaluation =
+        evaluate::evaluate(&model, &blob, &normalisation, &split, 0.01, &inference).unwrap();
+    let report = &evaluation.report;
+    assert_eq!(report.bits, 16);
+    assert!(
+        report.agreement.bit_agreement > 0.9,
+        "{:?}",
+        report.agreement
+    );
+    assert!(report.nmse_runtime_codes.is_finite() && report.pca.nmse.is_finite());
+    assert_eq!(report.compression_ratio, 4.0 * 1024.0 / 2.0);
+    assert_eq!(
+        evaluation.reconstructions.dim(),
+        split.validation.data.dim()
+    );
+    let mean_event_nmse =
+        evaluation.event_nmse.iter().sum::<f64>() / evaluation.event_nmse.len() as f64;
+    assert!((mean_event_nmse - report.nmse_runtime_codes).abs() < 1e-6);
+}
+
+#[test]
+fn conv_encoder_quantises_to_a_runnable_blob() {
+    let split = tiny_split();
+    let normalisation = Normalisation::fit(&split.train.data);
+    let config = VaeConfig::new(4, 256, 8, vec![16]).with_encoder("conv".into());
+    let (model, _) = train_tiny(&split, &normalisation, config, &tiny_config(1)).unwrap();
+    let inference = Backend::Flex.device();
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        split.train.shape,
+        &split.train.data,
+        &inference,
+    )
+    .unwrap();
+    let float =
+        ptq::float_codes(&model, &normalisation, &split.validation.data, &inference).unwrap();
+    let int8 = ptq::runtime_codes(&blob, &split.validation.data).unwrap();
+    assert!(ptq::agreement(&float, &int8).bit_agreement > 0.85);
+}
+
+#[test]
+fn exploding_loss_stops_with_a_clear_error() {
+    let split = tiny_split();
+    let normalisation = Normalisation::fit(&split.train.data);
+    let config = TrainConfig {
+        learning_rate: 1e12,
+        head: HeadKind::Gaussian,
+        ..tiny_config(5)
+    };
+    let model = VaeConfig::new(4, 256, 8, vec![16]);
+    let err = train_tiny(&split, &normalisation, model, &config).unwrap_err();
+    assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
+    assert!(err.to_string().contains("lower the learning rate"), "{err}");
+}
