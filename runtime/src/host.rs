@@ -36,7 +36,7 @@ fn encode_with<S: Sample, const BYTES: usize>(
     events: &[S],
 ) -> Result<Vec<u8>, EncodeError> {
     let per_event = model.input_len().max(1);
-    if events.len() % per_event != 0 {
+    if !events.len().is_multiple_of(per_event) {
         return Err(EncodeError::BatchLength {
             samples: events.len(),
             codes: events.len() / per_event,

@@ -9,7 +9,7 @@ use latentlink_package::files;
 use latentlink_trainer::data::npy;
 use latentlink_trainer::export::verify;
 
-fn trainer(args: &[&str]) -> Output {
+fn latentlink(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_latentlink"))
         .args(args)
         .output()
@@ -28,7 +28,7 @@ fn text(output: &Output) -> String {
 fn simulate_writes_events_and_factors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sprites");
-    let output = trainer(&[
+    let output = latentlink(&[
         "simulate",
         "--sim",
         "sprites",
@@ -53,7 +53,7 @@ fn simulate_writes_events_and_factors() {
 
 #[test]
 fn bad_input_exits_non_zero_naming_the_file() {
-    let output = trainer(&[
+    let output = latentlink(&[
         "train",
         "--data",
         "/nonexistent/run7.npy",
@@ -62,12 +62,12 @@ fn bad_input_exits_non_zero_naming_the_file() {
     ]);
     assert!(!output.status.success());
     assert!(text(&output).contains("run7.npy"), "{}", text(&output));
-    let output = trainer(&["train", "--out", "/tmp/never"]);
+    let output = latentlink(&["train", "--out", "/tmp/never"]);
     assert!(!output.status.success());
     assert!(text(&output).contains("--data"), "{}", text(&output));
 }
 
-fn check_package(dir: &Path) {
+fn check_package(dir: &Path, command: &str) {
     for name in [
         files::MANIFEST,
         files::ENCODER_BLOB,
@@ -87,7 +87,14 @@ fn check_package(dir: &Path) {
         .unwrap();
     assert_eq!(manifest.code.bits, 16);
     assert_eq!((manifest.input.channels, manifest.input.length), (4, 256));
-    assert!(manifest.command.contains("train"));
+    // The manifest records the command that last wrote it, as a user would type it.
+    assert!(
+        manifest
+            .command
+            .starts_with(&format!("latentlink {command} ")),
+        "{}",
+        manifest.command
+    );
     let golden = latentlink_package::Golden::read(dir).unwrap();
     // The runtime reproduces the golden int8 codes from the golden inputs, bit for bit.
     let blob = std::fs::read(dir.join(files::ENCODER_BLOB)).unwrap();
@@ -103,7 +110,7 @@ fn check_package(dir: &Path) {
 fn train_writes_a_complete_package() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny");
-    let output = trainer(&[
+    let output = latentlink(&[
         "train",
         "--sim",
         "opis",
@@ -120,7 +127,7 @@ fn train_writes_a_complete_package() {
     ]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("model id"), "{}", text(&output));
-    check_package(&out);
+    check_package(&out, "train");
     assert!(
         !out.join("checkpoint.bpk").exists(),
         "the training checkpoint is not part of the package"
@@ -129,7 +136,7 @@ fn train_writes_a_complete_package() {
     // eval reads the package back (burn record included) and evaluates new events, here
     // from a dataset of an HDF5 file.
     let data = dir.path().join("new");
-    let output = trainer(&[
+    let output = latentlink(&[
         "simulate",
         "--sim",
         "opis",
@@ -145,7 +152,7 @@ fn train_writes_a_complete_package() {
     assert!(output.status.success(), "{}", text(&output));
     let events = format!("{}:/events", data.join("events.h5").display());
     let eval_dir = dir.path().join("eval");
-    let output = trainer(&[
+    let output = latentlink(&[
         "eval",
         "--model",
         out.to_str().unwrap(),
@@ -177,7 +184,7 @@ fn train_writes_a_complete_package() {
         .map(|p| p.manifest)
         .unwrap()
         .model_id;
-    let output = trainer(&[
+    let output = latentlink(&[
         "quantize",
         "--model",
         out.to_str().unwrap(),
@@ -192,22 +199,22 @@ fn train_writes_a_complete_package() {
             .model_id,
         before
     );
-    check_package(&out);
+    check_package(&out, "quantize");
     // export rewrites the ONNX files and verifies them.
     std::fs::remove_file(out.join(files::DECODER_ONNX)).unwrap();
-    let output = trainer(&["export", "--model", out.to_str().unwrap()]);
+    let output = latentlink(&["export", "--model", out.to_str().unwrap()]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("verified in tract"),
         "{}",
         text(&output)
     );
-    check_package(&out);
+    check_package(&out, "quantize");
 
     // Events of another layout are refused with both layouts named.
     let sprites = dir.path().join("sprites");
     assert!(
-        trainer(&[
+        latentlink(&[
             "simulate",
             "--sim",
             "sprites",
@@ -219,7 +226,7 @@ fn train_writes_a_complete_package() {
         .status
         .success()
     );
-    let output = trainer(&[
+    let output = latentlink(&[
         "eval",
         "--model",
         out.to_str().unwrap(),

@@ -50,12 +50,20 @@ pub enum ArchiveError {
         source: io::Error,
     },
     /// Not an archive, or a version this bridge does not read.
-    #[error("{path}: not a latentlink code archive of version {VERSION} ({reason})")]
+    #[error(
+        "{path}: not a latentlink code archive of version {VERSION} (header starts {found:02x?})"
+    )]
     Format {
         /// The archive.
         path: PathBuf,
-        /// What was found.
-        reason: String,
+        /// Magic, version and code width found.
+        found: [u8; 6],
+    },
+    /// Shorter than an archive header.
+    #[error("{path}: not a latentlink code archive (shorter than its header)")]
+    ShortHeader {
+        /// The archive.
+        path: PathBuf,
     },
     /// Appending codes of another model or width to an existing archive.
     #[error(
@@ -229,14 +237,14 @@ impl ArchiveReader {
         let mut h = [0u8; HEADER_LEN];
         reader
             .read_exact(&mut h)
-            .map_err(|_| ArchiveError::Format {
+            .map_err(|_| ArchiveError::ShortHeader {
                 path: path.to_owned(),
-                reason: "shorter than its header".into(),
             })?;
         if &h[..4] != MAGIC || h[4] != VERSION || h[5] == 0 {
+            let [m0, m1, m2, m3, version, width, ..] = h;
             return Err(ArchiveError::Format {
                 path: path.to_owned(),
-                reason: format!("header starts {:02x?}", &h[..6]),
+                found: [m0, m1, m2, m3, version, width],
             });
         }
         let mut id = [0u8; 8];

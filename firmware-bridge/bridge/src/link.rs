@@ -55,7 +55,7 @@ pub struct LinkSpecError {
     /// The spec given.
     pub spec: String,
     /// What is wrong.
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 fn with_default_host(address: &str) -> String {
@@ -70,9 +70,9 @@ impl FromStr for LinkSpec {
     type Err = LinkSpecError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let error = |reason: &str| LinkSpecError {
+        let error = |reason: &'static str| LinkSpecError {
             spec: spec.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         };
         let (kind, rest) = spec.split_once(':').ok_or_else(|| error("no link kind"))?;
         if rest.is_empty() {

@@ -61,8 +61,8 @@ pub struct ListenConfig {
     pub until_events: Option<u64>,
     /// Stop after this long without data.
     pub idle_exit: Option<Duration>,
-    /// Told once the link is open, so a caller that also sends (the demo, tests) starts only
-    /// then; dropped unsent if listening fails before.
+    /// Told once the link and archive are open and the decoder is loaded, so a caller that
+    /// also sends (the demo, tests) starts only then; dropped unsent if that fails.
     pub ready: Option<SyncSender<()>>,
 }
 
@@ -202,6 +202,13 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
             None => None,
         };
         let mut replay = Replay::new(&decoder_config.package, decoder_config.decoder, sink)?;
+        // Link and archive are open and the decoder is loaded: a sender may start. (Sending
+        // earlier works too, but a front-end with a short write timeout, such as a
+        // pseudo-terminal's 100 ms, can time out while the decoder loads.)
+        if let Some(ready) = &decoder_config.ready {
+            // The caller may have stopped waiting; listening goes on regardless.
+            let _ = ready.try_send(());
+        }
         for (codes, ids) in from_receiver {
             replay.push(&codes, &ids)?;
             decoded_count.fetch_add(ids.len() as u64, Ordering::Relaxed);
@@ -209,11 +216,6 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         Ok(replay.finish()?)
     });
 
-    // Link and archive are open: a sender may start.
-    if let Some(ready) = &config.ready {
-        // The caller may have stopped waiting; listening goes on regardless.
-        let _ = ready.try_send(());
-    }
     let decoder_name = format!("{:?}", config.decoder).to_lowercase();
     let start = Instant::now();
     let mut ingest = Ingest::new(model_id, width_byte);

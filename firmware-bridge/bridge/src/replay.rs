@@ -55,7 +55,7 @@ pub enum ReplayError {
 /// [`ReplayError::Width`] if `bits` do not fit `width` bytes or `codes` is not a whole number
 /// of codes.
 pub fn codes_to_bits(codes: &[u8], width: usize, bits: usize) -> Result<Array2<f32>, ReplayError> {
-    let whole = width > 0 && codes.len() % width == 0;
+    let whole = width > 0 && codes.len().is_multiple_of(width);
     if !whole || bits > 8 * width {
         return Err(ReplayError::Width {
             expected: bits.div_ceil(8),

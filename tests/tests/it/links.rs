@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! One test per real link (pseudo-terminal serial, TCP, UDP): the emulator encodes a few
 //! thousand OPIS events with the shipped model's int8 encoder and sends them with injected
 //! faults; the bridge's counters must match the faults exactly, and its reconstructions of

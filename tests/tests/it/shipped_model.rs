@@ -21,7 +21,7 @@ fn shipped_package_reproduces_its_golden_vectors_everywhere() {
     let opened = latentlink_package::Package::open(&dir).unwrap();
     let manifest = &opened.manifest;
     assert_eq!(manifest.code.bits, 128);
-    assert!(manifest.command.starts_with("latentlink train"));
+    assert!(manifest.command.starts_with("latentlink-trainer train"));
     let golden = latentlink_package::Golden::read(&dir).unwrap();
 
     // Runtime: the int8 codes, bit for bit.
