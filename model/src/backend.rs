@@ -21,32 +21,19 @@ impl std::str::FromStr for Backend {
     type Err = crate::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "flex" => Ok(Self::Flex),
-            #[cfg(feature = "ndarray")]
-            "ndarray" => Ok(Self::Ndarray),
-            #[cfg(feature = "wgpu")]
-            "wgpu" => Ok(Self::Wgpu),
-            _ => Err(crate::vae::UnknownName {
-                what: "backend",
-                given: name.to_owned(),
-                expected: Self::NAMES,
-            }),
-        }
+        crate::vae::UnknownName::pick("backend", name, Self::CHOICES)
     }
 }
 
 impl Backend {
-    /// The backends this build has, comma-separated.
-    pub const NAMES: &'static str = if cfg!(all(feature = "ndarray", feature = "wgpu")) {
-        "flex, ndarray, wgpu"
-    } else if cfg!(feature = "ndarray") {
-        "flex, ndarray"
-    } else if cfg!(feature = "wgpu") {
-        "flex, wgpu"
-    } else {
-        "flex"
-    };
+    /// The backends this build has, by name.
+    pub const CHOICES: &'static [(&'static str, Self)] = &[
+        ("flex", Self::Flex),
+        #[cfg(feature = "ndarray")]
+        ("ndarray", Self::Ndarray),
+        #[cfg(feature = "wgpu")]
+        ("wgpu", Self::Wgpu),
+    ];
 
     /// The inference device of this backend.
     pub fn device(self) -> Device {

@@ -42,15 +42,8 @@ impl std::str::FromStr for HeadKind {
     type Err = crate::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "binary" => Ok(Self::Binary),
-            "gaussian" => Ok(Self::Gaussian),
-            _ => Err(crate::vae::UnknownName {
-                what: "head",
-                given: name.to_owned(),
-                expected: "binary, gaussian",
-            }),
-        }
+        let choices = [("binary", Self::Binary), ("gaussian", Self::Gaussian)];
+        crate::vae::UnknownName::pick("head", name, &choices)
     }
 }
 

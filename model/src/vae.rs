@@ -43,22 +43,41 @@ pub struct UnknownName {
     /// The name given.
     pub given: String,
     /// The names accepted, comma-separated.
-    pub expected: &'static str,
+    pub expected: String,
+}
+
+impl UnknownName {
+    /// The value named `name` among `choices`, or the error listing every choice: the one
+    /// `FromStr` of the kinds chosen by name on the command line.
+    ///
+    /// # Errors
+    /// [`UnknownName`] if `name` is none of the choices.
+    pub fn pick<T: Copy>(
+        what: &'static str,
+        name: &str,
+        choices: &[(&'static str, T)],
+    ) -> Result<T, Self> {
+        choices
+            .iter()
+            .find(|(choice, _)| *choice == name)
+            .map(|&(_, value)| value)
+            .ok_or_else(|| Self {
+                what,
+                given: name.to_owned(),
+                expected: choices
+                    .iter()
+                    .map(|(choice, _)| *choice)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
 }
 
 impl std::str::FromStr for EncoderKind {
     type Err = UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "mlp" => Ok(Self::Mlp),
-            "conv" => Ok(Self::Conv),
-            _ => Err(UnknownName {
-                what: "encoder",
-                given: name.to_owned(),
-                expected: "mlp, conv",
-            }),
-        }
+        UnknownName::pick("encoder", name, &[("mlp", Self::Mlp), ("conv", Self::Conv)])
     }
 }
 
@@ -66,15 +85,7 @@ impl std::str::FromStr for DecoderKind {
     type Err = UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "mlp" => Ok(Self::Mlp),
-            "conv" => Ok(Self::Conv),
-            _ => Err(UnknownName {
-                what: "decoder",
-                given: name.to_owned(),
-                expected: "mlp, conv",
-            }),
-        }
+        UnknownName::pick("decoder", name, &[("mlp", Self::Mlp), ("conv", Self::Conv)])
     }
 }
 
@@ -391,6 +402,18 @@ impl Vae {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_parse_by_name_and_unknown_names_list_the_choices() {
+        assert_eq!("conv".parse(), Ok(EncoderKind::Conv));
+        assert_eq!("mlp".parse(), Ok(DecoderKind::Mlp));
+        let error = "lstm".parse::<EncoderKind>().unwrap_err();
+        assert_eq!(error.expected, "mlp, conv");
+        assert_eq!(
+            error.to_string(),
+            "unknown encoder \"lstm\"; expected one of: mlp, conv"
+        );
+    }
 
     #[test]
     fn upsample_repeats_each_sample() {

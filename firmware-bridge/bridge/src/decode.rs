@@ -69,27 +69,15 @@ impl std::str::FromStr for DecoderKind {
     type Err = latentlink_model::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "flex" => Ok(Self::Flex),
+        let choices = [
+            ("flex", Self::Flex),
             #[cfg(feature = "ndarray")]
-            "ndarray" => Ok(Self::Ndarray),
+            ("ndarray", Self::Ndarray),
             #[cfg(feature = "wgpu")]
-            "wgpu" => Ok(Self::Wgpu),
-            "tract" => Ok(Self::Tract),
-            _ => Err(latentlink_model::vae::UnknownName {
-                what: "decoder",
-                given: name.to_owned(),
-                expected: if cfg!(all(feature = "ndarray", feature = "wgpu")) {
-                    "flex, ndarray, wgpu, tract"
-                } else if cfg!(feature = "ndarray") {
-                    "flex, ndarray, tract"
-                } else if cfg!(feature = "wgpu") {
-                    "flex, wgpu, tract"
-                } else {
-                    "flex, tract"
-                },
-            }),
-        }
+            ("wgpu", Self::Wgpu),
+            ("tract", Self::Tract),
+        ];
+        latentlink_model::vae::UnknownName::pick("decoder", name, &choices)
     }
 }
 

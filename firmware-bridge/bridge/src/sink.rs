@@ -27,15 +27,8 @@ impl std::str::FromStr for ChunkFormat {
     type Err = latentlink_model::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "npy" => Ok(Self::Npy),
-            "hdf5" => Ok(Self::Hdf5),
-            _ => Err(latentlink_model::vae::UnknownName {
-                what: "chunk format",
-                given: name.to_owned(),
-                expected: "npy, hdf5",
-            }),
-        }
+        let choices = [("npy", Self::Npy), ("hdf5", Self::Hdf5)];
+        latentlink_model::vae::UnknownName::pick("chunk format", name, &choices)
     }
 }
 

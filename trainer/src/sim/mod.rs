@@ -37,15 +37,8 @@ impl std::str::FromStr for Simulator {
     type Err = latentlink_model::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "opis" => Ok(Self::Opis),
-            "sprites" => Ok(Self::Sprites),
-            _ => Err(latentlink_model::vae::UnknownName {
-                what: "simulator",
-                given: name.to_owned(),
-                expected: "opis, sprites",
-            }),
-        }
+        let choices = [("opis", Self::Opis), ("sprites", Self::Sprites)];
+        latentlink_model::vae::UnknownName::pick("simulator", name, &choices)
     }
 }
 
