@@ -19,22 +19,56 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// The file is not a readable `.npy` array.
-    #[error("{path}: not a readable .npy array ({reason})")]
-    Npy {
+    #[error("{path}: not a readable .npy array ({source})")]
+    ReadNpy {
         /// The file.
         path: PathBuf,
         /// What the reader said.
-        reason: String,
+        #[source]
+        source: ndarray_npy::ReadNpyError,
     },
-    /// The HDF5 file or dataset could not be read.
-    #[error("{path}:{dataset}: {reason}")]
+    /// The array could not be written as `.npy`.
+    #[error("{path}: cannot write .npy ({source})")]
+    WriteNpy {
+        /// The file.
+        path: PathBuf,
+        /// What the writer said.
+        #[source]
+        source: ndarray_npy::WriteNpyError,
+    },
+    /// The HDF5 file or dataset could not be read or written.
+    #[error("{path}:{dataset}: {source}")]
     Hdf5 {
         /// The file.
         path: PathBuf,
         /// The dataset inside it.
         dataset: String,
-        /// What went wrong.
-        reason: String,
+        /// What the HDF5 reader said.
+        #[source]
+        source: hdf5_pure::Error,
+    },
+    /// The HDF5 dataset's values do not fill the shape it declares.
+    #[error("{path}:{dataset}: values do not match the declared shape ({source})")]
+    Hdf5Layout {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// What ndarray said.
+        #[source]
+        source: ndarray::ShapeError,
+    },
+    /// The HDF5 dataset's element type is not one of the supported ones.
+    #[error(
+        "{path}:{dataset}: element type {found} is not supported; expected f32, f64, i16, u16 or u8"
+    )]
+    Hdf5Dtype {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The element type found.
+        found: String,
     },
     /// The HDF5 file has no dataset of that name.
     #[error(

@@ -15,14 +15,29 @@ use plotters::prelude::*;
 use crate::data::EventShape;
 use crate::train::TrainingLog;
 
+/// What plotters reports when drawing into a PNG fails.
+pub type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+
 /// A plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot draw {path}: {reason}")]
-pub struct PlotError {
-    /// The PNG file.
-    pub path: PathBuf,
-    /// What plotters said.
-    pub reason: String,
+pub enum PlotError {
+    /// Plotters could not draw or write the file.
+    #[error("cannot draw {path}: {source}")]
+    Draw {
+        /// The PNG file.
+        path: PathBuf,
+        /// What plotters said.
+        #[source]
+        source: DrawError,
+    },
+    /// There was nothing to draw.
+    #[error("cannot draw {path}: {what}")]
+    Empty {
+        /// The PNG file.
+        path: PathBuf,
+        /// What was missing.
+        what: &'static str,
+    },
 }
 
 const FONT: &str = "sans-serif";
@@ -43,14 +58,13 @@ fn register_font() {
 fn draw_legend<'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
     size: u32,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .label_font((FONT, size))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| e.to_string())
 }
 
 /// Runs `draw` on a white `width × height` PNG at `path`, turning plotters' errors into a
@@ -58,17 +72,17 @@ fn draw_legend<'a, CT: CoordTranslate>(
 fn draw_png(
     path: &Path,
     (width, height): (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), DrawError>,
 ) -> Result<(), PlotError> {
     register_font();
-    let error = |reason: String| PlotError {
+    let error = |source: DrawError| PlotError::Draw {
         path: path.to_owned(),
-        reason,
+        source,
     };
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| error(e.to_string()))?;
+    root.fill(&WHITE).map_err(error)?;
     draw(&root).map_err(error)?;
-    root.present().map_err(|e| error(e.to_string()))
+    root.present().map_err(error)
 }
 
 /// Smallest range holding every value (a unit range around a constant), with 5 % margin.
@@ -107,7 +121,7 @@ pub fn reconstructions(
         (1200, 40 + 220 * rows as u32)
     };
     draw_png(path, size, |root| {
-        let body = root.titled(title, (FONT, 22)).map_err(|e| e.to_string())?;
+        let body = root.titled(title, (FONT, 22))?;
         for (event, panel) in body.split_evenly((rows, 1)).iter().enumerate() {
             if event >= raw.nrows() {
                 break;
@@ -131,7 +145,7 @@ fn traces(
     estimate: ArrayView1<'_, f32>,
     shape: EventShape,
     event: usize,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let y_range = value_range(truth.iter().chain(estimate.iter()).copied());
     for (channel, area) in panel.split_evenly((1, shape.channels)).iter().enumerate() {
         let samples = channel * shape.length..(channel + 1) * shape.length;
@@ -140,16 +154,14 @@ fn traces(
             .margin(6)
             .x_label_area_size(22)
             .y_label_area_size(if channel == 0 { 44 } else { 8 })
-            .build_cartesian_2d(0f32..shape.length as f32, y_range.clone())
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(0f32..shape.length as f32, y_range.clone())?;
         chart
             .configure_mesh()
             .disable_mesh()
             .x_labels(4)
             .y_labels(if channel == 0 { 4 } else { 0 })
             .label_style((FONT, 11))
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         for (values, colour, label) in [
             (&truth, RAW_COLOUR, "raw"),
             (&estimate, RECONSTRUCTED_COLOUR, "reconstructed"),
@@ -160,7 +172,7 @@ fn traces(
                     .map(|i| ((i - samples.start) as f32, values[i])),
                 colour.stroke_width(1),
             );
-            let drawn = chart.draw_series(series).map_err(|e| e.to_string())?;
+            let drawn = chart.draw_series(series)?;
             if channel == 0 && event == 0 {
                 drawn
                     .label(label)
@@ -179,28 +191,25 @@ fn image(
     values: ArrayView1<'_, f32>,
     shape: EventShape,
     caption: &str,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let range = value_range(values.iter().copied());
     let (rows, columns) = (shape.channels, shape.length);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 14))
         .margin(8)
-        .build_cartesian_2d(0..columns, 0..rows)
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series((0..rows).flat_map(|r| {
-            (0..columns).map(move |c| {
-                let level = (values[r * columns + c] - range.start) / (range.end - range.start);
-                let grey = (255.0 * (1.0 - level.clamp(0.0, 1.0))) as u8;
-                // Row 0 at the top, as images are shown.
-                let y = rows - 1 - r;
-                Rectangle::new(
-                    [(c, y), (c + 1, y + 1)],
-                    RGBColor(grey, grey, grey).filled(),
-                )
-            })
-        }))
-        .map_err(|e| e.to_string())?;
+        .build_cartesian_2d(0..columns, 0..rows)?;
+    chart.draw_series((0..rows).flat_map(|r| {
+        (0..columns).map(move |c| {
+            let level = (values[r * columns + c] - range.start) / (range.end - range.start);
+            let grey = (255.0 * (1.0 - level.clamp(0.0, 1.0))) as u8;
+            // Row 0 at the top, as images are shown.
+            let y = rows - 1 - r;
+            Rectangle::new(
+                [(c, y), (c + 1, y + 1)],
+                RGBColor(grey, grey, grey).filled(),
+            )
+        })
+    }))?;
     Ok(())
 }
 
@@ -211,14 +220,14 @@ fn image(
 /// [`PlotError`] if the file cannot be written or the log is empty.
 pub fn training_curve(path: &Path, log: &TrainingLog, title: &str) -> Result<(), PlotError> {
     if log.epochs.is_empty() {
-        return Err(PlotError {
+        return Err(PlotError::Empty {
             path: path.to_owned(),
-            reason: "the training log has no epochs".into(),
+            what: "the training log has no epochs",
         });
     }
     let last = log.epochs.len() as f32 + 0.5;
     draw_png(path, (1100, 420), |root| {
-        let body = root.titled(title, (FONT, 20)).map_err(|e| e.to_string())?;
+        let body = root.titled(title, (FONT, 20))?;
         let halves = body.split_evenly((1, 2));
         let curves = [
             (
@@ -265,15 +274,13 @@ pub fn training_curve(path: &Path, log: &TrainingLog, title: &str) -> Result<(),
                 .margin(10)
                 .x_label_area_size(36)
                 .y_label_area_size(56)
-                .build_cartesian_2d(0.5f32..last, y_range)
-                .map_err(|e| e.to_string())?;
+                .build_cartesian_2d(0.5f32..last, y_range)?;
             chart
                 .configure_mesh()
                 .x_desc("epoch")
                 .y_desc(y_label)
                 .label_style((FONT, 12))
-                .draw()
-                .map_err(|e| e.to_string())?;
+                .draw()?;
             for (label, colour, values) in series {
                 chart
                     .draw_series(LineSeries::new(
@@ -282,8 +289,7 @@ pub fn training_curve(path: &Path, log: &TrainingLog, title: &str) -> Result<(),
                             .enumerate()
                             .map(|(i, &v)| (i as f32 + 1.0, v as f32)),
                         colour.stroke_width(2),
-                    ))
-                    .map_err(|e| e.to_string())?
+                    ))?
                     .label(label)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
             }
@@ -293,8 +299,7 @@ pub fn training_curve(path: &Path, log: &TrainingLog, title: &str) -> Result<(),
                 .draw_series(std::iter::once(PathElement::new(
                     [(best, bounds.start), (best, bounds.end)],
                     BLACK.mix(0.4),
-                )))
-                .map_err(|e| e.to_string())?
+                )))?
                 .label("kept epoch")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
             draw_legend(&mut chart, 12)?;
@@ -315,9 +320,9 @@ pub fn error_histogram(
 ) -> Result<(), PlotError> {
     let mut sorted: Vec<f64> = errors.iter().copied().filter(|e| e.is_finite()).collect();
     if sorted.is_empty() {
-        return Err(PlotError {
+        return Err(PlotError::Empty {
             path: path.to_owned(),
-            reason: "no finite errors to plot".into(),
+            what: "no finite errors to plot",
         });
     }
     sorted.sort_by(f64::total_cmp);
@@ -337,27 +342,22 @@ pub fn error_histogram(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(0.0..top, 0u32..highest + highest / 10 + 1)
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(0.0..top, 0u32..highest + highest / 10 + 1)?;
         chart
             .configure_mesh()
             .x_desc(format!("{x_label} (last bin holds the top 1 %)"))
             .y_desc("events")
             .label_style((FONT, 12))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
-                let x = i as f64 * width;
-                Rectangle::new([(x, 0), (x + width, c)], SECOND_COLOUR.mix(0.7).filled())
-            }))
-            .map_err(|e| e.to_string())?;
+            .draw()?;
+        chart.draw_series(counts.iter().enumerate().map(|(i, &c)| {
+            let x = i as f64 * width;
+            Rectangle::new([(x, 0), (x + width, c)], SECOND_COLOUR.mix(0.7).filled())
+        }))?;
         chart
             .draw_series(std::iter::once(PathElement::new(
                 [(median, 0), (median, highest)],
                 RECONSTRUCTED_COLOUR.stroke_width(2),
-            )))
-            .map_err(|e| e.to_string())?
+            )))?
             .label(format!("median {median:.4}"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RECONSTRUCTED_COLOUR));
         draw_legend(&mut chart, 12)?;
@@ -382,9 +382,9 @@ pub fn rate_distortion(
         (lo.min(p.0), hi.max(p.0))
     });
     if max_error <= 0.0 {
-        return Err(PlotError {
+        return Err(PlotError::Empty {
             path: path.to_owned(),
-            reason: "no points to plot".into(),
+            what: "no points to plot",
         });
     }
     let colours = [RECONSTRUCTED_COLOUR, SECOND_COLOUR, RGBColor(44, 160, 44)];
@@ -394,34 +394,28 @@ pub fn rate_distortion(
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            .build_cartesian_2d((low / 1.5..high * 1.5).log_scale(), 0.0..max_error * 1.1)
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d((low / 1.5..high * 1.5).log_scale(), 0.0..max_error * 1.1)?;
         chart
             .configure_mesh()
             .x_desc("bits per event (log scale)")
             .y_desc("nMSE (validation events)")
             .label_style((FONT, 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         for ((label, points), colour) in series.iter().zip(colours) {
             chart
                 .draw_series(LineSeries::new(
                     points.iter().copied(),
                     colour.stroke_width(2),
-                ))
-                .map_err(|e| e.to_string())?
+                ))?
                 .label(*label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
-                .map_err(|e| e.to_string())?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
         }
         chart
             .draw_series(std::iter::once(PathElement::new(
                 [(lossless_bits, 0.0), (lossless_bits, max_error * 1.1)],
                 BLACK.mix(0.5).stroke_width(2),
-            )))
-            .map_err(|e| e.to_string())?
+            )))?
             .label("zstd -19, lossless (nMSE 0)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
         draw_legend(&mut chart, 13)

@@ -32,14 +32,58 @@ impl std::str::FromStr for ChunkFormat {
     }
 }
 
-/// Why reconstructions could not be written.
+/// Why reconstructions could not be written or read back.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write reconstructions to {path}: {reason}")]
+#[error("reconstructions at {path}: {source}")]
 pub struct SinkError {
-    /// The file.
+    /// The file or folder.
     pub path: PathBuf,
-    /// Why.
-    pub reason: String,
+    /// What went wrong.
+    #[source]
+    pub source: SinkFailure,
+}
+
+/// What went wrong with a chunk, the cause of a [`SinkError`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkFailure {
+    /// The file system refused.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// An `.npy` chunk could not be written.
+    #[error(transparent)]
+    WriteNpy(#[from] ndarray_npy::WriteNpyError),
+    /// An `.npy` chunk could not be read.
+    #[error(transparent)]
+    ReadNpy(#[from] ndarray_npy::ReadNpyError),
+    /// An HDF5 chunk could not be written or read.
+    #[error(transparent)]
+    Hdf5(#[from] hdf5_pure::Error),
+    /// An HDF5 dataset's values do not fill its declared shape.
+    #[error(transparent)]
+    Layout(#[from] ndarray::ShapeError),
+    /// An HDF5 dataset is not 2-D.
+    #[error("dataset {dataset} has shape {shape:?}, not 2-D")]
+    NotTwoD {
+        /// The dataset.
+        dataset: &'static str,
+        /// Its shape.
+        shape: Vec<u64>,
+    },
+    /// Reconstructions of different widths were pushed into one chunk.
+    #[error("reconstructions of different widths in one chunk")]
+    MixedWidths,
+    /// The folder holds no chunks.
+    #[error("no reconstruction chunks")]
+    NoChunks,
+}
+
+/// Attaches `path` to a failure.
+fn at(path: &Path) -> impl Fn(SinkFailure) -> SinkError + '_ {
+    move |source| SinkError {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Writes reconstructions in `.npy` chunks.
@@ -60,10 +104,7 @@ impl ReconstructionSink {
     /// # Errors
     /// [`SinkError`] if the folder cannot be created.
     pub fn new(dir: &Path, chunk_events: usize, format: ChunkFormat) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(dir).map_err(|e| SinkError {
-            path: dir.to_owned(),
-            reason: e.to_string(),
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| at(dir)(e.into()))?;
         Ok(Self {
             dir: dir.to_owned(),
             chunk_events: chunk_events.max(1),
@@ -101,10 +142,7 @@ impl ReconstructionSink {
         if self.pending_ids.is_empty() {
             return Ok(());
         }
-        let data = join(&self.pending).ok_or_else(|| SinkError {
-            path: self.dir.clone(),
-            reason: "reconstructions of different widths".into(),
-        })?;
+        let data = join(&self.pending).ok_or_else(|| at(&self.dir)(SinkFailure::MixedWidths))?;
         let ids =
             Array2::from_shape_fn((self.pending_ids.len(), 2), |(i, j)| self.pending_ids[i][j]);
         let chunk = self.next_chunk;
@@ -141,13 +179,9 @@ fn write_atomically<T: ndarray_npy::WritableElement>(
     path: &Path,
     array: &Array2<T>,
 ) -> Result<(), SinkError> {
-    let error = |reason: String| SinkError {
-        path: path.to_owned(),
-        reason,
-    };
     let partial = path.with_extension("npy.partial");
-    write_npy(&partial, array).map_err(|e| error(e.to_string()))?;
-    std::fs::rename(&partial, path).map_err(|e| error(e.to_string()))
+    write_npy(&partial, array).map_err(|e| at(path)(e.into()))?;
+    std::fs::rename(&partial, path).map_err(|e| at(path)(e.into()))
 }
 
 fn write_hdf5(path: &Path, data: &Array2<f32>, ids: &Array2<u64>) -> Result<(), SinkError> {
@@ -162,37 +196,34 @@ fn write_hdf5(path: &Path, data: &Array2<f32>, ids: &Array2<u64>) -> Result<(), 
         .with_u64_data(&ids.iter().copied().collect::<Vec<_>>())
         .with_shape(&shape(ids.dim()));
     let partial = path.with_extension("h5.partial");
-    let error = |reason: String| SinkError {
-        path: path.to_owned(),
-        reason,
-    };
-    builder.write(&partial).map_err(|e| error(e.to_string()))?;
-    std::fs::rename(&partial, path).map_err(|e| error(e.to_string()))
+    builder.write(&partial).map_err(|e| at(path)(e.into()))?;
+    std::fs::rename(&partial, path).map_err(|e| at(path)(e.into()))
 }
 
 fn read_hdf5(path: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> {
-    let error = |reason: String| SinkError {
-        path: path.to_owned(),
-        reason,
-    };
-    let file = hdf5_pure::File::open(path).map_err(|e| error(e.to_string()))?;
-    let read = |name: &str| {
-        let dataset = file.dataset(name).map_err(|e| error(e.to_string()))?;
-        let shape = dataset.shape().map_err(|e| error(e.to_string()))?;
+    read_hdf5_datasets(path).map_err(at(path))
+}
+
+fn read_hdf5_datasets(path: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkFailure> {
+    let file = hdf5_pure::File::open(path)?;
+    let read = |name: &'static str| {
+        let dataset = file.dataset(name)?;
+        let shape = dataset.shape()?;
         let dims = match shape[..] {
             [rows, cols] => (rows as usize, cols as usize),
-            _ => return Err(error(format!("{name} has shape {shape:?}, not 2-D"))),
+            _ => {
+                return Err(SinkFailure::NotTwoD {
+                    dataset: name,
+                    shape,
+                });
+            }
         };
         Ok((dataset, dims))
     };
     let (reconstructions, dims) = read("reconstructions")?;
-    let values = reconstructions
-        .read_f32()
-        .map_err(|e| error(e.to_string()))?;
-    let data = Array2::from_shape_vec(dims, values).map_err(|e| error(e.to_string()))?;
+    let data = Array2::from_shape_vec(dims, reconstructions.read_f32()?)?;
     let (events, dims) = read("events")?;
-    let values = events.read_u64().map_err(|e| error(e.to_string()))?;
-    let ids = Array2::from_shape_vec(dims, values).map_err(|e| error(e.to_string()))?;
+    let ids = Array2::from_shape_vec(dims, events.read_u64()?)?;
     Ok((data, ids))
 }
 
@@ -215,23 +246,14 @@ pub fn read_chunks(dir: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> 
         if !path.exists() {
             break;
         }
-        let read_error = |p: &Path, e: ndarray_npy::ReadNpyError| SinkError {
-            path: p.to_owned(),
-            reason: e.to_string(),
-        };
-        data.push(
-            ndarray_npy::read_npy::<_, Array2<f32>>(&path).map_err(|e| read_error(&path, e))?,
-        );
+        data.push(ndarray_npy::read_npy::<_, Array2<f32>>(&path).map_err(|e| at(&path)(e.into()))?);
         let id_path = dir.join(format!("events-{chunk:06}.npy"));
         ids.push(
             ndarray_npy::read_npy::<_, Array2<u64>>(&id_path)
-                .map_err(|e| read_error(&id_path, e))?,
+                .map_err(|e| at(&id_path)(e.into()))?,
         );
     }
-    let empty = || SinkError {
-        path: dir.to_owned(),
-        reason: "no reconstruction chunks".into(),
-    };
+    let empty = || at(dir)(SinkFailure::NoChunks);
     Ok((
         join(&data).ok_or_else(empty)?,
         join(&ids).ok_or_else(empty)?,

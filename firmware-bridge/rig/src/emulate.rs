@@ -44,8 +44,37 @@ pub struct Faults {
     pub garbage: f64,
 }
 
+/// A fault list (`drop=0.01,flip=0.01,...`) could not be parsed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultsError {
+    /// An item is not `name=rate`.
+    #[error("fault {0:?} is not name=rate")]
+    NotNameRate(String),
+    /// A rate is not a number in [0, 1].
+    #[error("fault rate {0:?} is not a probability in [0, 1]")]
+    NotProbability(String),
+    /// The fault name is not known.
+    #[error("unknown fault {0:?}; known: {known}", known = Faults::NAMES.join(", "))]
+    Unknown(String),
+    /// The rates add up to more than 1.
+    #[error("fault rates add up to {0}, more than 1")]
+    TooLikely(f64),
+}
+
+impl Faults {
+    /// The fault names [`FromStr`](std::str::FromStr) accepts.
+    pub const NAMES: [&str; 6] = [
+        "drop",
+        "flip",
+        "truncate",
+        "duplicate",
+        "reorder",
+        "garbage",
+    ];
+}
+
 impl std::str::FromStr for Faults {
-    type Err = String;
+    type Err = FaultsError;
 
     /// Parses `drop=0.01,flip=0.01,...` (any subset).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -53,12 +82,12 @@ impl std::str::FromStr for Faults {
         for item in text.split(',').filter(|s| !s.is_empty()) {
             let (name, value) = item
                 .split_once('=')
-                .ok_or_else(|| format!("fault {item:?} is not name=rate"))?;
+                .ok_or_else(|| FaultsError::NotNameRate(item.to_owned()))?;
             let rate: f64 = value
                 .parse()
                 .ok()
                 .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or_else(|| format!("fault rate {value:?} is not a probability in [0, 1]"))?;
+                .ok_or_else(|| FaultsError::NotProbability(value.to_owned()))?;
             let slot = match name {
                 "drop" => &mut faults.drop,
                 "flip" => &mut faults.flip,
@@ -66,11 +95,7 @@ impl std::str::FromStr for Faults {
                 "duplicate" => &mut faults.duplicate,
                 "reorder" => &mut faults.reorder,
                 "garbage" => &mut faults.garbage,
-                _ => {
-                    return Err(format!(
-                        "unknown fault {name:?}; known: drop, flip, truncate, duplicate, reorder, garbage"
-                    ));
-                }
+                _ => return Err(FaultsError::Unknown(name.to_owned())),
             };
             *slot = rate;
         }
@@ -81,7 +106,7 @@ impl std::str::FromStr for Faults {
             + faults.reorder
             + faults.garbage;
         if total > 1.0 {
-            return Err(format!("fault rates add up to {total}, more than 1"));
+            return Err(FaultsError::TooLikely(total));
         }
         Ok(faults)
     }
@@ -326,7 +351,13 @@ mod tests {
         let f: Faults = "drop=0.1,flip=0.05".parse().unwrap();
         assert_eq!((f.drop, f.flip, f.garbage), (0.1, 0.05, 0.0));
         assert!("drop=2".parse::<Faults>().is_err());
-        assert!("melt=0.1".parse::<Faults>().unwrap_err().contains("known"));
+        assert!(
+            "melt=0.1"
+                .parse::<Faults>()
+                .unwrap_err()
+                .to_string()
+                .contains("known: drop, flip")
+        );
         assert!("drop=0.6,flip=0.6".parse::<Faults>().is_err());
     }
 }

@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,19 +34,73 @@ pub enum QemuError {
     #[error("cannot start qemu-system-arm ({0}); install it: apt-get install qemu-system-arm")]
     Missing(io::Error),
     /// The firmware image cannot be read.
-    #[error("firmware image {path}: {reason}")]
+    #[error("firmware image {path}: {source}")]
     Image {
         /// The image.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        #[source]
+        source: ImageError,
     },
     /// The run failed.
-    #[error("{0}\nQEMU output:\n{1}")]
-    Run(String, String),
+    #[error("{failure}\nQEMU output:\n{output}")]
+    Run {
+        /// What went wrong.
+        #[source]
+        failure: RunFailure,
+        /// What QEMU printed (its console and the firmware's semihosting output).
+        output: String,
+    },
     /// Feeding failed.
     #[error(transparent)]
     Feed(#[from] FeedError),
+}
+
+/// Why a firmware image cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The file cannot be read.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The file is not an ELF image.
+    #[error(transparent)]
+    Elf(#[from] object::Error),
+    /// The ELF file has no code.
+    #[error("no .text section: not a firmware image")]
+    NoCode,
+}
+
+/// Why an emulated run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    /// The UART socket failed.
+    #[error("UART socket: {0}")]
+    Socket(#[from] io::Error),
+    /// QEMU exited before it connected its UART.
+    #[error("QEMU exited ({0}) before connecting its UART")]
+    ExitedEarly(ExitStatus),
+    /// QEMU did not connect its UART in time.
+    #[error("QEMU did not connect its UART within {0:?}")]
+    NoConnection(Duration),
+    /// QEMU exited with a failure.
+    #[error("QEMU exited with {0}")]
+    Exited(ExitStatus),
+    /// QEMU ran past the time limit and was killed.
+    #[error("QEMU still running after {0:?}, killed")]
+    Killed(Duration),
+    /// The firmware printed no `LATENTLINK-REPORT` line.
+    #[error("the firmware printed no report")]
+    NoReport,
+}
+
+impl RunFailure {
+    /// The failure with no QEMU output attached yet.
+    fn bare(self) -> QemuError {
+        QemuError::Run {
+            failure: self,
+            output: String::new(),
+        }
+    }
 }
 
 /// Flash and RAM of a firmware image, from its ELF sections.
@@ -68,12 +122,12 @@ impl Footprint {
     /// # Errors
     /// [`QemuError::Image`] if it is not a readable ELF file.
     pub fn of_image(path: &Path) -> Result<Self, QemuError> {
-        let image_error = |reason: String| QemuError::Image {
+        let image_error = |source: ImageError| QemuError::Image {
             path: path.to_path_buf(),
-            reason,
+            source,
         };
-        let bytes = std::fs::read(path).map_err(|e| image_error(e.to_string()))?;
-        let file = object::File::parse(&*bytes).map_err(|e| image_error(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| image_error(e.into()))?;
+        let file = object::File::parse(&*bytes).map_err(|e| image_error(e.into()))?;
         let mut footprint = Self::default();
         for section in file.sections() {
             let size = section.size();
@@ -86,7 +140,7 @@ impl Footprint {
             }
         }
         if footprint.code == 0 {
-            return Err(image_error("no .text section: not a firmware image".into()));
+            return Err(image_error(ImageError::NoCode));
         }
         Ok(footprint)
     }
@@ -201,8 +255,11 @@ pub fn run(
     timeout: Duration,
 ) -> Result<QemuRun, QemuError> {
     let footprint = Footprint::of_image(firmware)?;
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| run_error(&e, ""))?;
-    let port = listener.local_addr().map_err(|e| run_error(&e, ""))?.port();
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| RunFailure::Socket(e).bare())?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| RunFailure::Socket(e).bare())?
+        .port();
     let mut qemu = Command::new("qemu-system-arm")
         .args([
             "-machine",
@@ -230,10 +287,10 @@ pub fn run(
     let result = accept(&listener, &mut qemu, timeout).and_then(|stream| {
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(|e| QemuError::Run(e.to_string(), String::new()))?;
+            .map_err(|e| RunFailure::Socket(e).bare())?;
         let writer = stream
             .try_clone()
-            .map_err(|e| QemuError::Run(e.to_string(), String::new()))?;
+            .map_err(|e| RunFailure::Socket(e).bare())?;
         Ok(feed::feed(
             stream, writer, package, events, decoder, timeout,
         )?)
@@ -241,22 +298,20 @@ pub fn run(
     let status = wait(&mut qemu, timeout);
     let mut output = stdout.join().unwrap_or_default();
     output.push_str(&stderr.join().unwrap_or_default());
+    let with_output = |failure| QemuError::Run {
+        failure,
+        output: output.clone(),
+    };
     let (codes, feed) = result.map_err(|e| match e {
-        QemuError::Run(message, _) => QemuError::Run(message, output.clone()),
+        QemuError::Run { failure, .. } => with_output(failure),
         other => other,
     })?;
     match status {
         Some(status) if status.success() => {}
-        Some(status) => return Err(QemuError::Run(format!("QEMU exited with {status}"), output)),
-        None => {
-            return Err(QemuError::Run(
-                format!("QEMU still running after {timeout:?}, killed"),
-                output,
-            ));
-        }
+        Some(status) => return Err(with_output(RunFailure::Exited(status))),
+        None => return Err(with_output(RunFailure::Killed(timeout))),
     }
-    let report = FirmwareReport::parse(&output)
-        .ok_or_else(|| QemuError::Run("the firmware printed no report".into(), output.clone()))?;
+    let report = FirmwareReport::parse(&output).ok_or_else(|| with_output(RunFailure::NoReport))?;
     Ok(QemuRun {
         footprint,
         report,
@@ -317,10 +372,6 @@ pub fn table(run: &QemuRun) -> String {
     text
 }
 
-fn run_error(error: &io::Error, output: &str) -> QemuError {
-    QemuError::Run(error.to_string(), output.to_string())
-}
-
 /// Waits for QEMU to connect to the UART socket, or to die.
 fn accept(
     listener: &TcpListener,
@@ -329,30 +380,24 @@ fn accept(
 ) -> Result<std::net::TcpStream, QemuError> {
     listener
         .set_nonblocking(true)
-        .map_err(|e| run_error(&e, ""))?;
+        .map_err(|e| RunFailure::Socket(e).bare())?;
     let started = Instant::now();
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 stream
                     .set_nonblocking(false)
-                    .map_err(|e| run_error(&e, ""))?;
+                    .map_err(|e| RunFailure::Socket(e).bare())?;
                 return Ok(stream);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(run_error(&e, "")),
+            Err(e) => return Err(RunFailure::Socket(e).bare()),
         }
         if let Ok(Some(status)) = qemu.try_wait() {
-            return Err(QemuError::Run(
-                format!("QEMU exited ({status}) before connecting its UART"),
-                String::new(),
-            ));
+            return Err(RunFailure::ExitedEarly(status).bare());
         }
         if started.elapsed() > timeout {
-            return Err(QemuError::Run(
-                "QEMU did not connect its UART".into(),
-                String::new(),
-            ));
+            return Err(RunFailure::NoConnection(timeout).bare());
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -370,7 +415,7 @@ fn read_to_end(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<S
 }
 
 /// Waits for QEMU to exit; kills it after `timeout`. `None` if it had to be killed.
-fn wait(qemu: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+fn wait(qemu: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let started = Instant::now();
     while started.elapsed() < timeout {
         if let Ok(Some(status)) = qemu.try_wait() {

@@ -12,11 +12,11 @@ use ndarray::{ArrayD, IxDyn};
 use super::Events;
 use crate::error::DataError;
 
-fn hdf5_error(path: &Path, dataset: &str, reason: impl ToString) -> DataError {
+fn hdf5_error(path: &Path, dataset: &str, source: hdf5_pure::Error) -> DataError {
     DataError::Hdf5 {
         path: path.to_owned(),
         dataset: dataset.to_owned(),
-        reason: reason.to_string(),
+        source,
     }
 }
 
@@ -72,14 +72,18 @@ pub fn read_f32(path: &Path, dataset: &str) -> Result<ArrayD<f32>, DataError> {
         DType::U16 => to_f32(handle.read_u16().map_err(read_error)?, f32::from),
         DType::U8 => to_f32(handle.read_u8().map_err(read_error)?, f32::from),
         other => {
-            return Err(hdf5_error(
-                path,
-                dataset,
-                format!("element type {other} is not supported; expected f32, f64, i16, u16 or u8"),
-            ));
+            return Err(DataError::Hdf5Dtype {
+                path: path.to_owned(),
+                dataset: dataset.to_owned(),
+                found: other.to_string(),
+            });
         }
     };
-    ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| hdf5_error(path, dataset, e))
+    ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|source| DataError::Hdf5Layout {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        source,
+    })
 }
 
 fn to_f32<T: Copy>(values: Vec<T>, convert: impl Fn(T) -> f32) -> Vec<f32> {
@@ -163,7 +167,7 @@ mod tests {
 
         let err = load_events(&fixture(), "/entry/data/labels").unwrap_err();
         assert!(
-            matches!(err, DataError::Hdf5 { .. }) && err.to_string().contains("labels"),
+            matches!(err, DataError::Hdf5Dtype { .. }) && err.to_string().contains("labels"),
             "{err}"
         );
 

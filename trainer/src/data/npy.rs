@@ -19,9 +19,9 @@ fn try_read<T: ReadableElement + Copy>(
             path: path.to_owned(),
             source,
         }),
-        Err(other) => Err(DataError::Npy {
+        Err(source) => Err(DataError::ReadNpy {
             path: path.to_owned(),
-            reason: other.to_string(),
+            source,
         }),
     }
 }
@@ -63,7 +63,7 @@ pub fn load_events(path: &Path) -> Result<Events, DataError> {
 /// Writes an `f32` array as `.npy`.
 ///
 /// # Errors
-/// [`DataError::Io`] or [`DataError::Npy`] naming the file.
+/// [`DataError::Io`] or [`DataError::WriteNpy`] naming the file.
 pub fn write_f32<D: ndarray::Dimension>(
     path: &Path,
     array: &ndarray::Array<f32, D>,
@@ -73,9 +73,9 @@ pub fn write_f32<D: ndarray::Dimension>(
             path: path.to_owned(),
             source,
         },
-        other => DataError::Npy {
+        source => DataError::WriteNpy {
             path: path.to_owned(),
-            reason: other.to_string(),
+            source,
         },
     })
 }
