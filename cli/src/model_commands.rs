@@ -21,7 +21,7 @@ use latentlink_trainer::pipeline::{self, TrainRequest};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::sweep;
-use latentlink_trainer::train::{self, TrainConfig};
+use latentlink_trainer::train::{self, Likelihood, Scaling, TrainConfig};
 
 /// The subcommands of this family.
 #[derive(Subcommand)]
@@ -157,10 +157,31 @@ pub(crate) struct TrainArgs {
     /// Decoder architecture (conv needs a length divisible by 4).
     #[arg(long, default_value = "mlp")]
     decoder: DecoderKind,
-    /// Hidden layer widths, comma separated. The default keeps the int8 encoder at about
-    /// 330 KB, small enough for the flash of a common Cortex-M4.
+    /// Hidden layer widths of the encoder, comma separated. The default keeps the int8
+    /// encoder at about 330 KB, small enough for the flash of a common Cortex-M4.
     #[arg(long, value_delimiter = ',', default_value = "256,128")]
     hidden: Vec<usize>,
+    /// Hidden layer widths of the decoder from the code outwards, comma separated (it runs
+    /// on the host, so it may be larger). Default: the encoder's widths mirrored.
+    #[arg(long, value_delimiter = ',')]
+    decoder_hidden: Option<Vec<usize>>,
+    /// How events are scaled for the encoder and the loss: global (one scale, so the loss is
+    /// the error in detector units) or feature (each feature to unit variance).
+    #[arg(long, default_value = "global")]
+    scaling: Scaling,
+    /// Reconstruction term: calibrated (a Gaussian whose variance follows the error reached,
+    /// so the KL cannot outweigh what a bit buys) or unit (unit variance in scaled units).
+    #[arg(long, default_value = "calibrated")]
+    likelihood: Likelihood,
+    /// Binary head: train the decoder on soft samples instead of the hard bits it decodes
+    /// when deployed (the behaviour of older models).
+    #[arg(long)]
+    soft_latents: bool,
+    /// Binary head: weight of the bit-usage term (balanced, certain, uncorrelated bits), in
+    /// nats per event like the KL. Off by default: at weight 1 it collapsed codes on the
+    /// data sets it was tried on.
+    #[arg(long, default_value_t = 0.0)]
+    bit_usage_weight: f64,
     /// Latent head.
     #[arg(long, default_value = "binary")]
     head: HeadKind,
@@ -175,8 +196,15 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value_t = 10)]
     capacity_epochs: usize,
     /// Most epochs (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 400)]
     epochs: usize,
+    /// Stop after this many epochs without a better validation error.
+    #[arg(long, default_value_t = 16)]
+    patience: usize,
+    /// Halve the learning rate after this many epochs without a better validation error
+    /// (0: constant learning rate).
+    #[arg(long, default_value_t = 5)]
+    plateau_epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -269,7 +297,8 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     .with_decoder(match args.decoder {
         DecoderKind::Mlp => "mlp".into(),
         DecoderKind::Conv => "conv".into(),
-    });
+    })
+    .with_decoder_hidden(args.decoder_hidden.clone());
     let train_config = TrainConfig {
         head: args.head,
         beta: args.beta,
@@ -281,6 +310,12 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             max_nats,
             epochs: args.capacity_epochs,
         }),
+        patience: args.patience,
+        plateau_epochs: args.plateau_epochs,
+        straight_through: !args.soft_latents,
+        bit_usage_weight: args.bit_usage_weight,
+        scaling: args.scaling,
+        likelihood: args.likelihood,
         ..TrainConfig::default()
     };
     let outcome = pipeline::train_package(&TrainRequest {
@@ -305,25 +340,10 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         manifest.model_id,
         out.display()
     );
+    // The same summary as the package's report.md: detector units first.
     println!(
-        "validation nMSE: float latents {:.4}, float codes {:.4}, int8 codes {:.4} | PCA at {} bits {:.4} ({} comps x {} bits)",
-        report.nmse_float_latents,
-        report.nmse_float_codes,
-        report.nmse_runtime_codes,
-        report.bits,
-        report.pca.nmse,
-        report.pca.components,
-        report.pca.bits_per_coefficient
-    );
-    println!(
-        "int8/float bit agreement {:.4} (codes {:.3}), bit entropy {:.1} of {} bits, {} constant, near 0.5: {:.3}, compression {:.0}x",
-        report.agreement.bit_agreement,
-        report.agreement.code_agreement,
-        report.bit_usage.total_entropy,
-        report.bits,
-        report.bit_usage.constant_bits,
-        report.fraction_near_half,
-        report.compression_ratio
+        "{}",
+        evaluate::markdown(&manifest.name, report, &outcome.log)
     );
     Ok(())
 }
@@ -462,7 +482,7 @@ fn eval_command(
         &opened.blob,
         &normalisation,
         &split,
-        manifest.training_config::<TrainConfig>()?.alpha,
+        &manifest.training_config::<TrainConfig>()?,
         &device,
     )?;
     let log = train::TrainingLog {

@@ -90,6 +90,11 @@ pub struct LatentSample {
 
 /// Samples latents (or takes the mean when `sample` is false) and computes the KL.
 ///
+/// With `hard` (binary head only) the decoder gets what is deployed, bits of exactly 0 or 1:
+/// the sampled logit's sign, `[y > 0]`, with the gradient of `sigmoid(y)` passed straight
+/// through (Bengio et al. 2013). Without it the decoder gets the soft `sigmoid(y)`, which
+/// leaves it to guess what to make of hard bits at deployment.
+///
 /// # Shapes
 /// `mu`, `log_sigma`: `[batch, latent]`.
 pub fn sample(
@@ -98,6 +103,7 @@ pub fn sample(
     log_sigma: Tensor<2>,
     alpha: f64,
     sample: bool,
+    hard: bool,
 ) -> LatentSample {
     let [batch, latent] = mu.dims();
     let noise = if sample {
@@ -120,7 +126,14 @@ pub fn sample(
                 .add_scalar(-0.5 - half_log_two_pi + ln_beta_symmetric(alpha))
                 .sum_dim(1)
                 .squeeze_dim(1);
-            LatentSample { z: sigmoid(y), kl }
+            let soft = sigmoid(y.clone());
+            let z = if hard {
+                let bits = y.greater_elem(0.0).float();
+                soft.clone() + (bits - soft).detach()
+            } else {
+                soft
+            };
+            LatentSample { z, kl }
         }
         HeadKind::Gaussian => {
             let variance = log_sigma.clone().mul_scalar(2.0).exp();
@@ -138,6 +151,50 @@ pub fn sample(
 /// floats for the decoder.
 pub fn binarise(mu: Tensor<2>) -> Tensor<2> {
     mu.greater_elem(0.0).float()
+}
+
+/// A penalty, in nats per event, on code bits that carry less than a bit about the event:
+/// `Σ_k (ln 2 − I_k)`, where `I_k = H(m_k) − mean H(p_k)` is the information bit `k` shares
+/// with the event across the batch (`p_k` the probability the sampled bit is 1, `m_k` its
+/// batch mean, `H` the binary entropy in nats). It is zero for a bit that is balanced and
+/// certain in every event; a constant bit and a coin flip (`p = ½` everywhere) each cost
+/// ln 2. On top, `−½ Σ_{j<k} ln(1 − r²_jk)` for the correlation `r_jk` of two bits across
+/// the batch (the mutual information of two Gaussians with that correlation), so bits do
+/// not copy each other. `p_k = P(μ + σε > 0) = Φ(μ/σ)`, with `Φ(t) ≈ sigmoid(1.702 t)`,
+/// keeps it differentiable.
+///
+/// # Shapes
+/// `mu`, `log_sigma`: `[batch, latent]` → a scalar `[1]`.
+pub fn bit_usage_penalty(mu: Tensor<2>, log_sigma: Tensor<2>) -> Tensor<1> {
+    let [batch, bits] = mu.dims();
+    let p = sigmoid((mu / log_sigma.exp()).mul_scalar(1.702)).clamp(1e-4, 1.0 - 1e-4);
+    let entropy = |q: Tensor<2>| {
+        let not = q.clone().neg().add_scalar(1.0);
+        (q.clone() * q.log() + not.clone() * not.log()).neg()
+    };
+    let m = p.clone().mean_dim(0);
+    let unused = entropy(p.clone()).mean_dim(0) - entropy(m.clone());
+    let penalty = unused.add_scalar(std::f64::consts::LN_2).sum();
+    if batch < 2 || bits < 2 {
+        return penalty;
+    }
+    let centred = p - m;
+    let variance = centred.clone().powi_scalar(2).mean_dim(0).add_scalar(1e-6);
+    let scaled = centred / variance.clone().sqrt();
+    let correlation = scaled
+        .clone()
+        .transpose()
+        .matmul(scaled)
+        .div_scalar(batch as f64);
+    let squared = correlation.powi_scalar(2).clamp(0.0, 0.999);
+    // The diagonal holds var / (var + 1e-6) squared, close to 1; take it out exactly.
+    let diagonal = (variance.clone().sub_scalar(1e-6) / variance)
+        .powi_scalar(2)
+        .clamp(0.0, 0.999);
+    let all = squared.neg().add_scalar(1.0).log().sum();
+    let own = diagonal.neg().add_scalar(1.0).log().sum();
+    // Each pair appears twice in the full matrix: −½ · ½ · (all − own).
+    penalty + (all - own).mul_scalar(-0.25)
 }
 
 /// Posterior mean of each binary latent, `E[sigmoid(μ + σε)]`, with the probit approximation
@@ -177,7 +234,7 @@ mod tests {
         let device = crate::backend::Backend::Flex.device();
         let mu = Tensor::<2>::from_floats([[0.0, 1.0], [2.0, 0.0]], &device);
         let log_sigma = Tensor::<2>::from_floats([[0.0, 0.0], [0.0, (0.5f32).ln()]], &device);
-        let kl = values(sample(HeadKind::Gaussian, mu, log_sigma, 0.01, false).kl);
+        let kl = values(sample(HeadKind::Gaussian, mu, log_sigma, 0.01, false, false).kl);
         // Row 0: 0 + ½·1 = 0.5. Row 1: ½·4 + ½(0.25 − 1 − ln 0.25) = 2 + 0.3181.
         assert!((kl[0] - 0.5).abs() < 1e-5, "{kl:?}");
         assert!(
@@ -193,7 +250,8 @@ mod tests {
         let alpha = 0.01;
         let mu = Tensor::<2>::from_floats([[0.0, 3.0]], &device);
         let log_sigma = Tensor::<2>::from_floats([[0.0, 1.0]], &device);
-        let kl = f64::from(values(sample(HeadKind::Binary, mu, log_sigma, alpha, false).kl)[0]);
+        let kl =
+            f64::from(values(sample(HeadKind::Binary, mu, log_sigma, alpha, false, false).kl)[0]);
         let sp = |x: f64| (1.0 + x.exp()).ln();
         let per = |mu: f64, ls: f64| {
             -ls - 0.5 - 0.5 * (2.0 * std::f64::consts::PI).ln()
@@ -211,7 +269,7 @@ mod tests {
         let expected_kl = |log_sigma: f32| {
             let mu = Tensor::<2>::zeros([4096, 1], &device);
             let ls = Tensor::<2>::full([4096, 1], log_sigma, &device);
-            values(sample(HeadKind::Binary, mu, ls, 0.01, true).kl)
+            values(sample(HeadKind::Binary, mu, ls, 0.01, true, false).kl)
                 .iter()
                 .sum::<f32>()
                 / 4096.0
@@ -219,6 +277,60 @@ mod tests {
         let narrow = expected_kl(0.0);
         let wide = expected_kl(125f32.ln());
         assert!(wide < narrow - 2.0, "wide {wide} narrow {narrow}");
+    }
+
+    #[test]
+    fn hard_samples_are_bits_with_the_soft_gradient() {
+        let device = crate::backend::Backend::Flex.training_device();
+        let mu = Tensor::<2>::from_floats([[-2.0, 0.5, 3.0]], &device).require_grad();
+        let log_sigma = Tensor::<2>::full([1, 3], -8.0, &device);
+        let z = sample(HeadKind::Binary, mu.clone(), log_sigma, 0.01, false, true).z;
+        assert_eq!(
+            z.clone().into_data().try_to_vec::<f32>().unwrap(),
+            vec![0.0, 1.0, 1.0]
+        );
+        let gradients = z.sum().backward();
+        let gradient = mu
+            .grad(&gradients)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let sigmoid_slope = |x: f32| (1.0 / (1.0 + (-x).exp())) * (1.0 / (1.0 + x.exp()));
+        for (g, x) in gradient.iter().zip([-2.0, 0.5, 3.0]) {
+            assert!((g - sigmoid_slope(x)).abs() < 1e-5, "{gradient:?}");
+        }
+    }
+
+    #[test]
+    fn bit_usage_penalty_is_zero_for_certain_balanced_bits_and_punishes_waste() {
+        let device = crate::backend::Backend::Flex.device();
+        // Four events, two bits: all four combinations, nearly deterministic.
+        let fair = Tensor::<2>::from_floats(
+            [[-9.0, -9.0], [-9.0, 9.0], [9.0, -9.0], [9.0, 9.0]],
+            &device,
+        );
+        let narrow = Tensor::<2>::full([4, 2], -8.0, &device);
+        let value = |mu: Tensor<2>| values(bit_usage_penalty(mu, narrow.clone()))[0];
+        assert!(value(fair).abs() < 1e-2);
+        // A constant second bit costs about ln 2.
+        let constant =
+            Tensor::<2>::from_floats([[-9.0, 9.0], [-9.0, 9.0], [9.0, 9.0], [9.0, 9.0]], &device);
+        assert!((value(constant) - std::f32::consts::LN_2).abs() < 0.05);
+        // A copied bit costs its correlation: −½ ln(1 − 0.999) ≈ 3.5 nats.
+        let copied = Tensor::<2>::from_floats(
+            [[-9.0, -9.0], [-9.0, -9.0], [9.0, 9.0], [9.0, 9.0]],
+            &device,
+        );
+        let copied = value(copied);
+        assert!(copied > 3.0, "{copied}");
+        // Coin flips (μ = 0) are balanced and uncorrelated but carry nothing: ln 2 each.
+        let wide = Tensor::<2>::zeros([4, 2], &device);
+        let coins = values(bit_usage_penalty(wide.clone(), wide))[0];
+        assert!(
+            (coins - 2.0 * std::f32::consts::LN_2).abs() < 0.05,
+            "{coins}"
+        );
     }
 
     #[test]

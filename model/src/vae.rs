@@ -115,8 +115,13 @@ pub struct VaeConfig {
     pub length: usize,
     /// Latents (= code bits for the binary head).
     pub latent: usize,
-    /// Hidden widths of the dense part of the encoder, first to last; the decoder mirrors them.
+    /// Hidden widths of the dense part of the encoder, first to last.
     pub hidden: Vec<usize>,
+    /// Hidden widths of the decoder's dense part, from the code outwards. The decoder runs on
+    /// the host, so it can be wider and deeper than the front-end's encoder. `None`: the
+    /// encoder's widths mirrored.
+    #[config(default = "None")]
+    pub decoder_hidden: Option<Vec<usize>>,
     /// Encoder architecture (as its name, see [`EncoderKind`]).
     #[config(default = "\"mlp\".to_string()")]
     pub encoder: String,
@@ -169,6 +174,13 @@ impl VaeConfig {
         }
     }
 
+    /// Hidden widths of the decoder, from the code outwards.
+    pub fn decoder_widths(&self) -> Vec<usize> {
+        self.decoder_hidden
+            .clone()
+            .unwrap_or_else(|| self.hidden.iter().rev().copied().collect())
+    }
+
     /// Checks that the architecture names known kinds and fits the events.
     ///
     /// # Errors
@@ -210,7 +222,7 @@ impl VaeConfig {
         let log_sigma = LinearConfig::new(width, self.latent).init(device);
         let mut decoder = Vec::new();
         let mut width = self.latent;
-        for &h in self.hidden.iter().rev() {
+        for &h in &self.decoder_widths() {
             decoder.push(LinearConfig::new(width, h).init(device));
             width = h;
         }
@@ -379,12 +391,14 @@ impl Vae {
         h
     }
 
-    /// One stochastic pass: posterior, sampled latents with their KL, reconstruction.
+    /// One stochastic pass: posterior, sampled latents with their KL, reconstruction. With
+    /// `hard`, binary latents reach the decoder as bits (see [`latent::sample`]).
     pub fn forward(
         &self,
         x: Tensor<2>,
         head: HeadKind,
         alpha: f64,
+        hard: bool,
     ) -> (Posterior, LatentSample, Tensor<2>) {
         let posterior = self.encode(x);
         let sample = latent::sample(
@@ -393,6 +407,7 @@ impl Vae {
             posterior.log_sigma.clone(),
             alpha,
             true,
+            hard,
         );
         let reconstruction = self.decode(sample.z.clone());
         (posterior, sample, reconstruction)

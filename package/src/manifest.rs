@@ -115,13 +115,21 @@ pub struct RuntimeSection {
     pub macs: u64,
 }
 
-/// Headline metrics on the validation split.
+/// Headline metrics on the validation split. nMSE without a unit is in the normalised units
+/// the model is trained in; packages written before detector units were reported lack them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsSection {
+    /// nMSE from int8 runtime codes, detector units: the headline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nmse_runtime_codes_detector_units: Option<f64>,
+    /// nMSE of PCA at the same bits (greedy allocation), detector units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nmse_pca_same_bits_detector_units: Option<f64>,
     /// nMSE from int8 runtime codes.
     pub nmse_runtime_codes: f64,
-    /// nMSE from float latents.
-    pub nmse_float_latents: f64,
+    /// nMSE from soft float latents (absent for a decoder trained on hard bits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nmse_float_latents: Option<f64>,
     /// nMSE of PCA at the same bits.
     pub nmse_pca_same_bits: f64,
     /// int8 vs float bit agreement.

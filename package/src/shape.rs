@@ -47,6 +47,21 @@ impl Normalisation {
         }
     }
 
+    /// Fits on events `[N, D]` with one scale for every feature: per-feature means, and the
+    /// root-mean-square deviation over all features as the one std. A loss in these units is
+    /// the squared error in detector units, so training spends its effort where the signal
+    /// is, not on noise-only samples or pixels that are almost never lit (which per-feature
+    /// z-scores blow up).
+    pub fn fit_global(events: &Array2<f32>) -> Self {
+        let per_feature = Self::fit(events);
+        let variance = events.var_axis(Axis(0), 0.0).mean().unwrap_or(0.0);
+        let scale = if variance > 0.0 { variance.sqrt() } else { 1.0 };
+        Self {
+            mean: per_feature.mean,
+            std: vec![scale; events.ncols()],
+        }
+    }
+
     /// Normalised copy of `data`.
     pub fn apply(&self, data: &Array2<f32>) -> Array2<f32> {
         let mut out = data.clone();

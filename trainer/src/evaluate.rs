@@ -9,7 +9,7 @@ use crate::data::{EventShape, Normalisation, Split};
 use crate::pca::{self, PcaBaseline};
 use crate::plot::{self, PlotError};
 use crate::ptq::{self, Agreement};
-use crate::train::{TrainingLog, mse, nmse, squared_spread};
+use crate::train::{TrainConfig, TrainingLog, mse, nmse, squared_spread};
 use burn::prelude::*;
 use latentlink_model::latent;
 use latentlink_model::tensor::{to_array, to_tensor};
@@ -55,7 +55,9 @@ pub fn bit_usage(codes: &Array2<f32>) -> BitUsage {
     }
 }
 
-/// Everything measured about a trained binary-code model on one split.
+/// Everything measured about a trained binary-code model on one split. Errors come in
+/// detector units first (what a physicist compares), then in the normalised units the model
+/// is trained in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Events evaluated.
@@ -64,21 +66,31 @@ pub struct Report {
     pub bits: usize,
     /// Raw bytes per event (as f32) over code bytes.
     pub compression_ratio: f64,
-    /// nMSE of reconstructions from float latents (posterior samples).
-    pub nmse_float_latents: f64,
-    /// nMSE from binary codes of the float encoder.
-    pub nmse_float_codes: f64,
-    /// nMSE from int8 runtime codes (what a deployed front-end sends).
-    pub nmse_runtime_codes: f64,
-    /// nMSE in detector units from int8 runtime codes.
+    /// nMSE in detector units from int8 runtime codes (what a deployed front-end sends):
+    /// the headline.
     pub nmse_runtime_codes_detector_units: f64,
+    /// nMSE in detector units from soft float latents, for a decoder trained on them
+    /// (`None` for a decoder trained on hard bits: soft latents are not its input, and the
+    /// float reference is a Gaussian VAE of the same size, in `sweep`).
+    pub nmse_float_latents_detector_units: Option<f64>,
+    /// What binarising costs: int8-code nMSE over float-latent nMSE, detector units (`None`
+    /// with the float latents).
+    pub binarisation_penalty: Option<f64>,
+    /// PCA at the same bit budget, fitted and measured in detector units.
+    pub pca_detector_units: PcaBaseline,
+    /// nMSE of reconstructions from float latents (normalised units; `None` as above).
+    pub nmse_float_latents: Option<f64>,
+    /// nMSE from binary codes of the float encoder (normalised units).
+    pub nmse_float_codes: f64,
+    /// nMSE from int8 runtime codes (normalised units).
+    pub nmse_runtime_codes: f64,
     /// Mean squared error per sample in detector units (e.g. ADC counts²) from int8
     /// runtime codes.
     pub mse_runtime_codes_detector_units: f64,
     /// Median over events of each event's nMSE from int8 runtime codes (normalised units;
     /// the nMSE above is the mean).
     pub median_event_nmse_runtime_codes: f64,
-    /// PCA at the same bit budget.
+    /// PCA at the same bit budget, fitted and measured in normalised units.
     pub pca: PcaBaseline,
     /// int8 vs float code agreement.
     pub agreement: Agreement,
@@ -127,7 +139,7 @@ fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Evaluates `model` and its `blob` on the validation split.
+/// Evaluates `model`, trained with `config`, and its `blob` on the validation split.
 ///
 /// # Errors
 /// [`ptq::PtqError`] if the blob cannot run.
@@ -136,20 +148,25 @@ pub fn evaluate(
     blob: &[u8],
     normalisation: &Normalisation,
     split: &Split,
-    alpha: f64,
+    config: &TrainConfig,
     device: &Device,
 ) -> Result<Evaluation, ptq::PtqError> {
     let raw = &split.validation.data;
     let normalised = normalisation.apply(raw);
     let posterior = model.encode(to_tensor(&normalised, device));
-    let sample = latent::sample(
-        latent::HeadKind::Binary,
-        posterior.mu.clone(),
-        posterior.log_sigma.clone(),
-        alpha,
-        true,
-    );
-    let from_latents = to_array(model.decode(sample.z))?;
+    let from_latents = if config.straight_through {
+        None
+    } else {
+        let sample = latent::sample(
+            latent::HeadKind::Binary,
+            posterior.mu.clone(),
+            posterior.log_sigma.clone(),
+            config.alpha,
+            true,
+            false,
+        );
+        Some(to_array(model.decode(sample.z))?)
+    };
     let float_codes = to_array(latent::binarise(posterior.mu.clone()))?;
     let from_float_codes = to_array(model.decode(to_tensor(&float_codes, device)))?;
     let runtime_codes = ptq::runtime_codes(blob, raw)?;
@@ -159,20 +176,31 @@ pub fn evaluate(
         / means.len().max(1) as f64;
     let bits = runtime_codes.ncols();
     let train_normalised = normalisation.apply(&split.train.data);
-    let pca_model = pca::Pca::fit(&train_normalised, bits);
+    let pca_normalised = pca::Pca::fit(&train_normalised, bits);
+    let pca_detector_units = pca::Pca::fit(&split.train.data, bits);
     let reconstructions = normalisation.invert(&from_runtime);
+    let nmse_runtime_codes_detector_units = nmse(raw, &reconstructions);
+    let nmse_float_latents_detector_units = from_latents
+        .as_ref()
+        .map(|latents| nmse(raw, &normalisation.invert(latents)));
     let event_nmse = event_nmse(&normalised, &from_runtime);
     let report = Report {
         events: raw.nrows(),
         bits,
         compression_ratio: (raw.ncols() * 4) as f64 / bits.div_ceil(8) as f64,
-        nmse_float_latents: nmse(&normalised, &from_latents),
+        nmse_runtime_codes_detector_units,
+        nmse_float_latents_detector_units,
+        binarisation_penalty: nmse_float_latents_detector_units
+            .map(|float| nmse_runtime_codes_detector_units / float),
+        pca_detector_units: pca::baseline(&pca_detector_units, &split.train.data, raw, bits),
+        nmse_float_latents: from_latents
+            .as_ref()
+            .map(|latents| nmse(&normalised, latents)),
         nmse_float_codes: nmse(&normalised, &from_float_codes),
         nmse_runtime_codes: nmse(&normalised, &from_runtime),
-        nmse_runtime_codes_detector_units: nmse(raw, &reconstructions),
         mse_runtime_codes_detector_units: mse(raw, &reconstructions),
         median_event_nmse_runtime_codes: median(&event_nmse),
-        pca: pca::baseline(&pca_model, &train_normalised, &normalised, bits),
+        pca: pca::baseline(&pca_normalised, &train_normalised, &normalised, bits),
         agreement: ptq::agreement(&float_codes, &runtime_codes),
         bit_usage: bit_usage(&runtime_codes),
         fraction_near_half: near_half,
@@ -232,27 +260,45 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         "# {name}: evaluation on {} validation events\n\n",
         report.events
     );
-    md += "| reconstruction from | nMSE (normalised units) |\n|---|---|\n";
+    md +=
+        "| reconstruction from | nMSE, detector units | nMSE, normalised units |\n|---|---|---|\n";
     md += &format!(
-        "| float latents (posterior samples) | {:.4} |\n",
-        report.nmse_float_latents
+        "| **int8 runtime codes ({} bits)** | **{:.4}** | {:.4} |\n",
+        report.bits, report.nmse_runtime_codes_detector_units, report.nmse_runtime_codes
     );
+    if let (Some(detector), Some(normalised)) = (
+        report.nmse_float_latents_detector_units,
+        report.nmse_float_latents,
+    ) {
+        md += &format!(
+            "| soft float latents (the decoder's training input) | {detector:.4} | {normalised:.4} |\n"
+        );
+    }
     md += &format!(
-        "| binary codes of the float encoder | {:.4} |\n",
+        "| binary codes of the float encoder | | {:.4} |\n",
         report.nmse_float_codes
     );
     md += &format!(
-        "| **int8 runtime codes ({} bits)** | **{:.4}** |\n",
-        report.bits, report.nmse_runtime_codes
+        "| PCA at {} bits, bits allocated greedily | {:.4} ({}) | {:.4} ({}) |\n\n",
+        report.bits,
+        report.pca_detector_units.nmse,
+        report.pca_detector_units.describe(),
+        report.pca.nmse,
+        report.pca.describe()
     );
     md += &format!(
-        "| PCA at {} bits ({} components × {} bits) | {:.4} |\n\n",
-        report.pca.bits, report.pca.components, report.pca.bits_per_coefficient, report.pca.nmse
+        "- int8 codes against PCA at the same bits, detector units: {:.2}× PCA's error\n",
+        report.nmse_runtime_codes_detector_units / report.pca_detector_units.nmse
     );
+    md += &match report.binarisation_penalty {
+        Some(penalty) => format!(
+            "- binarisation penalty (int8 codes / soft float latents, detector units): {penalty:.2}\n"
+        ),
+        None => "- binarisation penalty: the decoder was trained on hard bits, so its float reference is a Gaussian VAE of the same size (`latentlink sweep`)\n".into(),
+    };
     md += &format!(
-        "- from int8 codes: median event nMSE {:.4} (the table gives the mean); in detector units nMSE {:.4}, MSE {:.4e} per sample\n- compression: {:.0}× (f32 event vs {}-byte code)\n",
+        "- from int8 codes: median event nMSE {:.4} (normalised; the table gives the mean), MSE {:.4e} per sample in detector units\n- compression: {:.0}× (f32 event vs {}-byte code)\n",
         report.median_event_nmse_runtime_codes,
-        report.nmse_runtime_codes_detector_units,
         report.mse_runtime_codes_detector_units,
         report.compression_ratio,
         report.bits.div_ceil(8)
@@ -269,16 +315,24 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         report.bit_usage.constant_bits,
         100.0 * report.fraction_near_half
     );
-    md += &format!(
-        "- training: {} epochs, best epoch {}{}\n",
-        log.epochs.len(),
-        log.best_epoch,
-        if log.stopped_early {
-            " (stopped early)"
-        } else {
-            ""
-        }
-    );
+    md += &if log.epochs.is_empty() {
+        // `eval` of a package: the epoch log stays in the package's report.json.
+        format!(
+            "- training: best epoch {} (epoch log in the package's report.json)\n",
+            log.best_epoch
+        )
+    } else {
+        format!(
+            "- training: {} epochs, best epoch {}{}\n",
+            log.epochs.len(),
+            log.best_epoch,
+            if log.stopped_early {
+                " (stopped early)"
+            } else {
+                " (epoch limit reached)"
+            }
+        )
+    };
     md
 }
 

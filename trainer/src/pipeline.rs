@@ -126,7 +126,7 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     request.config.validate()?;
     fs::create_dir_all(&request.out).map_err(io(&request.out))?;
     let split = data::split(events, 0.1, 0.1, train_config.seed)?;
-    let normalisation = Normalisation::fit(&split.train.data);
+    let normalisation = train_config.scaling.fit(&split.train.data);
     let config = request.config.clone();
     let model = {
         let device = request.backend.training_device();
@@ -157,7 +157,7 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
         &blob,
         &normalisation,
         &split,
-        train_config.alpha,
+        train_config,
         &inference,
     )?;
     let report = &evaluation.report;
@@ -222,6 +222,8 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
         },
         runtime: footprint,
         metrics: manifest::MetricsSection {
+            nmse_runtime_codes_detector_units: Some(report.nmse_runtime_codes_detector_units),
+            nmse_pca_same_bits_detector_units: Some(report.pca_detector_units.nmse),
             nmse_runtime_codes: report.nmse_runtime_codes,
             nmse_float_latents: report.nmse_float_latents,
             nmse_pca_same_bits: report.pca.nmse,

@@ -466,6 +466,7 @@ mod tests {
             validation_nmse: 0.5 / epoch as f64,
             validation_code_nmse: 0.6 / epoch as f64,
             validation_kl: 11.0 + epoch as f64,
+            learning_rate: 1e-3,
             seconds: 1.0,
         };
         let log = TrainingLog {

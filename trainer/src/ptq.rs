@@ -70,26 +70,48 @@ fn linear_weights(layer: &Linear) -> (usize, usize, Vec<f32>, Vec<f32>) {
     (inputs, outputs, transposed, bias)
 }
 
-/// Quantisation parameters covering a calibration batch of activations.
-fn activation_range<const D: usize>(activations: &Tensor<D>) -> QuantParams {
+/// Multiplies column `i` of the output-major weights `w` (`inputs` columns) by `scale[i]`.
+fn scale_columns(w: &mut [f32], inputs: usize, scale: &[f32]) {
+    for row in w.chunks_mut(inputs) {
+        row.iter_mut().zip(scale).for_each(|(w, s)| *w *= s);
+    }
+}
+
+/// Quantisation parameters covering a calibration batch of activations, clipped to the
+/// `coverage` quantile at each end (1: the full range).
+fn activation_range<const D: usize>(activations: &Tensor<D>, coverage: f64) -> QuantParams {
     let values = activations
         .clone()
         .into_data()
         .try_to_vec::<f32>()
         .unwrap_or_default();
-    range_of(&values)
+    range_of(&values, coverage)
 }
 
-/// Range of a batch of activations, as quantisation parameters.
-fn range_of(values: &[f32]) -> QuantParams {
-    let (lo, hi) = values
-        .iter()
-        .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+/// The range of a batch of activations between its `1 − coverage` and `coverage` quantiles,
+/// as quantisation parameters. Clipping the rarest extremes buys every other value a finer
+/// step; values beyond saturate.
+fn range_of(values: &[f32], coverage: f64) -> QuantParams {
+    let Some(last) = values.len().checked_sub(1) else {
+        return QuantParams::from_range(0.0, 0.0);
+    };
+    let mut values = values.to_vec();
+    // Truncation picks the sample at or inside the quantile, so coverage 1 is the extremes.
+    let hi_index = (coverage * last as f64) as usize;
+    let lo_index = last - hi_index;
+    let (_, &mut hi, _) = values.select_nth_unstable_by(hi_index, f32::total_cmp);
+    let (_, &mut lo, _) = values.select_nth_unstable_by(lo_index, f32::total_cmp);
     QuantParams::from_range(lo, hi)
 }
 
+/// Activation coverages tried by [`quantize`], from the full range to clipping one value in
+/// a thousand at each end.
+pub const COVERAGES: [f64; 4] = [1.0, 0.99999, 0.9999, 0.999];
+
 /// Quantises the encoder of `model` into a runtime blob, calibrating activation ranges on
-/// `calibration` (raw events, detector units).
+/// `calibration` (raw events, detector units). Each of [`COVERAGES`] is tried for the
+/// activation ranges, and the blob whose int8 codes agree best with the float model's on the
+/// calibration events is kept (the least clipping on a tie).
 ///
 /// # Errors
 /// [`PtqError`] if a parameter cannot be represented or the blob does not validate.
@@ -100,14 +122,56 @@ pub fn quantize(
     calibration: &Array2<f32>,
     device: &Device,
 ) -> Result<Vec<u8>, PtqError> {
+    let float = float_codes(model, normalisation, calibration, device)?;
+    let (mut best_agreement, mut best_blob) = (f64::NEG_INFINITY, Vec::new());
+    for coverage in COVERAGES {
+        let blob = quantize_with(model, normalisation, shape, calibration, coverage, device)?;
+        let agreement = agreement(&float, &runtime_codes(&blob, calibration)?).bit_agreement;
+        tracing::debug!(coverage, agreement, "activation clipping tried");
+        if agreement > best_agreement {
+            (best_agreement, best_blob) = (agreement, blob);
+        }
+    }
+    Ok(best_blob)
+}
+
+/// [`quantize`] with the activation ranges clipped to `coverage`.
+fn quantize_with(
+    model: &Vae,
+    normalisation: &Normalisation,
+    shape: EventShape,
+    calibration: &Array2<f32>,
+    coverage: f64,
+    device: &Device,
+) -> Result<Vec<u8>, PtqError> {
     let normalised = normalisation.apply(calibration);
-    let input_q = range_of(normalised.as_slice().unwrap_or(&[]));
+    // The int8 input has 256 levels for the whole event. With one scale for every feature
+    // (`Scaling::Global`) a quiet feature would get a handful of them, and the int8 codes
+    // would part from the float ones; so in front of a dense layer the blob z-scores each
+    // feature and that layer's weight columns absorb the change of scale, which leaves the
+    // float model's arithmetic unchanged. A convolution shares its weights along the event,
+    // so there the input keeps the model's scaling.
+    let input_scaling = if model.convs.is_empty() {
+        Normalisation::fit(calibration)
+    } else {
+        normalisation.clone()
+    };
+    let column_scale: Vec<f32> = input_scaling
+        .std
+        .iter()
+        .zip(&normalisation.std)
+        .map(|(blob, model)| blob / model)
+        .collect();
+    let input_q = range_of(
+        input_scaling.apply(calibration).as_slice().unwrap_or(&[]),
+        coverage,
+    );
     let mut layers = vec![LayerSpec::Input(
         quantize::input(
             shape.channels as u32,
             shape.length as u32,
-            &normalisation.mean,
-            &normalisation.std,
+            &input_scaling.mean,
+            &input_scaling.std,
             input_q,
         )
         .map_err(quant_error("input"))?,
@@ -122,7 +186,7 @@ pub fn quantize(
             let [out_channels, in_channels, _] = conv.weight.dims();
             let (w, b) = conv_parameters(conv);
             c = relu(conv.forward(c));
-            let out_q = activation_range(&c);
+            let out_q = activation_range(&c, coverage);
             let geometry = ConvGeometry {
                 in_channels: in_channels as u32,
                 in_length: length as u32,
@@ -154,9 +218,12 @@ pub fn quantize(
         }));
     }
     for (index, layer) in model.encoder.iter().enumerate() {
-        let (inputs, outputs, w, b) = linear_weights(layer);
+        let (inputs, outputs, mut w, b) = linear_weights(layer);
+        if index == 0 && model.convs.is_empty() {
+            scale_columns(&mut w, inputs, &column_scale);
+        }
         h = relu(layer.forward(h));
-        let out_q = activation_range(&h);
+        let out_q = activation_range(&h, coverage);
         layers.push(LayerSpec::Dense(
             quantize::dense(
                 inputs as u32,
@@ -171,7 +238,10 @@ pub fn quantize(
         ));
         current_q = out_q;
     }
-    let (inputs, bits, w, b) = linear_weights(&model.mu);
+    let (inputs, bits, mut w, b) = linear_weights(&model.mu);
+    if model.encoder.is_empty() && model.convs.is_empty() {
+        scale_columns(&mut w, inputs, &column_scale);
+    }
     layers.push(LayerSpec::BinaryHead(
         quantize::binary_head(inputs as u32, bits as u32, &w, &b, current_q)
             .map_err(quant_error("binary head"))?,
@@ -242,5 +312,33 @@ pub fn agreement(a: &Array2<f32>, b: &Array2<f32>) -> Agreement {
             .iter()
             .map(|&c| c as f64 / n.max(1) as f64)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_clips_the_rarest_extremes_only() {
+        let mut values: Vec<f32> = (0..=1000).map(|i| i as f32 / 1000.0).collect();
+        values.push(50.0);
+        values.push(-20.0);
+        let full = range_of(&values, 1.0);
+        assert!(full.dequantize(127) >= 50.0 - full.scale);
+        assert!(full.dequantize(-128) <= -20.0 + full.scale);
+        // One value in a thousand at each end: the two outliers saturate, the rest keeps
+        // a step about 70 times finer.
+        let clipped = range_of(&values, 0.999);
+        assert!(clipped.dequantize(127) < 1.01 && clipped.dequantize(127) > 0.99);
+        assert!(clipped.scale * 60.0 < full.scale);
+        assert_eq!(range_of(&[], 0.999), QuantParams::from_range(0.0, 0.0));
+    }
+
+    #[test]
+    fn columns_scale_in_every_row() {
+        let mut w = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        scale_columns(&mut w, 3, &[10.0, 1.0, 0.5]);
+        assert_eq!(w, vec![10.0, 2.0, 1.5, 40.0, 5.0, 3.0]);
     }
 }

@@ -1,12 +1,15 @@
-//! The training loop: Adam, KL warm-up, validation every epoch, early stopping on the metric
-//! that matters for deployment, best-model checkpoints, and a stop with a clear message if a
-//! loss turns NaN or infinite.
+//! The training loop: Adam, KL warm-up, validation every epoch, a learning rate halved when
+//! the validation metric stalls, early stopping on the metric that matters for deployment,
+//! best-model checkpoints, and a stop with a clear message if a loss turns NaN or infinite.
 //!
 //! Loss per event: `½ Σ (x − x̂)²` over normalised features (a unit-variance Gaussian
 //! likelihood) plus `β_t · KL`, with `β_t` rising linearly from 0 to β over the warm-up
 //! epochs so the code first learns to carry information and only then is pushed towards the
-//! prior. For the binary head the validation metric is the normalised MSE of reconstructions
-//! from the *binary codes* (what the host will decode); for the Gaussian head it is the loss.
+//! prior. For the binary head the decoder trains on hard bits (straight-through, see
+//! [`latent::sample`]) and a bit-usage term ([`latent::bit_usage_penalty`]) keeps every bit
+//! balanced and the bits uncorrelated; the validation metric is the normalised MSE of
+//! reconstructions from the *binary codes* (what the host will decode). For the Gaussian
+//! head it is the loss.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use latentlink_model::Vae;
 use latentlink_model::latent::{self, HeadKind};
 use latentlink_model::tensor::{TensorError, to_array, to_tensor};
+use latentlink_package::Normalisation;
 
 /// Hyper-parameters of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +50,102 @@ pub struct TrainConfig {
     /// Capacity annealing for the Gaussian head (Burgess et al. 2018): the KL term becomes
     /// `β·|KL − C_t|` with `C_t` rising linearly to `max_nats` over `epochs`. `None`: plain β.
     pub capacity: Option<Capacity>,
+    /// Halve the learning rate after this many epochs without a better validation metric
+    /// (0: a constant learning rate, as models trained before it existed had).
+    #[serde(default)]
+    pub plateau_epochs: usize,
+    /// Binary head: the decoder trains on hard bits with a straight-through gradient
+    /// (`false`: on soft logit-normal samples, as models trained before it existed did).
+    #[serde(default)]
+    pub straight_through: bool,
+    /// Binary head: weight of [`latent::bit_usage_penalty`] (nats per event, like the KL).
+    #[serde(default)]
+    pub bit_usage_weight: f64,
+    /// How events are scaled before the encoder and the loss.
+    #[serde(default)]
+    pub scaling: Scaling,
+    /// The reconstruction term of the loss.
+    #[serde(default)]
+    pub likelihood: Likelihood,
+}
+
+/// The reconstruction term of the loss, per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Likelihood {
+    /// A Gaussian of unit variance in scaled units, `½ Σ (x − x̂)²` (what models trained
+    /// before the likelihood was a choice used). How much the KL weighs against it then
+    /// depends on how the data were scaled and how many features an event has: on small
+    /// events the KL wins and bits collapse.
+    #[default]
+    Unit,
+    /// A Gaussian with one variance for every feature, set each batch to its mean squared
+    /// error (the "calibrated decoder" of Rybkin et al. 2021): `(D/2) · ln MSE` for `D`
+    /// features, up to a constant. It does not depend on the data's scale, and as
+    /// reconstructions improve the KL weighs relatively less, so a bit is kept whenever it
+    /// pays for itself at the error already reached.
+    Calibrated,
+}
+
+impl Likelihood {
+    /// The mean loss of a batch from its squared errors `[batch, features]`.
+    fn loss(self, squared_errors: Tensor<2>) -> Tensor<1> {
+        match self {
+            Self::Unit => squared_errors.sum_dim(1).mul_scalar(0.5).mean(),
+            Self::Calibrated => {
+                let features = squared_errors.dims()[1] as f64;
+                // The floor keeps ln finite for a batch reconstructed exactly.
+                squared_errors
+                    .mean()
+                    .add_scalar(1e-8)
+                    .log()
+                    .mul_scalar(features / 2.0)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Likelihood {
+    type Err = latentlink_model::vae::UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let choices = [("unit", Self::Unit), ("calibrated", Self::Calibrated)];
+        latentlink_model::vae::UnknownName::pick("likelihood", name, &choices)
+    }
+}
+
+/// How events are scaled before the encoder and the loss (the loss is the squared error in
+/// these units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scaling {
+    /// Each feature to zero mean and unit variance: every feature weighs the same in the
+    /// loss, however little signal it has (what models trained before scaling was a choice
+    /// used).
+    #[default]
+    PerFeature,
+    /// Per-feature means, one scale for all: the loss is the squared error in detector
+    /// units (see [`Normalisation::fit_global`]).
+    Global,
+}
+
+impl Scaling {
+    /// The normalisation of this kind fitted on `events`.
+    pub fn fit(self, events: &Array2<f32>) -> Normalisation {
+        match self {
+            Self::PerFeature => Normalisation::fit(events),
+            Self::Global => Normalisation::fit_global(events),
+        }
+    }
+}
+
+impl std::str::FromStr for Scaling {
+    type Err = latentlink_model::vae::UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let choices = [("feature", Self::PerFeature), ("global", Self::Global)];
+        latentlink_model::vae::UnknownName::pick("scaling", name, &choices)
+    }
 }
 
 /// A capacity schedule: target KL (nats per event) rising linearly over some epochs.
@@ -75,12 +175,17 @@ impl Default for TrainConfig {
             beta: 0.02,
             warmup_epochs: 5,
             alpha: 0.01,
-            epochs: 60,
-            patience: 6,
+            epochs: 400,
+            patience: 16,
             batch_size: 128,
             learning_rate: 1e-3,
             seed: 1,
             capacity: None,
+            plateau_epochs: 5,
+            straight_through: true,
+            bit_usage_weight: 0.0,
+            scaling: Scaling::Global,
+            likelihood: Likelihood::Calibrated,
         }
     }
 }
@@ -102,6 +207,9 @@ pub struct EpochStats {
     pub validation_code_nmse: f64,
     /// Validation KL per event.
     pub validation_kl: f64,
+    /// Learning rate used.
+    #[serde(default)]
+    pub learning_rate: f64,
     /// Wall time of the epoch (s).
     pub seconds: f64,
 }
@@ -209,7 +317,8 @@ fn validate(
     let mut start = 0;
     for chunk in data.axis_chunks_iter(Axis(0), 512) {
         let x = to_tensor(&chunk.to_owned(), device);
-        let (posterior, sample, reconstruction) = model.forward(x, config.head, config.alpha);
+        let (posterior, sample, reconstruction) =
+            model.forward(x, config.head, config.alpha, config.straight_through);
         kl_sum += f64::from(sample.kl.sum().into_scalar::<f32>());
         let codes = match config.head {
             HeadKind::Binary => latent::binarise(posterior.mu),
@@ -261,14 +370,16 @@ pub fn train(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let steps = train.nrows().div_ceil(config.batch_size);
     let bar = if progress {
-        ProgressBar::new((steps * config.epochs) as u64)
+        ProgressBar::new(config.epochs as u64)
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} (at most {eta} left) [{bar:20}] epoch {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let mut log = TrainingLog {
         epochs: Vec::new(),
@@ -277,6 +388,7 @@ pub fn train(
     };
     let mut best: Option<(f64, Vae)> = None;
     let mut order: Vec<usize> = (0..train.nrows()).collect();
+    let mut schedule = PlateauSchedule::new(config);
     for epoch in 1..=config.epochs {
         let started = Instant::now();
         let beta = if config.warmup_epochs == 0 {
@@ -288,18 +400,25 @@ pub fn train(
         let (mut reconstruction_sum, mut kl_sum) = (0.0, 0.0);
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             let x = to_tensor(&train.select(Axis(0), batch), device);
-            let (_, sample, reconstruction) = model.forward(x.clone(), config.head, config.alpha);
-            let reconstruction_loss = (reconstruction - x)
-                .powi_scalar(2)
-                .sum_dim(1)
-                .mul_scalar(0.5)
-                .mean();
+            let (posterior, sample, reconstruction) = model.forward(
+                x.clone(),
+                config.head,
+                config.alpha,
+                config.straight_through,
+            );
+            let squared_errors = (reconstruction - x).powi_scalar(2);
+            let reconstruction_loss = Likelihood::Unit.loss(squared_errors.clone());
             let kl = sample.kl.mean();
             let kl_term = match config.capacity {
                 Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
                 None => kl.clone(),
             };
-            let loss = reconstruction_loss.clone() + kl_term.mul_scalar(beta);
+            let mut loss = config.likelihood.loss(squared_errors) + kl_term.mul_scalar(beta);
+            if config.head == HeadKind::Binary && config.bit_usage_weight > 0.0 {
+                loss = loss
+                    + latent::bit_usage_penalty(posterior.mu, posterior.log_sigma)
+                        .mul_scalar(config.bit_usage_weight);
+            }
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { epoch, step, value });
@@ -308,9 +427,9 @@ pub fn train(
                 f64::from(reconstruction_loss.into_scalar::<f32>()) * batch.len() as f64;
             kl_sum += f64::from(kl.into_scalar::<f32>()) * batch.len() as f64;
             let gradients = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.learning_rate, model, gradients);
-            bar.inc(1);
+            model = optimizer.step(schedule.learning_rate, model, gradients);
         }
+        bar.inc(1);
         let valid_model = model.valid();
         let (validation_nmse, validation_code_nmse, validation_kl) =
             validate(&valid_model, validation, config, &inference_device)?;
@@ -323,12 +442,13 @@ pub fn train(
             validation_nmse,
             validation_code_nmse,
             validation_kl,
+            learning_rate: schedule.learning_rate,
             seconds: started.elapsed().as_secs_f64(),
         };
         bar.set_message(format!(
-            "{epoch}/{}: recon {:.2} KL {:.1} (β {beta:.2}) | val nMSE {:.4}, from codes {:.4}",
-            config.epochs,
+            "loss {:.2} KL {:.1} (β {beta:.2}, lr {:.1e}) | val nMSE {:.4}, from codes {:.4}",
             stats.train_reconstruction,
+            stats.learning_rate,
             stats.train_kl,
             validation_nmse,
             validation_code_nmse
@@ -358,11 +478,19 @@ pub fn train(
                         source,
                     })?;
             }
+            // Improvements under 0.1 % do not reset the plateau count, so a slow crawl
+            // still lowers the learning rate.
+            if best.as_ref().is_none_or(|(m, _)| metric < 0.999 * m) {
+                schedule.improved(epoch);
+            }
             best = Some((metric, valid_model));
             log.best_epoch = epoch;
         } else if eligible && epoch - log.best_epoch.max(config.warmup_epochs) >= config.patience {
             log.stopped_early = true;
             break;
+        }
+        if eligible {
+            schedule.end_of_epoch(epoch);
         }
     }
     bar.finish();
@@ -373,10 +501,103 @@ pub fn train(
     Ok((model, log))
 }
 
+/// Reduce-on-plateau: the learning rate halves after `plateau_epochs` epochs (counted from
+/// the end of the KL warm-up) without a significant improvement of the validation metric.
+#[derive(Debug, Clone, Copy)]
+struct PlateauSchedule {
+    learning_rate: f64,
+    plateau_epochs: usize,
+    warmup_epochs: usize,
+    last_improvement: usize,
+}
+
+impl PlateauSchedule {
+    const fn new(config: &TrainConfig) -> Self {
+        Self {
+            learning_rate: config.learning_rate,
+            plateau_epochs: config.plateau_epochs,
+            warmup_epochs: config.warmup_epochs,
+            last_improvement: 0,
+        }
+    }
+
+    /// `epoch` improved the best validation metric significantly.
+    const fn improved(&mut self, epoch: usize) {
+        self.last_improvement = epoch;
+    }
+
+    /// Halves the learning rate if the metric has stalled for `plateau_epochs` by the end
+    /// of `epoch` (then the count starts again).
+    fn end_of_epoch(&mut self, epoch: usize) {
+        let since = epoch.saturating_sub(self.last_improvement.max(self.warmup_epochs));
+        if self.plateau_epochs > 0 && since >= self.plateau_epochs {
+            self.learning_rate *= 0.5;
+            self.last_improvement = epoch;
+            tracing::info!(
+                epoch,
+                learning_rate = self.learning_rate,
+                "validation stalled: learning rate halved"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn the_learning_rate_halves_on_each_plateau_and_only_then() {
+        let config = TrainConfig {
+            learning_rate: 1e-3,
+            plateau_epochs: 3,
+            warmup_epochs: 2,
+            ..TrainConfig::default()
+        };
+        let mut schedule = PlateauSchedule::new(&config);
+        let mut rates = Vec::new();
+        for epoch in 1..=12 {
+            if epoch <= 4 {
+                schedule.improved(epoch);
+            }
+            schedule.end_of_epoch(epoch);
+            rates.push(schedule.learning_rate);
+        }
+        // Improving until epoch 4; stalled epochs 5, 6, 7 → halved after 7, then after 10.
+        let expected = [
+            1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 2.5e-4,
+        ];
+        assert_eq!(rates, expected);
+        let constant = TrainConfig {
+            plateau_epochs: 0,
+            ..config
+        };
+        let mut schedule = PlateauSchedule::new(&constant);
+        (1..=12).for_each(|epoch| schedule.end_of_epoch(epoch));
+        assert_eq!(schedule.learning_rate, 1e-3);
+    }
+
+    #[test]
+    fn the_calibrated_likelihood_ignores_the_data_scale() {
+        let device = Default::default();
+        let errors = Tensor::<2>::from_floats([[0.5f32, 2.0, 1.0], [0.25, 1.0, 3.0]], &device);
+        let loss = |likelihood: Likelihood, scale: f32| {
+            f64::from(
+                likelihood
+                    .loss(errors.clone().mul_scalar(scale * scale))
+                    .into_scalar::<f32>(),
+            )
+        };
+        // Unit: ½ Σ per event, averaged; it grows with the scale squared.
+        assert!((loss(Likelihood::Unit, 1.0) - 1.9375).abs() < 1e-5);
+        assert!((loss(Likelihood::Unit, 10.0) - 193.75).abs() < 1e-2);
+        // Calibrated: (D/2) ln mean; scaling by c only adds D ln c, a constant.
+        let mean: f64 = (0.5 + 2.0 + 1.0 + 0.25 + 1.0 + 3.0) / 6.0;
+        assert!((loss(Likelihood::Calibrated, 1.0) - 1.5 * mean.ln()).abs() < 1e-5);
+        let shift = loss(Likelihood::Calibrated, 10.0) - loss(Likelihood::Calibrated, 1.0);
+        assert!((shift - 3.0 * 10f64.ln()).abs() < 1e-4, "{shift}");
+    }
 
     #[test]
     fn nmse_is_relative_to_the_mean_event() {

@@ -23,9 +23,12 @@ fn train_encode_stream_with_faults_decode() {
     let outcome = pipeline::train_package(&TrainRequest {
         config: VaeConfig::new(4, 256, 16, vec![16]),
         train_config: TrainConfig {
+            // Enough steps for a 16-unit model to learn something of 400 events in
+            // seconds; the path, not the quality, is under test here.
             epochs: 8,
             warmup_epochs: 1,
-            batch_size: 64,
+            batch_size: 16,
+            learning_rate: 3e-3,
             ..TrainConfig::default()
         },
         events,

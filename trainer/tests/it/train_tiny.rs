@@ -81,8 +81,15 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
         &inference,
     )
     .unwrap();
-    let evaluation =
-        evaluate::evaluate(&model, &blob, &normalisation, &split, 0.01, &inference).unwrap();
+    let evaluation = evaluate::evaluate(
+        &model,
+        &blob,
+        &normalisation,
+        &split,
+        &tiny_config(25),
+        &inference,
+    )
+    .unwrap();
     let report = &evaluation.report;
     assert_eq!(report.bits, 16);
     assert!(
