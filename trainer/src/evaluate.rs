@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{EventShape, Normalisation, Split};
 use crate::pca::{self, PcaBaseline};
 use crate::plot::{self, PlotError};
+use crate::probe::FactorProbe;
 use crate::ptq::{self, Agreement};
 use crate::train::{TrainConfig, TrainingLog, mse, nmse, squared_spread};
 use burn::prelude::*;
@@ -99,6 +100,10 @@ pub struct Report {
     /// Fraction of latents whose posterior mean is within 0.05 of ½ (codes that sit on the
     /// knife edge and flip easily).
     pub fraction_near_half: f64,
+    /// How well the int8 codes predict known factors behind the events (empty when none
+    /// were given; see [`crate::probe`]).
+    #[serde(default)]
+    pub factor_probe: Vec<FactorProbe>,
 }
 
 /// A [`Report`] plus what its plots are drawn from.
@@ -204,6 +209,7 @@ pub fn evaluate(
         agreement: ptq::agreement(&float_codes, &runtime_codes),
         bit_usage: bit_usage(&runtime_codes),
         fraction_near_half: near_half,
+        factor_probe: Vec::new(),
     };
     Ok(Evaluation {
         report,
@@ -315,6 +321,17 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         report.bit_usage.constant_bits,
         100.0 * report.fraction_near_half
     );
+    if !report.factor_probe.is_empty() {
+        md += "- factors from the int8 codes (R² on held-out events, linear / nearest codes):";
+        for probe in &report.factor_probe {
+            md += &format!(
+                " {} {:.3} / {:.3};",
+                probe.factor, probe.r2, probe.r2_neighbours
+            );
+        }
+        md.pop();
+        md += "\n";
+    }
     md += &if log.epochs.is_empty() {
         // `eval` of a package: the epoch log stays in the package's report.json.
         format!(

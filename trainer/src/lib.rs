@@ -17,6 +17,7 @@
 //! | [`package`] | the model package: manifest, files, golden vectors, model id |
 //! | [`pipeline`] | events → trained, quantised, exported, verified package (what `train` runs) |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
+//! | [`probe`] | a linear probe from code bits to known factors (R² on held-out events) |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
 //! | [`sweep`] | rate–distortion sweep: binary VAE against a Gaussian VAE, PCA and zstd |
 //!
@@ -30,6 +31,7 @@ pub mod export;
 pub mod pca;
 pub mod pipeline;
 pub mod plot;
+pub mod probe;
 pub mod ptq;
 pub mod sim;
 pub mod sweep;
