@@ -126,8 +126,8 @@ pub(crate) enum ModelCommand {
         /// Most epochs per model.
         #[arg(long, default_value_t = 40)]
         epochs: usize,
-        /// KL weight (both heads).
-        #[arg(long, default_value_t = 0.02)]
+        /// KL weight (both heads), as `train --beta`.
+        #[arg(long, default_value_t = TrainConfig::default().beta)]
         beta: f64,
         /// Seed of the simulation, split and training.
         #[arg(long, default_value_t = 1)]
@@ -190,8 +190,10 @@ pub(crate) struct TrainArgs {
     /// Latent head.
     #[arg(long, default_value = "binary")]
     head: HeadKind,
-    /// KL weight (the default suits events of about a thousand samples).
-    #[arg(long, default_value_t = 0.02)]
+    /// KL weight. With the calibrated likelihood it is per latent against the log-error per
+    /// feature, so the default suits events of any size and codes of any length; with
+    /// `--likelihood unit` it is absolute (older models used 0.02).
+    #[arg(long, default_value_t = TrainConfig::default().beta)]
     beta: f64,
     /// Capacity annealing for the Gaussian head: target KL per event (nats), reached over
     /// --capacity-epochs.

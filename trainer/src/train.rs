@@ -31,7 +31,8 @@ use latentlink_package::Normalisation;
 pub struct TrainConfig {
     /// Latent head.
     pub head: HeadKind,
-    /// KL weight after warm-up.
+    /// KL weight after warm-up. With the calibrated likelihood it is relative: the KL per
+    /// latent against the log-error per feature (see [`Likelihood::kl_weight`]).
     pub beta: f64,
     /// Epochs over which the KL weight rises from 0 to `beta`.
     pub warmup_epochs: usize,
@@ -88,6 +89,20 @@ pub enum Likelihood {
 }
 
 impl Likelihood {
+    /// The weight of the KL term for `beta` on events of `features` features coded by
+    /// `latents` latents. Unit: `beta` itself. Calibrated: `beta · features / latents`,
+    /// i.e. the loss `½ ln MSE + beta · KL / latents` per feature, scaled by the feature
+    /// count. The calibrated term grows with the number of features and the KL with the
+    /// number of latents, so a fixed weight collapses the bits of short events (64-pixel
+    /// images at 64 bits) and barely regularises long ones; relative to both, one `beta`
+    /// suited every data set and code length it was tried on.
+    pub fn kl_weight(self, beta: f64, features: usize, latents: usize) -> f64 {
+        match self {
+            Self::Unit => beta,
+            Self::Calibrated => beta * features as f64 / latents.max(1) as f64,
+        }
+    }
+
     /// The mean loss of a batch from its squared errors `[batch, features]`.
     fn loss(self, squared_errors: Tensor<2>) -> Tensor<1> {
         match self {
@@ -172,7 +187,7 @@ impl Default for TrainConfig {
             // prior; at β = 1 that outweighs what a bit buys in reconstruction of a
             // ~1000-sample event and the code collapses. β = 0.02 on OPIS (4 × 256) beats PCA
             // at 128 bits with 99.6 % int8/float bit agreement (see the trainer README).
-            beta: 0.02,
+            beta: 0.0025,
             warmup_epochs: 5,
             alpha: 0.01,
             epochs: 400,
@@ -389,6 +404,7 @@ pub fn train(
     let mut best: Option<(f64, Vae)> = None;
     let mut order: Vec<usize> = (0..train.nrows()).collect();
     let mut schedule = PlateauSchedule::new(config);
+    let latents = model.mu.weight.dims()[1];
     for epoch in 1..=config.epochs {
         let started = Instant::now();
         let beta = if config.warmup_epochs == 0 {
@@ -396,6 +412,7 @@ pub fn train(
         } else {
             config.beta * (epoch as f64 / config.warmup_epochs as f64).min(1.0)
         };
+        let kl_weight = config.likelihood.kl_weight(beta, features, latents);
         order.shuffle(&mut rng);
         let (mut reconstruction_sum, mut kl_sum) = (0.0, 0.0);
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
@@ -413,7 +430,7 @@ pub fn train(
                 Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
                 None => kl.clone(),
             };
-            let mut loss = config.likelihood.loss(squared_errors) + kl_term.mul_scalar(beta);
+            let mut loss = config.likelihood.loss(squared_errors) + kl_term.mul_scalar(kl_weight);
             if config.head == HeadKind::Binary && config.bit_usage_weight > 0.0 {
                 loss = loss
                     + latent::bit_usage_penalty(posterior.mu, posterior.log_sigma)
@@ -456,7 +473,7 @@ pub fn train(
         tracing::info!(?stats, "epoch done");
         let metric = match config.head {
             HeadKind::Binary => validation_code_nmse,
-            HeadKind::Gaussian => validation_nmse + beta * validation_kl / features as f64,
+            HeadKind::Gaussian => validation_nmse + kl_weight * validation_kl / features as f64,
         };
         if !metric.is_finite() {
             return Err(TrainError::NonFinite {
@@ -576,6 +593,13 @@ mod tests {
         let mut schedule = PlateauSchedule::new(&constant);
         (1..=12).for_each(|epoch| schedule.end_of_epoch(epoch));
         assert_eq!(schedule.learning_rate, 1e-3);
+    }
+
+    #[test]
+    fn the_calibrated_kl_weight_follows_features_per_latent() {
+        assert_eq!(Likelihood::Unit.kl_weight(0.02, 1024, 128), 0.02);
+        assert_eq!(Likelihood::Calibrated.kl_weight(0.0025, 1024, 128), 0.02);
+        assert_eq!(Likelihood::Calibrated.kl_weight(0.0025, 64, 64), 0.0025);
     }
 
     #[test]
