@@ -179,6 +179,60 @@ fn train_writes_a_complete_package() {
     ] {
         assert!(eval_dir.join(name).is_file(), "eval wrote no {name}");
     }
+    // With the factors behind the events (npy, names from factors.json beside them), the
+    // report probes how well the codes predict each one.
+    let truth = dir.path().join("truth");
+    let output = latentlink(&[
+        "simulate",
+        "--sim",
+        "opis",
+        "--events",
+        "80",
+        "--seed",
+        "78",
+        "--out",
+        truth.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = latentlink(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        truth.join("events.npy").to_str().unwrap(),
+        "--factors",
+        truth.join("factors.npy").to_str().unwrap(),
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("photon_energy_ev"),
+        "{}",
+        text(&output)
+    );
+    let report = std::fs::read(eval_dir.join(files::REPORT)).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    let probes = json["factor_probe"].as_array().unwrap();
+    assert_eq!(probes.len(), 6, "{json}");
+    assert!(probes.iter().all(|p| p["r2"].as_f64().unwrap().is_finite()));
+    // Factors of other events are refused.
+    let output = latentlink(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        &events,
+        "--factors",
+        truth.join("factors.npy").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("must describe the same events"),
+        "{}",
+        text(&output)
+    );
+
     // quantize re-calibrates: the blob and the model id change, the package stays consistent.
     let before = latentlink_package::Package::open(&out)
         .map(|p| p.manifest)
