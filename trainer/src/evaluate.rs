@@ -11,6 +11,7 @@ use crate::plot::{self, PlotError};
 use crate::probe::FactorProbe;
 use crate::ptq::{self, Agreement};
 use crate::train::{TrainConfig, TrainingLog, mse, nmse, squared_spread};
+use crate::zfp::{self, ZfpError, ZfpSmallest};
 use burn::prelude::*;
 use latentlink_model::latent;
 use latentlink_model::tensor::{to_array, to_tensor};
@@ -79,6 +80,10 @@ pub struct Report {
     pub binarisation_penalty: Option<f64>,
     /// PCA at the same bit budget, fitted and measured in detector units.
     pub pca_detector_units: PcaBaseline,
+    /// ZFP at the smallest size it can write these events in (usually far above the code's
+    /// bits: it cannot compete at equal bits), detector units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zfp_smallest: Option<ZfpSmallest>,
     /// nMSE of reconstructions from float latents (normalised units; `None` as above).
     pub nmse_float_latents: Option<f64>,
     /// nMSE from binary codes of the float encoder (normalised units).
@@ -144,10 +149,27 @@ fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    /// The blob could not run, or a tensor could not be read back.
+    #[error(transparent)]
+    Ptq(#[from] ptq::PtqError),
+    /// The ZFP baseline failed.
+    #[error(transparent)]
+    Zfp(#[from] ZfpError),
+}
+
+impl From<latentlink_model::tensor::TensorError> for EvaluateError {
+    fn from(error: latentlink_model::tensor::TensorError) -> Self {
+        Self::Ptq(error.into())
+    }
+}
+
 /// Evaluates `model`, trained with `config`, and its `blob` on the validation split.
 ///
 /// # Errors
-/// [`ptq::PtqError`] if the blob cannot run.
+/// [`EvaluateError`] if the blob cannot run or the ZFP baseline fails.
 pub fn evaluate(
     model: &Vae,
     blob: &[u8],
@@ -155,7 +177,7 @@ pub fn evaluate(
     split: &Split,
     config: &TrainConfig,
     device: &Device,
-) -> Result<Evaluation, ptq::PtqError> {
+) -> Result<Evaluation, EvaluateError> {
     let raw = &split.validation.data;
     let normalised = normalisation.apply(raw);
     let posterior = model.encode(to_tensor(&normalised, device));
@@ -198,6 +220,7 @@ pub fn evaluate(
         binarisation_penalty: nmse_float_latents_detector_units
             .map(|float| nmse_runtime_codes_detector_units / float),
         pca_detector_units: pca::baseline(&pca_detector_units, &split.train.data, raw, bits),
+        zfp_smallest: Some(zfp::smallest(raw, split.validation.shape)?),
         nmse_float_latents: from_latents
             .as_ref()
             .map(|latents| nmse(&normalised, latents)),
@@ -296,6 +319,14 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         "- int8 codes against PCA at the same bits, detector units: {:.2}× PCA's error\n",
         report.nmse_runtime_codes_detector_units / report.pca_detector_units.nmse
     );
+    if let Some(zfp) = &report.zfp_smallest {
+        md += &format!(
+            "- ZFP (fixed rate) cannot go below {} bits per event ({:.0}× the code); there its nMSE is {:.4} (detector units)\n",
+            zfp.bits,
+            zfp.bits as f64 / report.bits as f64,
+            zfp.nmse
+        );
+    }
     md += &match report.binarisation_penalty {
         Some(penalty) => format!(
             "- binarisation penalty (int8 codes / soft float latents, detector units): {penalty:.2}\n"

@@ -19,6 +19,7 @@
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
 //! | [`probe`] | a linear probe from code bits to known factors (R² on held-out events) |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
+//! | [`zfp`] | ZFP fixed-rate round trips of events, a classical baseline |
 //! | [`sweep`] | rate–distortion sweep: binary VAE against a Gaussian VAE, PCA and zstd |
 //!
 //! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
@@ -36,3 +37,4 @@ pub mod ptq;
 pub mod sim;
 pub mod sweep;
 pub mod train;
+pub mod zfp;

@@ -38,6 +38,9 @@ pub enum PipelineError {
     /// Quantisation or the runtime blob failed.
     #[error(transparent)]
     Ptq(#[from] PtqError),
+    /// Evaluating the model failed.
+    #[error(transparent)]
+    Evaluate(#[from] evaluate::EvaluateError),
     /// An ONNX file could not be encoded.
     #[error("cannot encode ONNX: {0}")]
     Onnx(#[from] protobuf::Error),
