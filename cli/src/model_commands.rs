@@ -171,9 +171,11 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     decoder_hidden: Option<Vec<usize>>,
     /// How events are scaled for the encoder and the loss: global (one scale, so the loss is
-    /// the error in detector units) or feature (each feature to unit variance).
-    #[arg(long, default_value = "global")]
-    scaling: Scaling,
+    /// the error in detector units) or feature (each feature to unit variance). Default:
+    /// global for the mlp decoder, feature for the conv decoder (which shares its weights
+    /// along the event, and learned nothing under global scaling).
+    #[arg(long)]
+    scaling: Option<Scaling>,
     /// Reconstruction term: calibrated (a Gaussian whose variance follows the error reached,
     /// so the KL cannot outweigh what a bit buys) or unit (unit variance in scaled units).
     #[arg(long, default_value = "calibrated")]
@@ -321,7 +323,9 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         plateau_epochs: args.plateau_epochs,
         straight_through: !args.soft_latents,
         bit_usage_weight: args.bit_usage_weight,
-        scaling: args.scaling,
+        scaling: args
+            .scaling
+            .unwrap_or_else(|| Scaling::suited_to(args.decoder)),
         likelihood: args.likelihood,
         ..TrainConfig::default()
     };

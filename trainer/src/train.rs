@@ -145,6 +145,17 @@ pub enum Scaling {
 }
 
 impl Scaling {
+    /// The scaling a decoder of `kind` trains well with: global for dense decoders; per
+    /// feature for convolutional ones, which share their weights along the event and so
+    /// cannot give each sample its own scale (under global scaling one learned nothing on
+    /// OPIS: nMSE 1.00 at 64 bits).
+    pub const fn suited_to(kind: latentlink_model::vae::DecoderKind) -> Self {
+        match kind {
+            latentlink_model::vae::DecoderKind::Mlp => Self::Global,
+            latentlink_model::vae::DecoderKind::Conv => Self::PerFeature,
+        }
+    }
+
     /// The normalisation of this kind fitted on `events`.
     pub fn fit(self, events: &Array2<f32>) -> Normalisation {
         match self {
