@@ -92,14 +92,16 @@ pub enum Method {
     GaussianVae,
     /// PCA with quantised coefficients.
     Pca,
-    /// ZFP in fixed-rate mode (`latents`: bits per sample asked for).
+    /// ZFP in fixed-rate mode.
     Zfp,
+    /// zstd, lossless (nMSE 0), at its mean size per event over the validation set.
+    Zstd,
 }
 
 impl Method {
     /// A classical codec (no training), the baseline a learned code must beat.
     pub const fn is_classical(self) -> bool {
-        matches!(self, Self::Pca | Self::Zfp)
+        matches!(self, Self::Pca | Self::Zfp | Self::Zstd)
     }
 
     /// A short label for a table cell; `latents` are PCA's components.
@@ -107,6 +109,7 @@ impl Method {
         match self {
             Self::Pca => format!("PCA, {latents} components"),
             Self::Zfp => "ZFP".into(),
+            Self::Zstd => "zstd, lossless".into(),
             Self::BinaryVae | Self::GaussianVae => self.label().into(),
         }
     }
@@ -118,6 +121,7 @@ impl Method {
             Self::GaussianVae => "Gaussian VAE (f32 latents)",
             Self::Pca => "PCA (quantised coefficients)",
             Self::Zfp => "ZFP (fixed rate)",
+            Self::Zstd => "zstd -19 (lossless)",
         }
     }
 }
@@ -249,12 +253,19 @@ pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Swe
             nmse: nmse(&split.validation.data, &result.reconstructions),
         });
     }
+    let zstd_bits = zstd_bits(&split.validation.data)?;
+    points.push(SweepPoint {
+        method: Method::Zstd,
+        latents: 0,
+        bits: zstd_bits.ceil() as usize,
+        nmse: 0.0,
+    });
     points.sort_by_key(|p| (p.method as u8, p.bits));
     Ok(Sweep {
         dataset: dataset.to_string(),
         events: split.validation.len(),
         raw_bits: 32 * events.data.ncols(),
-        zstd_bits: zstd_bits(&split.validation.data)?,
+        zstd_bits,
         points,
     })
 }
@@ -298,8 +309,11 @@ pub fn markdown(sweep: &Sweep) -> String {
             .points
             .iter()
             .find(|p| p.method == Method::GaussianVae && p.latents == binary.latents);
-        let ratio = |other: Option<&SweepPoint>| {
-            other.map_or("–".into(), |p| format!("{:.2}", binary.nmse / p.nmse))
+        let ratio = |other: Option<&SweepPoint>| match other {
+            None => "–".into(),
+            // Lossless fits in the code's bits: no lossy code can match it.
+            Some(p) if p.nmse == 0.0 => "∞".into(),
+            Some(p) => format!("{:.2}", binary.nmse / p.nmse),
         };
         let _ = writeln!(
             md,
@@ -406,5 +420,13 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("1.13× smaller"), "{md}");
+        // Where lossless zstd fits in the code's bits, it is the best classical codec.
+        let mut sparse = sweep.clone();
+        sparse.points.push(point(Method::Zstd, 0, 30, 0.0));
+        let md = markdown(&sparse);
+        assert!(
+            md.contains("| 32 | 0.4000 | 0.0000 (zstd, lossless) | ∞ |"),
+            "{md}"
+        );
     }
 }
