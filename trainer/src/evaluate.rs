@@ -29,6 +29,12 @@ pub struct BitUsage {
     pub total_entropy: f64,
     /// Bits that never change (carry nothing).
     pub constant_bits: usize,
+    /// Mean absolute correlation between two bits across events (0: independent bits).
+    #[serde(default)]
+    pub mean_abs_correlation: f64,
+    /// The largest absolute correlation of two bits (1: one bit copies another).
+    #[serde(default)]
+    pub max_abs_correlation: f64,
 }
 
 /// Per-bit balance and entropy of 0/1 codes.
@@ -49,12 +55,41 @@ pub fn bit_usage(codes: &Array2<f32>) -> BitUsage {
             }
         })
         .collect();
+    let (mean_abs_correlation, max_abs_correlation) = bit_correlations(codes, &balance);
     BitUsage {
         total_entropy: entropy.iter().sum(),
         constant_bits: balance.iter().filter(|&&p| p == 0.0 || p == 1.0).count(),
         balance,
         entropy,
+        mean_abs_correlation,
+        max_abs_correlation,
     }
+}
+
+/// Mean and largest absolute correlation over pairs of non-constant bits.
+fn bit_correlations(codes: &Array2<f32>, balance: &[f64]) -> (f64, f64) {
+    let n = codes.nrows().max(1) as f64;
+    let varying: Vec<usize> = (0..balance.len())
+        .filter(|&k| balance[k] > 0.0 && balance[k] < 1.0)
+        .collect();
+    let (mut sum, mut max, mut pairs) = (0.0f64, 0.0f64, 0usize);
+    for (i, &a) in varying.iter().enumerate() {
+        for &b in &varying[i + 1..] {
+            let both = codes
+                .column(a)
+                .iter()
+                .zip(codes.column(b))
+                .filter(|&(&x, &y)| x > 0.5 && y > 0.5)
+                .count() as f64
+                / n;
+            let (pa, pb) = (balance[a], balance[b]);
+            let r = ((both - pa * pb) / (pa * (1.0 - pa) * pb * (1.0 - pb)).sqrt()).abs();
+            sum += r;
+            max = max.max(r);
+            pairs += 1;
+        }
+    }
+    (sum / pairs.max(1) as f64, max)
 }
 
 /// Everything measured about a trained binary-code model on one split. Errors come in
@@ -352,6 +387,16 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         report.bit_usage.constant_bits,
         100.0 * report.fraction_near_half
     );
+    md += &format!(
+        "- bit correlation across events: mean |r| {:.3}, largest {:.3}\n",
+        report.bit_usage.mean_abs_correlation, report.bit_usage.max_abs_correlation
+    );
+    if report.bit_usage.constant_bits > 0 {
+        md += &format!(
+            "- **warning: {} of {} bits never change and carry nothing**; a smaller `--beta` keeps them in use\n",
+            report.bit_usage.constant_bits, report.bits
+        );
+    }
     if !report.factor_probe.is_empty() {
         md += "- factors from the int8 codes (R² on held-out events, linear / nearest codes):";
         for probe in &report.factor_probe {
@@ -418,5 +463,18 @@ mod tests {
         assert!((usage.entropy[0] - 1.0).abs() < 1e-12);
         assert_eq!(usage.constant_bits, 2);
         assert!((usage.total_entropy - 1.0).abs() < 1e-12);
+        // One varying bit: no pair to correlate.
+        assert_eq!(usage.max_abs_correlation, 0.0);
+
+        // Bit 1 copies bit 0; bit 2 is independent of both.
+        let codes = array![
+            [1.0f32, 1.0, 1.0],
+            [1.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, 0.0]
+        ];
+        let usage = bit_usage(&codes);
+        assert!((usage.max_abs_correlation - 1.0).abs() < 1e-12);
+        assert!((usage.mean_abs_correlation - 1.0 / 3.0).abs() < 1e-12);
     }
 }
