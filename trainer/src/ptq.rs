@@ -77,17 +77,6 @@ fn scale_columns(w: &mut [f32], inputs: usize, scale: &[f32]) {
     }
 }
 
-/// Quantisation parameters covering a calibration batch of activations, clipped to the
-/// `coverage` quantile at each end (1: the full range).
-fn activation_range<const D: usize>(activations: &Tensor<D>, coverage: f64) -> QuantParams {
-    let values = activations
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
-    range_of(&values, coverage)
-}
-
 /// The range of a batch of activations between its `1 − coverage` and `coverage` quantiles,
 /// as quantisation parameters. Clipping the rarest extremes buys every other value a finer
 /// step; values beyond saturate.
@@ -123,9 +112,10 @@ pub fn quantize(
     device: &Device,
 ) -> Result<Vec<u8>, PtqError> {
     let float = float_codes(model, normalisation, calibration, device)?;
+    let activations = Activations::of(model, normalisation, shape, calibration, device)?;
     let (mut best_agreement, mut best_blob) = (f64::NEG_INFINITY, Vec::new());
     for coverage in COVERAGES {
-        let blob = quantize_with(model, normalisation, shape, calibration, coverage, device)?;
+        let blob = blob_with(model, shape, &activations, coverage)?;
         let agreement = agreement(&float, &runtime_codes(&blob, calibration)?).bit_agreement;
         tracing::debug!(coverage, agreement, "activation clipping tried");
         if agreement > best_agreement {
@@ -135,58 +125,102 @@ pub fn quantize(
     Ok(best_blob)
 }
 
-/// [`quantize`] with the activation ranges clipped to `coverage`.
-fn quantize_with(
+/// What calibration measures once, whatever clipping is then tried: how the blob scales
+/// its input, and the float encoder's activations on the calibration events.
+struct Activations {
+    /// The blob's input scaling.
+    input_scaling: Normalisation,
+    /// Factors for the first dense layer's weight columns (see [`Activations::of`]).
+    column_scale: Vec<f32>,
+    /// The calibration events in the blob's input scaling.
+    input: Vec<f32>,
+    /// Each conv layer's output after ReLU, first to last.
+    convs: Vec<Vec<f32>>,
+    /// Each hidden dense layer's output after ReLU, first to last.
+    dense: Vec<Vec<f32>>,
+}
+
+impl Activations {
+    fn of(
+        model: &Vae,
+        normalisation: &Normalisation,
+        shape: EventShape,
+        calibration: &Array2<f32>,
+        device: &Device,
+    ) -> Result<Self, PtqError> {
+        // The int8 input has 256 levels for the whole event. With one scale for every feature
+        // (`Scaling::Global`) a quiet feature would get a handful of them, and the int8 codes
+        // would part from the float ones; so in front of a dense layer the blob z-scores each
+        // feature and that layer's weight columns absorb the change of scale, which leaves
+        // the float model's arithmetic unchanged. A convolution shares its weights along the
+        // event, so there the input keeps the model's scaling.
+        let input_scaling = if model.convs.is_empty() {
+            Normalisation::fit(calibration)
+        } else {
+            normalisation.clone()
+        };
+        let column_scale = input_scaling
+            .std
+            .iter()
+            .zip(&normalisation.std)
+            .map(|(blob, model)| blob / model)
+            .collect();
+        let input = input_scaling.apply(calibration).into_iter().collect();
+        let values =
+            |t: Tensor<2>| -> Result<Vec<f32>, PtqError> { Ok(to_array(t)?.into_iter().collect()) };
+        let mut h = to_tensor(&normalisation.apply(calibration), device);
+        let mut convs = Vec::new();
+        if !model.convs.is_empty() {
+            let batch = calibration.nrows();
+            let mut c: Tensor<3> = h.reshape([batch, shape.channels, shape.length]);
+            for conv in &model.convs {
+                c = relu(conv.forward(c));
+                convs.push(values(c.clone().flatten(1, 2))?);
+            }
+            h = c.flatten(1, 2);
+        }
+        let mut dense = Vec::new();
+        for layer in &model.encoder {
+            h = relu(layer.forward(h));
+            dense.push(values(h.clone())?);
+        }
+        Ok(Self {
+            input_scaling,
+            column_scale,
+            input,
+            convs,
+            dense,
+        })
+    }
+}
+
+/// The blob of `model` with activation ranges clipped to `coverage` of the calibration
+/// `activations`.
+fn blob_with(
     model: &Vae,
-    normalisation: &Normalisation,
     shape: EventShape,
-    calibration: &Array2<f32>,
+    activations: &Activations,
     coverage: f64,
-    device: &Device,
 ) -> Result<Vec<u8>, PtqError> {
-    let normalised = normalisation.apply(calibration);
-    // The int8 input has 256 levels for the whole event. With one scale for every feature
-    // (`Scaling::Global`) a quiet feature would get a handful of them, and the int8 codes
-    // would part from the float ones; so in front of a dense layer the blob z-scores each
-    // feature and that layer's weight columns absorb the change of scale, which leaves the
-    // float model's arithmetic unchanged. A convolution shares its weights along the event,
-    // so there the input keeps the model's scaling.
-    let input_scaling = if model.convs.is_empty() {
-        Normalisation::fit(calibration)
-    } else {
-        normalisation.clone()
-    };
-    let column_scale: Vec<f32> = input_scaling
-        .std
-        .iter()
-        .zip(&normalisation.std)
-        .map(|(blob, model)| blob / model)
-        .collect();
-    let input_q = range_of(
-        input_scaling.apply(calibration).as_slice().unwrap_or(&[]),
-        coverage,
-    );
+    let input_q = range_of(&activations.input, coverage);
     let mut layers = vec![LayerSpec::Input(
         quantize::input(
             shape.channels as u32,
             shape.length as u32,
-            &input_scaling.mean,
-            &input_scaling.std,
+            &activations.input_scaling.mean,
+            &activations.input_scaling.std,
             input_q,
         )
         .map_err(quant_error("input"))?,
     )];
     let mut current_q = input_q;
-    let batch = normalised.nrows();
-    let mut h = to_tensor(&normalised, device);
     if !model.convs.is_empty() {
-        let mut c: Tensor<3> = h.reshape([batch, shape.channels, shape.length]);
         let mut length = shape.length;
-        for (index, conv) in model.convs.iter().enumerate() {
+        let mut channels = shape.channels;
+        for (index, (conv, output)) in model.convs.iter().zip(&activations.convs).enumerate() {
             let [out_channels, in_channels, _] = conv.weight.dims();
             let (w, b) = conv_parameters(conv);
-            c = relu(conv.forward(c));
-            let out_q = activation_range(&c, coverage);
+            let out_q = range_of(output, coverage);
             let geometry = ConvGeometry {
                 in_channels: in_channels as u32,
                 in_length: length as u32,
@@ -200,15 +234,14 @@ fn quantize_with(
                     .map_err(quant_error(&format!("conv {index}")))?,
             ));
             length = conv_out_length(length);
+            channels = out_channels;
             current_q = out_q;
         }
-        let [_, channels, length] = c.dims();
         layers.push(LayerSpec::Flatten(ElementwiseSpec {
             channels: channels as u32,
             length: length as u32,
             zero_point: current_q.zero_point,
         }));
-        h = c.flatten(1, 2);
     } else if shape.channels > 1 {
         // Dense layers read flat vectors; channel-major events flatten without moving bytes.
         layers.push(LayerSpec::Flatten(ElementwiseSpec {
@@ -217,13 +250,14 @@ fn quantize_with(
             zero_point: current_q.zero_point,
         }));
     }
-    for (index, layer) in model.encoder.iter().enumerate() {
+    // The input's change of scale goes into the first layer that reads it directly.
+    let fold_input = model.convs.is_empty();
+    for (index, (layer, output)) in model.encoder.iter().zip(&activations.dense).enumerate() {
         let (inputs, outputs, mut w, b) = linear_weights(layer);
-        if index == 0 && model.convs.is_empty() {
-            scale_columns(&mut w, inputs, &column_scale);
+        if index == 0 && fold_input {
+            scale_columns(&mut w, inputs, &activations.column_scale);
         }
-        h = relu(layer.forward(h));
-        let out_q = activation_range(&h, coverage);
+        let out_q = range_of(output, coverage);
         layers.push(LayerSpec::Dense(
             quantize::dense(
                 inputs as u32,
@@ -239,8 +273,8 @@ fn quantize_with(
         current_q = out_q;
     }
     let (inputs, bits, mut w, b) = linear_weights(&model.mu);
-    if model.encoder.is_empty() && model.convs.is_empty() {
-        scale_columns(&mut w, inputs, &column_scale);
+    if model.encoder.is_empty() && fold_input {
+        scale_columns(&mut w, inputs, &activations.column_scale);
     }
     layers.push(LayerSpec::BinaryHead(
         quantize::binary_head(inputs as u32, bits as u32, &w, &b, current_q)
