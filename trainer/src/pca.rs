@@ -111,33 +111,25 @@ impl Quantiser {
         let (lo, hi) = values
             .iter()
             .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let mut candidates = vec![(lo, hi)];
+        let quantiser = |(lo, hi): (f32, f32)| {
+            let quantiser = Self {
+                bits,
+                lo,
+                hi,
+                centre,
+            };
+            (quantiser, quantiser.error(values))
+        };
+        let mut best = quantiser((lo, hi));
         if bits > 0 {
             for k in [2.0, 3.0, 4.0] {
-                candidates.push(((centre - k * std).max(lo), (centre + k * std).min(hi)));
+                let clipped = quantiser(((centre - k * std).max(lo), (centre + k * std).min(hi)));
+                if clipped.1 < best.1 {
+                    best = clipped;
+                }
             }
         }
-        candidates
-            .into_iter()
-            .map(|(lo, hi)| {
-                let quantiser = Self {
-                    bits,
-                    lo,
-                    hi,
-                    centre,
-                };
-                (quantiser, quantiser.error(values))
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((
-                Self {
-                    bits,
-                    lo,
-                    hi,
-                    centre,
-                },
-                0.0,
-            ))
+        best
     }
 }
 
