@@ -24,20 +24,28 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// `latentlink simulate --sim SIM --events EVENTS --out OUT EXTRA...`, which must succeed.
+fn simulate(sim: &str, events: usize, out: &Path, extra: &[&str]) {
+    let events = events.to_string();
+    let mut args = vec![
+        "simulate",
+        "--sim",
+        sim,
+        "--events",
+        &events,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = latentlink(&args);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
 #[test]
 fn simulate_writes_events_and_factors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sprites");
-    let output = latentlink(&[
-        "simulate",
-        "--sim",
-        "sprites",
-        "--events",
-        "30",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output));
+    simulate("sprites", 30, &out, &[]);
     assert_eq!(
         npy::read_f32(&out.join("events.npy")).unwrap().shape(),
         &[30, 32, 32]
@@ -136,20 +144,7 @@ fn train_writes_a_complete_package() {
     // eval reads the package back (burn record included) and evaluates new events, here
     // from a dataset of an HDF5 file.
     let data = dir.path().join("new");
-    let output = latentlink(&[
-        "simulate",
-        "--sim",
-        "opis",
-        "--events",
-        "60",
-        "--seed",
-        "77",
-        "--format",
-        "hdf5",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output));
+    simulate("opis", 60, &data, &["--seed", "77", "--format", "hdf5"]);
     let events = format!("{}:/events", data.join("events.h5").display());
     let eval_dir = dir.path().join("eval");
     let output = latentlink(&[
@@ -182,18 +177,7 @@ fn train_writes_a_complete_package() {
     // With the factors behind the events (npy, names from factors.json beside them), the
     // report probes how well the codes predict each one.
     let truth = dir.path().join("truth");
-    let output = latentlink(&[
-        "simulate",
-        "--sim",
-        "opis",
-        "--events",
-        "80",
-        "--seed",
-        "78",
-        "--out",
-        truth.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output));
+    simulate("opis", 80, &truth, &["--seed", "78"]);
     let output = latentlink(&[
         "eval",
         "--model",
@@ -267,19 +251,7 @@ fn train_writes_a_complete_package() {
 
     // Events of another layout are refused with both layouts named.
     let sprites = dir.path().join("sprites");
-    assert!(
-        latentlink(&[
-            "simulate",
-            "--sim",
-            "sprites",
-            "--events",
-            "5",
-            "--out",
-            sprites.to_str().unwrap()
-        ])
-        .status
-        .success()
-    );
+    simulate("sprites", 5, &sprites, &[]);
     let output = latentlink(&[
         "eval",
         "--model",
