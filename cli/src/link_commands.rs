@@ -37,7 +37,7 @@ pub(crate) enum LinkCommand {
         #[arg(long, default_value = "flex")]
         decoder: DecoderKind,
         /// Codes per decoded batch.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 256)]
         batch_size: usize,
         /// Longest a code waits for its batch (ms).
         #[arg(long, default_value_t = 50)]
@@ -55,7 +55,7 @@ pub(crate) enum LinkCommand {
         #[arg(long)]
         status: Option<PathBuf>,
         /// Stop after this many seconds without data (default: run until Ctrl-C).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::ranges::positive_seconds)]
         idle_exit: Option<f64>,
         /// Stop once this many events are accounted for.
         #[arg(long)]
@@ -75,16 +75,16 @@ pub(crate) enum LinkCommand {
         #[arg(long)]
         data: Option<DataSource>,
         /// Events to simulate (or the most to send from --data).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 1000)]
         events: usize,
         /// The link to send on.
         #[arg(long)]
         link: LinkSpec,
         /// Events per second (0: as fast as possible).
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, value_parser = crate::ranges::events_per_second, default_value_t = 0.0)]
         rate: f64,
         /// Codes per frame.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 16)]
         codes_per_frame: usize,
         /// Faults per frame: drop, flip, truncate, duplicate, reorder, garbage (e.g. drop=0.01,flip=0.02).
         #[arg(long, default_value = "")]
@@ -116,7 +116,7 @@ pub(crate) enum LinkCommand {
         #[arg(long, default_value = "flex")]
         decoder: DecoderKind,
         /// Codes per batch.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 1024)]
         batch_size: usize,
     },
     /// Feed raw events to a front-end (a board running the latentlink firmware) over a serial
@@ -157,7 +157,7 @@ pub(crate) enum LinkCommand {
         #[arg(long)]
         data: Option<DataSource>,
         /// Events to simulate (or the most to send from --data).
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 2000)]
         events: usize,
         /// Output folder.
         #[arg(long, default_value = "demo-output")]
@@ -166,7 +166,7 @@ pub(crate) enum LinkCommand {
         #[arg(long, default_value = "flex")]
         decoder: DecoderKind,
         /// Codes per frame.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 16)]
         codes_per_frame: usize,
         /// Faults to inject on every link (e.g. drop=0.01,flip=0.01); none by default.
         #[arg(long, default_value = "")]
@@ -248,7 +248,7 @@ pub(crate) struct FeedArgs {
     #[arg(long)]
     data: Option<DataSource>,
     /// Events after the golden ones.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 300)]
     events: usize,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 7)]
@@ -319,7 +319,7 @@ fn load_events(
     seed: u64,
 ) -> Result<Events> {
     let events = match (sim, data) {
-        (Some(sim), _) => Events::from_array(sim.simulate(count, seed).events, "simulator")?,
+        (Some(sim), _) => Events::from_array(sim.try_simulate(count, seed)?.events, "simulator")?,
         (None, Some(source)) => {
             let events = source.load()?;
             let n = events.len().min(count);

@@ -9,6 +9,7 @@
 
 mod link_commands;
 mod model_commands;
+mod ranges;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -34,7 +34,7 @@ pub(crate) enum ModelCommand {
         #[arg(long, default_value = "opis")]
         sim: Simulator,
         /// Number of events.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 20_000)]
         events: usize,
         /// Seed (the same seed gives the same events).
         #[arg(long, default_value_t = 1)]
@@ -115,19 +115,19 @@ pub(crate) enum ModelCommand {
         #[arg(long)]
         data: Option<DataSource>,
         /// Events to simulate.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 10_000)]
         events: usize,
         /// Code lengths.
-        #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',', default_value = "32,64,128,256")]
         bits: Vec<usize>,
         /// Hidden widths of every model.
-        #[arg(long, value_delimiter = ',', default_value = "256,128")]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',', default_value = "256,128")]
         hidden: Vec<usize>,
         /// Most epochs per model.
-        #[arg(long, default_value_t = 40)]
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 40)]
         epochs: usize,
         /// KL weight (both heads), as `train --beta`.
-        #[arg(long, default_value_t = TrainConfig::default().beta)]
+        #[arg(long, value_parser = crate::ranges::non_negative, default_value_t = TrainConfig::default().beta)]
         beta: f64,
         /// Seed of the simulation, split and training.
         #[arg(long, default_value_t = 1)]
@@ -151,10 +151,10 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     sim: Option<Simulator>,
     /// Events to simulate with --sim.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 20_000)]
     events: usize,
     /// Code bits (latents).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 128)]
     bits: usize,
     /// Encoder architecture.
     #[arg(long, default_value = "mlp")]
@@ -164,11 +164,11 @@ pub(crate) struct TrainArgs {
     decoder: DecoderKind,
     /// Hidden layer widths of the encoder, comma separated. The default keeps the int8
     /// encoder at about 330 KB, small enough for the flash of a common Cortex-M4.
-    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',', default_value = "256,128")]
     hidden: Vec<usize>,
     /// Hidden layer widths of the decoder from the code outwards, comma separated (it runs
     /// on the host, so it may be larger). Default: the encoder's widths mirrored.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',')]
     decoder_hidden: Option<Vec<usize>>,
     /// How events are scaled for the encoder and the loss: global (one scale, so the loss is
     /// the error in detector units) or feature (each feature to unit variance). Default:
@@ -187,38 +187,43 @@ pub(crate) struct TrainArgs {
     /// Binary head: weight of the bit-usage term (balanced, certain, uncorrelated bits), in
     /// nats per event like the KL. Off by default: at weight 1 it collapsed codes on the
     /// data sets it was tried on.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_parser = crate::ranges::non_negative, default_value_t = 0.0)]
     bit_usage_weight: f64,
+    /// Binary head: most epochs of decoder fine-tuning on the int8 runtime's own codes after
+    /// quantisation, the encoder (and so the blob) frozen; it stops when validation stops
+    /// improving and keeps the untouched decoder if it never does. 0: off.
+    #[arg(long, default_value_t = TrainConfig::default().fine_tune_epochs)]
+    fine_tune_epochs: usize,
     /// Latent head.
     #[arg(long, default_value = "binary")]
     head: HeadKind,
     /// KL weight. With the calibrated likelihood it is per latent against the log-error per
     /// feature, so the default suits events of any size and codes of any length; with
     /// `--likelihood unit` it is absolute (older models used 0.02).
-    #[arg(long, default_value_t = TrainConfig::default().beta)]
+    #[arg(long, value_parser = crate::ranges::non_negative, default_value_t = TrainConfig::default().beta)]
     beta: f64,
     /// Capacity annealing for the Gaussian head: target KL per event (nats), reached over
     /// --capacity-epochs.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::non_negative)]
     capacity: Option<f64>,
     /// Epochs over which the capacity rises.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 10)]
     capacity_epochs: usize,
     /// Most epochs (early stopping usually ends sooner).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 400)]
     epochs: usize,
     /// Stop after this many epochs without a better validation error.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 16)]
     patience: usize,
     /// Halve the learning rate after this many epochs without a better validation error
     /// (0: constant learning rate).
     #[arg(long, default_value_t = 5)]
     plateau_epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 128)]
     batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, value_parser = crate::ranges::positive, default_value_t = 1e-3)]
     learning_rate: f64,
     /// Seed for the split, initialisation and shuffling.
     #[arg(long, default_value_t = 1)]
@@ -251,7 +256,7 @@ fn simulate(
     format: DataFormat,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let simulation = sim.simulate(events, seed);
+    let simulation = sim.try_simulate(events, seed)?;
     match format {
         DataFormat::Npy => {
             npy::write_f32(&out.join("events.npy"), &simulation.events)?;
@@ -281,7 +286,10 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     let (events, data_description) = match (&args.data, args.sim) {
         (Some(source), _) => (source.load()?, source.to_string()),
         (None, Some(sim)) => (
-            Events::from_array(sim.simulate(args.events, args.seed).events, "simulator")?,
+            Events::from_array(
+                sim.try_simulate(args.events, args.seed)?.events,
+                "simulator",
+            )?,
             format!(
                 "simulator {sim:?}, {} events, seed {}",
                 args.events, args.seed
@@ -323,6 +331,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         plateau_epochs: args.plateau_epochs,
         straight_through: !args.soft_latents,
         bit_usage_weight: args.bit_usage_weight,
+        fine_tune_epochs: args.fine_tune_epochs,
         scaling: args
             .scaling
             .unwrap_or_else(|| Scaling::suited_to(args.decoder)),
@@ -582,7 +591,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             let (events, dataset) = match (&data, sim) {
                 (Some(source), _) => (source.load()?, source.to_string()),
                 (None, Some(sim)) => (
-                    Events::from_array(sim.simulate(events, seed).events, "simulator")?,
+                    Events::from_array(sim.try_simulate(events, seed)?.events, "simulator")?,
                     format!("{sim:?}").to_lowercase(),
                 ),
                 (None, None) => bail!("give the events with --data FILE.npy or --sim opis"),

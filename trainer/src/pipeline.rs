@@ -137,11 +137,13 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
         config.init(&device)
     };
     let device = request.backend.training_device();
+    let normalised_train = normalisation.apply(&split.train.data);
+    let normalised_validation = normalisation.apply(&split.validation.data);
     let (model, log) = train::train(
         model,
         train_config,
-        &normalisation.apply(&split.train.data),
-        &normalisation.apply(&split.validation.data),
+        &normalised_train,
+        &normalised_validation,
         &device,
         Some(request.out.join("checkpoint.bpk")),
         request.progress,
@@ -154,6 +156,25 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
         events.shape,
         &split.train.data,
         &inference,
+    )?;
+    // The decoder learns the int8 codes it will be given; the encoder, so the blob, stays.
+    let (train_codes, validation_codes) = (
+        ptq::runtime_codes(&blob, &split.train.data)?,
+        ptq::runtime_codes(&blob, &split.validation.data)?,
+    );
+    let (model, fine_tune) = train::fine_tune_decoder(
+        model,
+        &config,
+        train_config,
+        train::CodedEvents {
+            codes: &train_codes,
+            events: &normalised_train,
+        },
+        train::CodedEvents {
+            codes: &validation_codes,
+            events: &normalised_validation,
+        },
+        &device,
     )?;
     let evaluation = evaluate::evaluate(
         &model,
@@ -241,7 +262,12 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     if checkpoint.exists() {
         fs::remove_file(&checkpoint).map_err(io(&checkpoint))?;
     }
-    let json = serde_json::json!({ "training": log, "report": report, "onnx_parity": parity });
+    let json = serde_json::json!({
+        "training": log,
+        "decoder_fine_tune": fine_tune,
+        "report": report,
+        "onnx_parity": parity,
+    });
     write_file(
         out,
         files::REPORT,

@@ -68,6 +68,10 @@ pub struct TrainConfig {
     /// The reconstruction term of the loss.
     #[serde(default)]
     pub likelihood: Likelihood,
+    /// Binary head: most epochs of decoder fine-tuning on the int8 runtime's own codes
+    /// after quantisation, the encoder frozen (0: none, as models trained before it existed).
+    #[serde(default)]
+    pub fine_tune_epochs: usize,
 }
 
 /// The reconstruction term of the loss, per event.
@@ -212,6 +216,7 @@ impl Default for TrainConfig {
             bit_usage_weight: 0.0,
             scaling: Scaling::Global,
             likelihood: Likelihood::Calibrated,
+            fine_tune_epochs: 40,
         }
     }
 }
@@ -286,9 +291,64 @@ pub enum TrainError {
         #[source]
         source: burn::store::RecordError,
     },
+    /// A training option is out of its range (e.g. a batch size of 0).
+    #[error("training option {option} = {value} is not {wanted}")]
+    Option {
+        /// The option, as the `TrainConfig` field.
+        option: &'static str,
+        /// Its value.
+        value: f64,
+        /// What it must be.
+        wanted: &'static str,
+    },
     /// A tensor could not be read back from the backend.
     #[error(transparent)]
     Tensor(#[from] TensorError),
+}
+
+impl TrainConfig {
+    /// Checks the options the loop divides by or steps with, so that a nonsense value is an
+    /// error naming it rather than a panic or a loss of NaN epochs later.
+    ///
+    /// # Errors
+    /// [`TrainError::Option`] naming the first option out of range.
+    pub fn check(&self) -> Result<(), TrainError> {
+        let counts = [
+            ("batch_size", self.batch_size),
+            ("epochs", self.epochs),
+            ("patience", self.patience),
+        ];
+        for (option, value) in counts {
+            if value == 0 {
+                return Err(TrainError::Option {
+                    option,
+                    value: 0.0,
+                    wanted: "at least 1",
+                });
+            }
+        }
+        let weights = [
+            ("beta", self.beta, false),
+            ("bit_usage_weight", self.bit_usage_weight, false),
+            ("learning_rate", self.learning_rate, true),
+        ];
+        for (option, value, positive) in weights {
+            let in_range = value.is_finite() && if positive { value > 0.0 } else { value >= 0.0 };
+            if !in_range {
+                let wanted = if positive {
+                    "a finite number above 0"
+                } else {
+                    "a finite number of at least 0"
+                };
+                return Err(TrainError::Option {
+                    option,
+                    value,
+                    wanted,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Normalised MSE: mean squared error over the mean squared deviation of `truth` from its
@@ -381,6 +441,7 @@ pub fn train(
     checkpoint: Option<PathBuf>,
     progress: bool,
 ) -> Result<(Vae, TrainingLog), TrainError> {
+    config.check()?;
     let features = model.decoder.last().map_or(0, |l| l.weight.dims()[1]);
     for (what, data) in [("training data", train), ("validation data", validation)] {
         if data.ncols() != features || data.nrows() == 0 {
@@ -476,8 +537,8 @@ pub fn train(
         bar.set_message(format!(
             "loss {:.2} KL {:.1} (β {beta:.2}, lr {:.1e}) | val nMSE {:.4}, from codes {:.4}",
             stats.train_reconstruction,
-            stats.learning_rate,
             stats.train_kl,
+            stats.learning_rate,
             validation_nmse,
             validation_code_nmse
         ));
@@ -527,6 +588,91 @@ pub fn train(
         None => model.valid(),
     };
     Ok((model, log))
+}
+
+/// What decoder fine-tuning on the deployed codes did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneLog {
+    /// Validation nMSE (scaled units) from the int8 codes after each epoch; entry 0 is the
+    /// decoder as training left it.
+    pub validation_code_nmse: Vec<f64>,
+    /// The epoch whose decoder was kept (0: fine-tuning did not improve it).
+    pub best_epoch: usize,
+}
+
+/// Codes and the normalised events they stand for.
+#[derive(Debug, Clone, Copy)]
+pub struct CodedEvents<'a> {
+    /// One row of 0/1 bits per event, as the runtime computed them.
+    pub codes: &'a Array2<f32>,
+    /// The normalised events.
+    pub events: &'a Array2<f32>,
+}
+
+/// Fine-tunes the decoder of `model` on the codes the int8 runtime computes (which differ
+/// from the float encoder's in a fraction of a percent of bits, and those are the bits the
+/// host will decode). The encoder is frozen: it is not in the graph, so the blob and its
+/// golden codes stay valid. The learning rate is a tenth of training's; the best decoder by
+/// validation nMSE from the int8 codes is kept, the untouched one included, so it never gets
+/// worse on validation.
+///
+/// `architecture` rebuilds the model on the autodiff `device` before the record is loaded.
+///
+/// # Errors
+/// [`TrainError`] if a loss turns non-finite or a tensor cannot be read back.
+pub fn fine_tune_decoder(
+    model: Vae,
+    architecture: &latentlink_model::VaeConfig,
+    config: &TrainConfig,
+    train: CodedEvents<'_>,
+    validation: CodedEvents<'_>,
+    device: &Device,
+) -> Result<(Vae, FineTuneLog), TrainError> {
+    config.check()?;
+    let inference_device = device.clone().without_autodiff();
+    let validation_nmse = |model: &Vae| -> Result<f64, TensorError> {
+        let decoded = model.decode(to_tensor(validation.codes, &inference_device));
+        Ok(nmse(validation.events, &to_array(decoded)?))
+    };
+    let mut log = FineTuneLog {
+        validation_code_nmse: vec![validation_nmse(&model)?],
+        best_epoch: 0,
+    };
+    if config.head != HeadKind::Binary || config.fine_tune_epochs == 0 {
+        return Ok((model, log));
+    }
+    let mut best = (log.validation_code_nmse[0], model.clone());
+    let mut trainable = architecture.init(device).load_record(model.into_record());
+    let mut optimizer = AdamConfig::new().init();
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5eed);
+    let mut order: Vec<usize> = (0..train.events.nrows()).collect();
+    let learning_rate = config.learning_rate / 10.0;
+    for epoch in 1..=config.fine_tune_epochs {
+        order.shuffle(&mut rng);
+        for (step, batch) in order.chunks(config.batch_size).enumerate() {
+            let codes = to_tensor(&train.codes.select(Axis(0), batch), device);
+            let x = to_tensor(&train.events.select(Axis(0), batch), device);
+            let squared_errors = (trainable.decode(codes) - x).powi_scalar(2);
+            let loss = config.likelihood.loss(squared_errors);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite { epoch, step, value });
+            }
+            let gradients = GradientsParams::from_grads(loss.backward(), &trainable);
+            trainable = optimizer.step(learning_rate, trainable, gradients);
+        }
+        let candidate = trainable.valid();
+        let metric = validation_nmse(&candidate)?;
+        log.validation_code_nmse.push(metric);
+        tracing::info!(epoch, validation_code_nmse = metric, "decoder fine-tuning");
+        if metric < best.0 {
+            best = (metric, candidate);
+            log.best_epoch = epoch;
+        } else if epoch - log.best_epoch >= config.patience.clamp(1, 5) {
+            break;
+        }
+    }
+    Ok((best.1, log))
 }
 
 /// Reduce-on-plateau: the learning rate halves after `plateau_epochs` epochs (counted from

@@ -184,6 +184,10 @@ pub enum EmulateError {
         /// The most that fit.
         max: usize,
     },
+    /// The event rate is not a finite number of events per second whose pacing a clock can
+    /// hold (e.g. negative, NaN, or so small that the next event is due after the clock ends).
+    #[error("--rate {0} events/s cannot be paced: give 0 (as fast as possible) or a positive rate")]
+    Rate(f64),
     /// The link failed.
     #[error("link: {0}")]
     Link(#[from] std::io::Error),
@@ -311,8 +315,11 @@ pub fn send_codes_from(
         if let Some(late) = held.take() {
             log.bytes_sent += send_one(sender, &late, false)?;
         }
-        if config.rate > 0.0 {
-            let due = began + Duration::from_secs_f64(log.events as f64 / config.rate);
+        if config.rate != 0.0 {
+            let due = Duration::try_from_secs_f64(log.events as f64 / config.rate)
+                .ok()
+                .and_then(|since| began.checked_add(since))
+                .ok_or(EmulateError::Rate(config.rate))?;
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 sleep(wait);
             }

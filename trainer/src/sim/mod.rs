@@ -42,7 +42,56 @@ impl std::str::FromStr for Simulator {
     }
 }
 
+/// A simulation that could not be held in memory.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{count} {simulator:?} events need {bytes} bytes, more than this machine can allocate; \
+     simulate fewer (in parts, with different seeds)"
+)]
+pub struct SimulationTooLarge {
+    /// The simulator.
+    pub simulator: Simulator,
+    /// Events asked for.
+    pub count: usize,
+    /// Bytes of events and factors they need (saturated at `usize::MAX`).
+    pub bytes: usize,
+}
+
 impl Simulator {
+    /// `f32` values each event takes: its features and its factors.
+    fn floats_per_event(self) -> usize {
+        match self {
+            Self::Opis => {
+                let config = opis::OpisConfig::default();
+                config.spectrometers * config.bins + opis::FACTORS
+            }
+            Self::Sprites => sprites::SIDE * sprites::SIDE + sprites::FACTORS,
+        }
+    }
+
+    /// [`Self::simulate`], refusing a count whose arrays cannot be allocated (which would
+    /// otherwise abort the process, e.g. `simulate --events 1e14`).
+    ///
+    /// # Errors
+    /// [`SimulationTooLarge`] when the allocator refuses the events' memory.
+    pub fn try_simulate(self, count: usize, seed: u64) -> Result<Simulation, SimulationTooLarge> {
+        let too_large = |bytes| SimulationTooLarge {
+            simulator: self,
+            count,
+            bytes,
+        };
+        let floats = count.saturating_mul(self.floats_per_event());
+        let bytes = floats.saturating_mul(size_of::<f32>());
+        // Ask the allocator once, up front, for the whole size: the arrays below are made with
+        // infallible allocation, which aborts instead of returning an error.
+        let mut probe = Vec::<f32>::new();
+        probe
+            .try_reserve_exact(floats)
+            .map_err(|_| too_large(bytes))?;
+        drop(probe);
+        Ok(self.simulate(count, seed))
+    }
+
     /// Simulates `count` events from `seed`.
     pub fn simulate(self, count: usize, seed: u64) -> Simulation {
         match self {

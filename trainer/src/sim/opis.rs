@@ -87,12 +87,15 @@ impl OpisConfig {
     }
 }
 
+/// Factors per event (the columns of [`Simulation::factors`]).
+pub const FACTORS: usize = 6;
+
 /// Simulates `count` events.
 pub fn simulate(config: &OpisConfig, count: usize, seed: u64) -> Simulation {
     let mut rng = StdRng::seed_from_u64(seed);
     let (channels, bins) = (config.spectrometers, config.bins);
     let mut events = Array3::<f32>::zeros((count, channels, bins));
-    let mut factors = Array2::<f32>::zeros((count, 6));
+    let mut factors = Array2::<f32>::zeros((count, FACTORS));
     let read_noise = Normal::new(0.0f32, 0.3).unwrap_or_else(|_| unreachable!("valid sigma"));
     let mut expected = vec![0f32; bins];
     for n in 0..count {

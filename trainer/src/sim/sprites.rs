@@ -12,6 +12,9 @@ use super::Simulation;
 /// Image side in pixels.
 pub const SIDE: usize = 32;
 
+/// Factors per sprite (the columns of [`Simulation::factors`]).
+pub const FACTORS: usize = 5;
+
 fn inside(shape: u8, u: f32, v: f32) -> bool {
     match shape {
         0 => u.abs() <= 1.0 && v.abs() <= 1.0,
@@ -24,7 +27,7 @@ fn inside(shape: u8, u: f32, v: f32) -> bool {
 pub fn simulate(count: usize, seed: u64) -> Simulation {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut images = Array3::<f32>::zeros((count, SIDE, SIDE));
-    let mut factors = Array2::<f32>::zeros((count, 5));
+    let mut factors = Array2::<f32>::zeros((count, FACTORS));
     for n in 0..count {
         let shape = rng.random_range(0u8..3);
         let scale = rng.random_range(0.5f32..1.0);
