@@ -92,6 +92,15 @@ pub enum PackageError {
         /// Id of the files.
         computed: ModelId,
     },
+    /// The manifest parses but contradicts itself (e.g. 136 bits in 16-byte codes, or a
+    /// normalisation of another length than the event).
+    #[error("{path}: the manifest is inconsistent: {what}")]
+    Inconsistent {
+        /// The manifest.
+        path: PathBuf,
+        /// What does not add up.
+        what: String,
+    },
 }
 
 /// Maps an I/O error to [`PackageError::Io`] naming `path`.

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use ndarray::{Array2, Ix2};
-use ndarray_npy::{read_npy, write_npy};
+use ndarray_npy::write_npy;
 
 use crate::error::{PackageError, io_error};
 use crate::files;
@@ -40,7 +40,7 @@ impl Golden {
         let read = |name: &str| -> Result<Array2<f32>, PackageError> {
             let path = folder.join(name);
             let array: ndarray::ArrayD<f32> =
-                read_npy(&path).map_err(|source| PackageError::NpyRead {
+                crate::npy::read(&path).map_err(|source| PackageError::NpyRead {
                     path: path.clone(),
                     source,
                 })?;

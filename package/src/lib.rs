@@ -27,6 +27,7 @@
 //! | [`manifest`] | [`Manifest`] and its sections, read with a TOML parser |
 //! | [`shape`] | [`EventShape`] and [`Normalisation`]: what the encoder reads |
 //! | [`golden`] | [`Golden`] vectors every side must reproduce |
+//! | [`npy`] | `.npy` reading that checks the header against the file before allocating |
 //! | [`open`] | [`Package::open`]: read a package once and verify its model id |
 //! | [`error`] | [`PackageError`] |
 //!
@@ -37,6 +38,7 @@ pub mod files;
 pub mod golden;
 pub mod manifest;
 pub mod model_id;
+pub mod npy;
 pub mod open;
 pub mod shape;
 

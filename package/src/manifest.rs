@@ -149,10 +149,38 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, PackageError> {
         let path = dir.join(files::MANIFEST);
         let text = fs::read_to_string(&path).map_err(io_error(&path))?;
-        toml::from_str(&text).map_err(|source| PackageError::ManifestSyntax {
-            path,
-            source: Box::new(source),
+        let manifest: Self =
+            toml::from_str(&text).map_err(|source| PackageError::ManifestSyntax {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
+        manifest.inconsistency().map_or(Ok(manifest), |what| {
+            Err(PackageError::Inconsistent { path, what })
         })
+    }
+
+    /// What in the manifest contradicts the rest, if anything: every reader indexes codes and
+    /// events by these numbers, so they are checked once here rather than trusted.
+    fn inconsistency(&self) -> Option<String> {
+        let (bits, bytes) = (self.code.bits, self.code.bytes);
+        if bits == 0 || bytes != bits.div_ceil(8) {
+            return Some(format!("{bits} code bits do not make {bytes}-byte codes"));
+        }
+        let features = self.input.channels.checked_mul(self.input.length);
+        for (name, values) in [("mean", &self.input.mean), ("std", &self.input.std)] {
+            if features != Some(values.len()) {
+                return Some(format!(
+                    "input.{name} has {} values for events of {} x {}",
+                    values.len(),
+                    self.input.channels,
+                    self.input.length
+                ));
+            }
+        }
+        let finite = self.input.mean.iter().all(|v| v.is_finite());
+        let positive = self.input.std.iter().all(|v| v.is_finite() && *v > 0.0);
+        (!finite || !positive)
+            .then(|| "input.mean must be finite and input.std finite and above 0".to_owned())
     }
 
     /// Writes `manifest.toml` into `dir`.

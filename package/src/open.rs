@@ -138,4 +138,37 @@ mod tests {
         let error = Package::open(copy.path()).expect_err("a changed blob is refused");
         assert!(matches!(error, PackageError::ModelId { .. }), "{error}");
     }
+
+    #[test]
+    fn a_manifest_that_contradicts_itself_is_refused() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/opis-b128");
+        let text = fs::read_to_string(shipped.join(files::MANIFEST)).expect("manifest");
+        let copy = tempfile::tempdir().expect("temp dir");
+        let std_line = text
+            .lines()
+            .find(|line| line.starts_with("std = "))
+            .expect("a std line");
+        let first_comma = std_line.find(',').expect("two values");
+        let tampered = [
+            (text.replace("bits = 128", "bits = 136"), "136 code bits"),
+            (
+                text.replacen("length = 256", "length = 255", 1),
+                "input.mean",
+            ),
+            (
+                text.replace(std_line, &format!("std = [0.0{}", &std_line[first_comma..])),
+                "above 0",
+            ),
+        ];
+        for (manifest, expected) in tampered {
+            assert_ne!(manifest, text, "{expected}: the replacement applied");
+            write_file(copy.path(), files::MANIFEST, manifest.as_bytes()).expect("write");
+            let error = Manifest::read(copy.path()).expect_err(expected);
+            assert!(
+                matches!(error, PackageError::Inconsistent { .. }),
+                "{error}"
+            );
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+    }
 }

@@ -75,6 +75,86 @@ fn bad_input_exits_non_zero_naming_the_file() {
     assert!(text(&output).contains("--data"), "{}", text(&output));
 }
 
+/// Runs `args`, which must fail with exit code 1 or 2 (an error, not a panic's 101 or an
+/// abort's signal) and a message containing `expected`.
+fn refused(args: &[&str], expected: &str) {
+    let output = latentlink(args);
+    assert!(
+        matches!(output.status.code(), Some(1 | 2)),
+        "{args:?}: {:?}\n{}",
+        output.status,
+        text(&output)
+    );
+    assert!(
+        text(&output).contains(expected),
+        "{args:?}: {}",
+        text(&output)
+    );
+}
+
+#[test]
+fn nonsense_inputs_are_errors_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 144-byte .npy whose header claims 2^60 elements.
+    let mut header =
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976,), }".to_owned();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&u16::try_from(header.len()).unwrap().to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 16]);
+    let huge = dir.path().join("huge.npy");
+    std::fs::write(&huge, bytes).unwrap();
+    let out = dir.path().join("never");
+    let out = out.to_str().unwrap();
+    refused(
+        &["train", "--data", huge.to_str().unwrap(), "--out", out],
+        "huge.npy",
+    );
+    refused(
+        &["simulate", "--events", "100000000000000", "--out", out],
+        "simulate fewer",
+    );
+    for (option, value) in [
+        ("--batch-size", "0"),
+        ("--epochs", "0"),
+        ("--learning-rate", "nan"),
+        ("--beta", "-1"),
+    ] {
+        let option_value = format!("{option}={value}");
+        refused(
+            &["train", "--sim", "opis", &option_value, "--out", out],
+            option,
+        );
+    }
+    refused(
+        &[
+            "listen",
+            "--link",
+            "udp:0",
+            "--model",
+            out,
+            "--idle-exit=-1",
+        ],
+        "--idle-exit",
+    );
+    refused(
+        &[
+            "emulate",
+            "--model",
+            out,
+            "--link",
+            "udp:127.0.0.1:9",
+            "--rate",
+            "1e-30",
+        ],
+        "--rate",
+    );
+}
+
 fn check_package(dir: &Path, command: &str) {
     for name in [
         files::MANIFEST,

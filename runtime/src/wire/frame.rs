@@ -413,6 +413,45 @@ mod tests {
     }
 
     #[test]
+    fn known_answer_bytes() {
+        // Pinned bytes, CRC-32C and COBS computed independently of this crate: a change of
+        // field order, byte order, checksum coverage or stuffing fails here.
+        let repr = FrameRepr {
+            model_id: 0x0102_0304_0506_0708,
+            stream_id: 0x0a0b,
+            sequence: 0x1122_3344,
+            first_event: 0x0000_0100_0000_0005,
+            code_bytes: 2,
+            code_count: 2,
+        };
+        let codes = [0xde, 0xad, 0xbe, 0xef];
+        let mut raw = [0u8; 34];
+        assert_eq!(repr.emit_with_codes(&codes, &mut raw), Ok(34));
+        assert_eq!(
+            raw,
+            [
+                0x01, 0x02, 0x02, 0x00, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x0b, 0x0a,
+                0x44, 0x33, 0x22, 0x11, 0x05, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0xde, 0xad,
+                0xbe, 0xef, 0xa7, 0x88, 0x14, 0xd5,
+            ]
+        );
+        let mut encoded = [0u8; 64];
+        let n = encode_frame(&repr, &codes, &mut encoded).unwrap();
+        assert_eq!(
+            encoded[..n],
+            [
+                0x04, 0x01, 0x02, 0x02, 0x10, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x0b,
+                0x0a, 0x44, 0x33, 0x22, 0x11, 0x05, 0x01, 0x01, 0x01, 0x02, 0x01, 0x01, 0x09, 0xde,
+                0xad, 0xbe, 0xef, 0xa7, 0x88, 0x14, 0xd5, 0x00,
+            ]
+        );
+        assert_eq!(
+            FrameRepr::parse(&Frame::new_checked(&raw[..]).unwrap()),
+            Ok(repr)
+        );
+    }
+
+    #[test]
     fn round_trip_and_layout() {
         let codes: Vec<u8> = (0..32).collect();
         let mut buf = [0u8; 128];

@@ -14,6 +14,43 @@ fn shipped() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/opis-b128")
 }
 
+/// The shipped package's model id, and the SHA-256 of its four golden files and its manifest
+/// (in that order). The model id covers only the blob and the record; this pins the rest, so
+/// that re-blessed goldens (`quantize` rewrites them in place) or an edited normalisation fail
+/// here until this line changes on purpose, in the same commit as the package.
+const PINNED: (&str, &str) = (
+    "02047e225cc06d67",
+    "3b44f19b11c6696fb4619c5e46dd73fc9a26756b00de6f87b5f58c4d45234508",
+);
+
+#[test]
+fn golden_vectors_and_manifest_change_only_with_the_pinned_line() {
+    use sha2::{Digest, Sha256};
+    let dir = shipped();
+    let opened = latentlink_package::Package::open(&dir).unwrap();
+    let mut hasher = Sha256::new();
+    let golden = dir.join(files::GOLDEN);
+    for name in [
+        "inputs.npy",
+        "float_codes.npy",
+        "int8_codes.npy",
+        "reconstructions.npy",
+    ] {
+        hasher.update(std::fs::read(golden.join(name)).unwrap());
+    }
+    hasher.update(std::fs::read(dir.join(files::MANIFEST)).unwrap());
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        (opened.model_id().to_string().as_str(), digest.as_str()),
+        PINNED,
+        "the shipped package changed: update PINNED only if that was meant"
+    );
+}
+
 #[test]
 fn shipped_package_reproduces_its_golden_vectors_everywhere() {
     let dir = shipped();

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ndarray::ArrayD;
-use ndarray_npy::{ReadNpyError, ReadableElement, read_npy, write_npy};
+use ndarray_npy::{ReadNpyError, ReadableElement, write_npy};
 
 use super::Events;
 use crate::error::DataError;
@@ -12,7 +12,7 @@ fn try_read<T: ReadableElement + Copy>(
     path: &Path,
     convert: impl Fn(T) -> f32,
 ) -> Result<Option<ArrayD<f32>>, DataError> {
-    match read_npy::<_, ArrayD<T>>(path) {
+    match latentlink_package::npy::read::<T, ndarray::IxDyn>(path) {
         Ok(array) => Ok(Some(array.mapv(convert))),
         Err(ReadNpyError::WrongDescriptor(_)) => Ok(None),
         Err(ReadNpyError::Io(source)) => Err(DataError::Io {

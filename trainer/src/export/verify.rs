@@ -96,9 +96,15 @@ pub fn run(
 }
 
 /// Largest absolute difference over the largest magnitude of `reference`.
+///
+/// NaN when either side holds a value that is not finite: `f32::max` ignores NaN, so without
+/// this check an all-NaN output would score 0 and pass every tolerance.
 pub fn relative_error(reference: &Array2<f32>, other: &Array2<f32>) -> f64 {
     if reference.dim() != other.dim() {
         return f64::INFINITY;
+    }
+    if reference.iter().chain(other.iter()).any(|v| !v.is_finite()) {
+        return f64::NAN;
     }
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
     let worst = reference

@@ -176,3 +176,22 @@ np.save(d + "/rec.npy", rec.astype(np.float32))
         .invert(&to_array(t.model.decode(to_tensor(&bits, &device))).unwrap());
     assert!(verify::relative_error(&reconstruction, &read("rec.npy")) <= verify::TOLERANCE);
 }
+
+#[test]
+fn an_output_that_is_not_finite_never_passes_the_tolerance() {
+    let reference = Array2::from_elem((2, 3), 1.0f32);
+    assert_eq!(verify::relative_error(&reference, &reference), 0.0);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut other = reference.clone();
+        other[[1, 2]] = bad;
+        let all_bad = Array2::from_elem((2, 3), bad);
+        for (a, b) in [
+            (&reference, &other),
+            (&other, &reference),
+            (&reference, &all_bad),
+        ] {
+            // NaN fails every `error <= TOLERANCE` check built on it.
+            assert!(verify::relative_error(a, b).is_nan(), "{bad}");
+        }
+    }
+}

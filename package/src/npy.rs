@@ -1,0 +1,123 @@
+//! `.npy` reading that checks the header against the file before allocating anything.
+//!
+//! `ndarray_npy::read_npy` allocates as many elements as the header claims before it reads a
+//! byte of data, so a 144-byte file whose header claims 2^60 elements aborts the process with
+//! an allocation failure. Every reader of `.npy` files in the workspace (training data, golden
+//! vectors, decoded chunks) goes through [`read`], which refuses such a file with
+//! [`ReadNpyError::MissingData`] first.
+
+use std::fs::File;
+use std::io::{BufReader, Seek};
+use std::path::Path;
+
+use ndarray::{Array, Dimension};
+use ndarray_npy::npy::header::Header;
+use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
+
+/// Reads an `.npy` array, first checking that the file holds every byte its header promises.
+///
+/// # Errors
+/// [`ReadNpyError`]: the reader's own errors, plus [`ReadNpyError::LengthOverflow`] for a
+/// shape whose byte count overflows, [`ReadNpyError::MissingData`] for a file shorter than
+/// its header claims, and [`ReadNpyError::WrongDescriptor`] for an element type that is not a
+/// plain number (whose size this check cannot know).
+pub fn read<A: ReadableElement, D: Dimension>(path: &Path) -> Result<Array<A, D>, ReadNpyError> {
+    let mut file = BufReader::new(File::open(path)?);
+    let file_len = file.get_ref().metadata()?.len();
+    let header = Header::from_reader(&mut file)?;
+    let data_len = file_len.saturating_sub(file.stream_position()?);
+    let element_bytes = numeric_element_bytes(&header)
+        .ok_or_else(|| ReadNpyError::WrongDescriptor(header.type_descriptor.clone()))?;
+    let claimed = header
+        .shape
+        .iter()
+        .try_fold(element_bytes, |bytes, &axis| bytes.checked_mul(axis))
+        .ok_or(ReadNpyError::LengthOverflow)?;
+    if u64::try_from(claimed).map_or(true, |claimed| claimed > data_len) {
+        return Err(ReadNpyError::MissingData);
+    }
+    file.rewind()?;
+    Array::read_npy(file)
+}
+
+/// Bytes per element of a numeric descriptor such as `<f4`, `|u1` or `>i8`; `None` for
+/// strings, objects and structured types.
+fn numeric_element_bytes(header: &Header) -> Option<usize> {
+    let descriptor = header.type_descriptor.as_string()?.as_bytes();
+    let (kind, size) = match descriptor {
+        [b'<' | b'>' | b'|' | b'=', kind, size @ ..] => (kind, size),
+        _ => return None,
+    };
+    if !matches!(kind, b'b' | b'i' | b'u' | b'f' | b'c') {
+        return None;
+    }
+    std::str::from_utf8(size).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, array};
+    use ndarray_npy::write_npy;
+
+    #[test]
+    fn reads_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        let written = array![[1.5f32, -2.0], [3.0, 4.0]];
+        write_npy(&path, &written).unwrap();
+        assert_eq!(read::<f32, ndarray::Ix2>(&path).unwrap(), written);
+        write_npy(&path, &array![[7u64, 8]]).unwrap();
+        assert_eq!(read::<u64, ndarray::IxDyn>(&path).unwrap().len(), 2);
+    }
+
+    /// A valid header (padded to 64 bytes, as numpy writes it) followed by `data`.
+    fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = format!("{dict} ");
+        while !(10 + header.len() + 1).is_multiple_of(64) {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&u16::try_from(header.len()).unwrap().to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_the_file_holds_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.npy");
+        // 2^60 f32 elements in a file of 144 bytes: allocating them first would abort.
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976,), }";
+        std::fs::write(&path, npy_bytes(dict, &[0; 16])).unwrap();
+        let err = read::<f32, ndarray::IxDyn>(&path).unwrap_err();
+        assert!(matches!(err, ReadNpyError::MissingData), "{err}");
+        // A shape whose byte count overflows usize.
+        let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
+        std::fs::write(&path, npy_bytes(dict, &[])).unwrap();
+        let err = read::<f64, ndarray::IxDyn>(&path).unwrap_err();
+        assert!(matches!(err, ReadNpyError::LengthOverflow), "{err}");
+        // One byte short of the claimed 2 x 2 f32.
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+        std::fs::write(&path, npy_bytes(dict, &[0; 15])).unwrap();
+        let err = read::<f32, ndarray::Ix2>(&path).unwrap_err();
+        assert!(matches!(err, ReadNpyError::MissingData), "{err}");
+        std::fs::write(&path, npy_bytes(dict, &[0; 16])).unwrap();
+        assert_eq!(
+            read::<f32, ndarray::Ix2>(&path).unwrap(),
+            Array2::zeros((2, 2))
+        );
+    }
+
+    #[test]
+    fn a_descriptor_of_unknown_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strings.npy");
+        let dict = "{'descr': '<U1000000', 'fortran_order': False, 'shape': (1000000000,), }";
+        std::fs::write(&path, npy_bytes(dict, &[])).unwrap();
+        let err = read::<f32, ndarray::IxDyn>(&path).unwrap_err();
+        assert!(matches!(err, ReadNpyError::WrongDescriptor(_)), "{err}");
+    }
+}
