@@ -135,7 +135,9 @@ fn udp(c: &mut Criterion) {
                         ingest.datagram(&buffer[..n], &mut accepted);
                         got += 1;
                     }
-                    Received::Bytes(_) => unreachable!("UDP gives datagrams"),
+                    Received::Bytes { .. } | Received::Closed { .. } => {
+                        unreachable!("UDP gives datagrams")
+                    }
                     Received::Idle => panic!("a datagram was lost on loopback"),
                 }
             }

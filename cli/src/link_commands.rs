@@ -195,8 +195,8 @@ fn print_counters(counters: &LinkCounters) {
         counters.frames, t.frames_lost, counters.bytes
     );
     println!(
-        "events: decoded {}, lost {}, rejected {}, duplicated {}, late {}, restarts {}",
-        t.decoded, t.lost, t.rejected, t.duplicated, t.late, t.restarts
+        "events: decoded {}, lost {}, rejected {}, duplicated {}, late {}, restarts {}, jumps {}",
+        t.decoded, t.lost, t.rejected, t.duplicated, t.late, t.restarts, t.jumps
     );
     if !counters.rejected_frames.is_empty() {
         let reasons: Vec<String> = counters
@@ -369,11 +369,18 @@ fn decode_command(
 ) -> Result<()> {
     let package = Package::open(model_dir)?;
     let done = replay::decode_archive(archive, &package, kind, out, batch_size, format)?;
-    if done.torn_tail_bytes > 0 {
+    if done.scan.corrupt > 0 {
         println!(
-            "{}: skipped a torn tail of {} bytes (the writer stopped mid-frame)",
+            "{}: skipped {} corrupt records (damaged on disk: they fail their CRC)",
             archive.display(),
-            done.torn_tail_bytes
+            done.scan.corrupt
+        );
+    }
+    if done.scan.torn_tail_bytes > 0 {
+        println!(
+            "{}: skipped an incomplete final record of {} bytes (the writer stopped mid-write)",
+            archive.display(),
+            done.scan.torn_tail_bytes
         );
     }
     println!(

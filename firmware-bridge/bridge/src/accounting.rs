@@ -16,10 +16,21 @@
 //! - A good frame over ids already decoded: **duplicated**, not decoded again.
 //! - A frame far behind the expected id (more than [`RESTART_WINDOW`]) and outside every
 //!   hole: the front-end restarted its ids; the tracker follows it and counts a **restart**.
+//! - A frame whose ids or sequence number jump ahead by more than [`RESTART_WINDOW`]: not
+//!   believed to be a loss of millions (one forged or corrupted-yet-valid header would
+//!   otherwise make `lost` 4.6·10^18 and hide every later real gap); the tracker follows it
+//!   from there and counts a **jump**, the skipped ids counted nowhere.
 //!
-//! Invariant (tested): for every stream, `decoded + lost + rejected` equals the number of
-//! distinct event ids from the stream's first id to the last id seen. Losses after the last
-//! frame received cannot be known until a later frame arrives.
+//! Invariant (tested): for every stream without restarts or jumps, `decoded + lost +
+//! rejected` equals the number of distinct event ids from the stream's first id to the last
+//! id seen. Losses after the last frame received cannot be known until a later frame arrives.
+//! No frame adds more than [`RESTART_WINDOW`] to `lost` or `frames_lost` (tested with
+//! arbitrary headers).
+//!
+//! Memory is bounded whatever arrives: a tracker is created only by a good frame (valid CRC,
+//! our model and code width), never by a rejected one; at most [`MAX_STREAMS`] streams are
+//! tracked, frames of further streams are refused as [`RejectReason::StreamLimit`]; each
+//! tracker keeps at most `MAX_HOLES` holes and `MAX_PENDING_CLAIMS` claims.
 //!
 //! Sequence numbers (`u32`, one per frame) wrap; gaps in them count **frames lost**, measured
 //! with wrapping arithmetic so the wrap from `u32::MAX` to 0 is not a gap; a frame that fills
@@ -31,11 +42,15 @@ use std::ops::Range;
 use latentlink_runtime::wire::{AccumulatorError, FrameError};
 use serde::{Deserialize, Serialize};
 
-/// Ids this far behind the expected one, outside every hole, mean the sender restarted.
+/// Ids this far behind the expected one, outside every hole, mean the sender restarted;
+/// ids or sequence numbers this far ahead in one frame are a jump, not a loss.
 pub const RESTART_WINDOW: u64 = 1 << 24;
 
+/// Streams tracked on one link; frames of further streams are refused and counted.
+pub const MAX_STREAMS: usize = 256;
+
 /// Holes kept per stream; past this the oldest hole is forgotten (its count stays).
-const MAX_HOLES: usize = 4096;
+const MAX_HOLES: usize = 1024;
 
 /// Claims of rejected frames ahead of the expected id kept per stream.
 const MAX_PENDING_CLAIMS: usize = 256;
@@ -55,6 +70,8 @@ pub enum RejectReason {
     Malformed,
     /// Longer than the largest frame.
     Oversize,
+    /// A good frame of a new stream when [`MAX_STREAMS`] streams are already tracked.
+    StreamLimit,
 }
 
 impl RejectReason {
@@ -96,6 +113,10 @@ pub struct StreamCounters {
     pub late: u64,
     /// Times the sender restarted its event ids.
     pub restarts: u64,
+    /// Frames whose event ids or sequence number jumped ahead by more than
+    /// [`RESTART_WINDOW`] (the ids skipped are not counted lost).
+    #[serde(default)]
+    pub jumps: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,21 +217,33 @@ impl StreamTracker {
     /// `sequence`, and says which of its events to decode.
     pub fn accept(&mut self, sequence: u32, first_event: u64, count: u16) -> Verdict {
         self.counters.frames += 1;
-        self.track_sequence(sequence);
         let count_u64 = u64::from(count);
         let range = first_event..first_event.saturating_add(count_u64);
         let next = *self.next_event.get_or_insert(first_event);
-        let behind = next.saturating_sub(range.start);
-        if behind > RESTART_WINDOW && self.carve_peek(&range) == 0 {
-            self.counters.restarts += 1;
+        let restarted =
+            next.saturating_sub(range.start) > RESTART_WINDOW && self.carve_peek(&range) == 0;
+        let jumped = range.start.saturating_sub(next) > RESTART_WINDOW;
+        if restarted || jumped {
+            if restarted {
+                self.counters.restarts += 1;
+            } else {
+                tracing::warn!(
+                    first_event,
+                    expected = next,
+                    "event ids jumped ahead; following the stream from here"
+                );
+                self.counters.jumps += 1;
+            }
             self.holes.clear();
             self.pending_claims.clear();
             self.next_event = Some(first_event);
+            self.next_sequence = Some(sequence.wrapping_add(1));
             let fresh = self.accept_new(range, 0);
             return Verdict {
                 decode: Vec::from([fresh]),
             };
         }
+        self.track_sequence(sequence);
         let mut decode = Vec::new();
         // The part below `next`: late (in a hole) or duplicated.
         let old = range.start..range.end.min(next);
@@ -281,7 +314,12 @@ impl StreamTracker {
                 // A late or repeated frame; the sequence already moved past it.
                 return;
             }
-            self.counters.frames_lost += ahead as u64;
+            if u64::from(ahead.unsigned_abs()) > RESTART_WINDOW {
+                tracing::warn!(sequence, expected, "sequence number jumped ahead");
+                self.counters.jumps += 1;
+            } else {
+                self.counters.frames_lost += u64::from(ahead.unsigned_abs());
+            }
         }
         self.next_sequence = Some(sequence.wrapping_add(1));
     }
@@ -320,6 +358,7 @@ impl LinkCounters {
             total.duplicated += s.duplicated;
             total.late += s.late;
             total.restarts += s.restarts;
+            total.jumps += s.jumps;
         }
         total
     }
@@ -344,11 +383,13 @@ impl Accounting {
     }
 
     /// Counts a refused frame; `claim` is `(stream, first_event, count)` when its header is
-    /// still readable.
+    /// still readable. A claim counts only against a stream a good frame already started:
+    /// junk never creates a tracker.
     pub fn reject(&mut self, reason: RejectReason, claim: Option<(u16, u64, u16)>) {
         *self.counters.rejected_frames.entry(reason).or_default() += 1;
-        if let Some((stream, first_event, count)) = claim {
-            let tracker = self.trackers.entry(stream).or_default();
+        if let Some((stream, first_event, count)) = claim
+            && let Some(tracker) = self.trackers.get_mut(&stream)
+        {
             tracker.claim_rejected(first_event, count);
             self.counters
                 .streams
@@ -356,8 +397,24 @@ impl Accounting {
         }
     }
 
-    /// Counts a good frame and says which of its events to decode.
+    /// Counts a good frame and says which of its events to decode (none when it would start
+    /// a stream past [`MAX_STREAMS`]: then it is counted as [`RejectReason::StreamLimit`]).
     pub fn accept(&mut self, stream: u16, sequence: u32, first_event: u64, count: u16) -> Verdict {
+        if !self.trackers.contains_key(&stream) && self.trackers.len() >= MAX_STREAMS {
+            if !self
+                .counters
+                .rejected_frames
+                .contains_key(&RejectReason::StreamLimit)
+            {
+                tracing::warn!(stream, "more than {MAX_STREAMS} streams; refusing new ones");
+            }
+            *self
+                .counters
+                .rejected_frames
+                .entry(RejectReason::StreamLimit)
+                .or_default() += 1;
+            return Verdict { decode: Vec::new() };
+        }
         self.counters.frames += 1;
         let tracker = self.trackers.entry(stream).or_default();
         let verdict = tracker.accept(sequence, first_event, count);
@@ -453,7 +510,64 @@ mod tests {
         assert_eq!(t.accept(1, 4, 4).decode, vec![0..4]);
     }
 
+    #[test]
+    fn a_forged_jump_is_a_jump_not_a_loss_and_later_gaps_still_count() {
+        let mut t = StreamTracker::default();
+        t.accept(0, 0, 4);
+        // A header claiming ids near 2^62 and a sequence number 2^31 ahead.
+        assert_eq!(t.accept(1 << 31, 1 << 62, 4).decode, vec![0..4]);
+        assert_eq!((t.counters().lost, t.counters().jumps), (0, 1));
+        // The honest stream goes on: followed again (a restart), and its real gap of one
+        // frame is counted.
+        t.accept(1, 4, 4);
+        t.accept(3, 12, 4);
+        let c = t.counters();
+        assert_eq!((c.lost, c.frames_lost, c.restarts, c.jumps), (4, 1, 1, 1));
+        // A sequence number alone jumping is a jump too, not 2^31 frames lost.
+        t.accept(3 + (1 << 30), 16, 4);
+        assert_eq!((t.counters().frames_lost, t.counters().jumps), (1, 2));
+    }
+
+    #[test]
+    fn rejected_frames_never_create_streams_and_streams_are_capped() {
+        let mut accounting = Accounting::default();
+        for stream in 0..30_000u16 {
+            accounting.reject(RejectReason::Crc, Some((stream, 0, 4)));
+        }
+        assert!(accounting.counters().streams.is_empty());
+        for stream in 0..MAX_STREAMS as u16 + 10 {
+            accounting.accept(stream, 0, 0, 4);
+        }
+        let counters = accounting.counters();
+        assert_eq!(counters.streams.len(), MAX_STREAMS);
+        assert_eq!(counters.rejected_frames[&RejectReason::StreamLimit], 10);
+        assert_eq!(counters.frames, MAX_STREAMS as u64);
+        // A stream already tracked keeps going.
+        assert_eq!(accounting.accept(0, 1, 4, 4).decode, vec![0..4]);
+        // And a rejected frame's claim counts against it.
+        accounting.reject(RejectReason::Crc, Some((0, 8, 4)));
+        accounting.accept(0, 3, 12, 4);
+        assert_eq!(accounting.counters().streams[&0].rejected, 4);
+    }
+
     proptest! {
+        /// No header, however forged, adds more than the window to the loss counters, and
+        /// none panics.
+        #[test]
+        fn one_frame_cannot_wreck_the_counters(
+            frames in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u16>()), 1..50),
+        ) {
+            let mut t = StreamTracker::default();
+            let mut frames_seen = 0u64;
+            for (sequence, first_event, count) in frames {
+                t.accept(sequence, first_event, count);
+                frames_seen += 1;
+                let c = t.counters();
+                prop_assert!(c.lost <= frames_seen * RESTART_WINDOW);
+                prop_assert!(c.frames_lost <= frames_seen * RESTART_WINDOW);
+            }
+        }
+
         /// Whatever is dropped, duplicated, rejected or reordered, every id from the first
         /// to the last seen is decoded, lost or rejected exactly once, and decoded ids are
         /// exactly those of good frames.

@@ -1,5 +1,11 @@
 //! From link bytes to accepted codes, free of I/O: the runtime's accumulator and frame parser
 //! (no second implementation), the model check, and the [`Accounting`].
+//!
+//! Each connection of a stream link has its own accumulator, dropped when it closes: a frame
+//! left unfinished by one connection is counted as a malformed run and never joins bytes of
+//! another.
+
+use std::collections::BTreeMap;
 
 use latentlink_runtime::wire::{
     Accumulator, CRC_LEN, FeedResult, Frame, FrameError, FrameRepr, HEADER_LEN, VERSION,
@@ -21,7 +27,7 @@ pub struct Accepted {
 /// Turns bytes and datagrams into [`Accepted`] codes of one model, counting everything.
 #[derive(Debug)]
 pub struct Ingest {
-    accumulator: Box<Accumulator>,
+    accumulators: BTreeMap<u64, Box<Accumulator>>,
     model_id: u64,
     code_bytes: u8,
     accounting: Accounting,
@@ -31,7 +37,7 @@ impl Ingest {
     /// Accepts frames of `model_id` with `code_bytes`-byte codes.
     pub fn new(model_id: u64, code_bytes: u8) -> Self {
         Self {
-            accumulator: Box::new(Accumulator::new()),
+            accumulators: BTreeMap::new(),
             model_id,
             code_bytes,
             accounting: Accounting::default(),
@@ -48,11 +54,16 @@ impl Ingest {
         &mut self.accounting
     }
 
-    /// Feeds bytes of a stream link (COBS frames), appending what was accepted to `out`.
-    pub fn bytes(&mut self, mut input: &[u8], out: &mut Vec<Accepted>) {
+    /// Feeds bytes of one connection of a stream link (COBS frames), appending what was
+    /// accepted to `out`.
+    pub fn bytes(&mut self, connection: u64, mut input: &[u8], out: &mut Vec<Accepted>) {
         self.accounting.bytes(input.len());
         while !input.is_empty() {
-            match self.accumulator.feed(input) {
+            let accumulator = self
+                .accumulators
+                .entry(connection)
+                .or_insert_with(|| Box::new(Accumulator::new()));
+            match accumulator.feed(input) {
                 FeedResult::Consumed => break,
                 FeedResult::Frame { frame, remaining } => {
                     let raw = frame.to_vec();
@@ -66,6 +77,20 @@ impl Ingest {
                     input = remaining;
                 }
             }
+        }
+    }
+
+    /// A connection ended: a frame it left unfinished is counted as malformed.
+    pub fn closed(&mut self, connection: u64) {
+        if let Some(accumulator) = self.accumulators.remove(&connection)
+            && accumulator.pending() > 0
+        {
+            tracing::debug!(
+                connection,
+                bytes = accumulator.pending(),
+                "unfinished frame at close"
+            );
+            self.accounting.reject(RejectReason::Malformed, None);
         }
     }
 
@@ -191,7 +216,7 @@ mod tests {
         bytes.extend_from_slice(&stream_bytes(&r2, &c2));
         // Byte by byte, as a slow serial line delivers them.
         for b in &bytes {
-            ingest.bytes(std::slice::from_ref(b), &mut out);
+            ingest.bytes(0, std::slice::from_ref(b), &mut out);
         }
         assert_eq!(
             out,
@@ -215,8 +240,28 @@ mod tests {
         assert_eq!(ingest.accounting().counters().streams[&3].duplicated, 2);
         // Events 2..6 were in rejected frames; the next good frame reveals the gap.
         let (r3, c3) = frame(42, 3, 6);
-        ingest.bytes(&stream_bytes(&r3, &c3), &mut out);
+        ingest.bytes(0, &stream_bytes(&r3, &c3), &mut out);
         let s = &ingest.accounting().counters().streams[&3];
         assert_eq!((s.decoded, s.lost, s.rejected), (4, 0, 4));
+    }
+
+    #[test]
+    fn an_unfinished_frame_of_one_connection_never_swallows_another_connections_frame() {
+        let mut ingest = Ingest::new(42, 2);
+        let mut out = Vec::new();
+        let (r0, c0) = frame(42, 0, 0);
+        let (r1, c1) = frame(42, 1, 2);
+        let first = stream_bytes(&r0, &c0);
+        // Connection 1 stops halfway through a frame; connection 2 sends a whole one.
+        ingest.bytes(1, &first[..first.len() / 2], &mut out);
+        ingest.bytes(2, &stream_bytes(&r1, &c1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].first_event, 2);
+        // Connection 1 closes: its half frame is a malformed run, counted once.
+        ingest.closed(1);
+        ingest.closed(2);
+        let counters = ingest.accounting().counters();
+        assert_eq!(counters.rejected_frames[&RejectReason::Malformed], 1);
+        assert_eq!(counters.frames, 1);
     }
 }

@@ -13,12 +13,22 @@
 //!
 //! Receivers never give up on a link: when a serial device disappears or a TCP peer goes
 //! away they reopen it with exponential backoff (100 ms doubling to 5 s), and say so in the
-//! log. Every read goes into one fixed buffer.
+//! log.
+//!
+//! A TCP server serves up to [`MAX_TCP_CLIENTS`] front-ends at once, each on its own thread
+//! (blocking reads, no polling), and closes a connection idle for [`CLIENT_IDLE_TIMEOUT`].
+//! Every connection is its own byte stream: [`Received::Bytes`] says which one the bytes came
+//! from and [`Received::Closed`] when it ended, so that a frame one front-end left unfinished
+//! can never swallow the first frame of another (or of the same one reconnecting).
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serialport::SerialPort;
@@ -27,6 +37,17 @@ use serialport::SerialPort;
 pub const DEFAULT_BAUD: u32 = 921_600;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Most front-ends one TCP server serves at once; further connections are closed at once
+/// (and logged).
+pub const MAX_TCP_CLIENTS: usize = 64;
+/// A TCP front-end that sends nothing for this long is disconnected (it may reconnect).
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the server's threads look at the stop flag.
+const SERVER_POLL: Duration = Duration::from_millis(100);
+/// Reads queued between the server's threads and the receiver: a slow receiver holds the
+/// front-ends back through TCP rather than buffering without bound.
+const SERVER_QUEUE: usize = 256;
 
 /// Where codes travel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,8 +146,19 @@ impl LinkSpec {
 /// What one [`Receiver::receive`] call got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
-    /// Stream bytes, the first `n` of the buffer.
-    Bytes(usize),
+    /// Stream bytes, the first `n` of the buffer, from one connection (a TCP front-end, or a
+    /// serial port or TCP client since it was last opened): reassemble each apart.
+    Bytes {
+        /// The connection.
+        connection: u64,
+        /// Bytes received.
+        n: usize,
+    },
+    /// A connection ended: a frame it left unfinished will never be completed.
+    Closed {
+        /// The connection.
+        connection: u64,
+    },
     /// One datagram, the first `n` of the buffer.
     Datagram(usize),
     /// Nothing within the timeout (or the link is being reopened).
@@ -135,15 +167,171 @@ pub enum Received {
 
 enum Source {
     Serial(Box<dyn SerialPort>),
-    TcpServer(TcpListener, Option<TcpStream>),
-    TcpClient(Option<TcpStream>),
+    TcpServer(TcpServer),
+    TcpClient(TcpStream),
     Udp(UdpSocket),
+}
+
+/// What a TCP server's connection threads report.
+enum ClientEvent {
+    Bytes { connection: u64, bytes: Vec<u8> },
+    Closed { connection: u64 },
+}
+
+/// A TCP server: an accepting thread and one reading thread per front-end, feeding a queue.
+struct TcpServer {
+    events: mpsc::Receiver<ClientEvent>,
+    /// Bytes of a read longer than the caller's buffer, still to hand out.
+    pending: Option<(u64, Vec<u8>, usize)>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl TcpServer {
+    fn start(listener: TcpListener, spec: String) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let (to_receiver, events) = mpsc::sync_channel(SERVER_QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept_stop = Arc::clone(&stop);
+        thread::Builder::new()
+            .name("tcp-accept".into())
+            .spawn(move || accept_clients(&listener, &spec, &to_receiver, &accept_stop))?;
+        Ok(Self {
+            events,
+            pending: None,
+            stop,
+        })
+    }
+
+    fn receive(&mut self, buffer: &mut [u8], timeout: Duration) -> Received {
+        let (connection, bytes, from) = match self.pending.take() {
+            Some(pending) => pending,
+            None => match self.events.recv_timeout(timeout) {
+                Ok(ClientEvent::Bytes { connection, bytes }) => (connection, bytes, 0),
+                Ok(ClientEvent::Closed { connection }) => return Received::Closed { connection },
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    return Received::Idle;
+                }
+            },
+        };
+        let rest = bytes.get(from..).unwrap_or(&[]);
+        let n = rest.len().min(buffer.len());
+        buffer[..n].copy_from_slice(&rest[..n]);
+        if from + n < bytes.len() {
+            self.pending = Some((connection, bytes, from + n));
+        }
+        Received::Bytes { connection, n }
+    }
+}
+
+fn accept_clients(
+    listener: &TcpListener,
+    spec: &str,
+    to_receiver: &SyncSender<ClientEvent>,
+    stop: &Arc<AtomicBool>,
+) {
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut next_connection = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(link = %spec, %error, "cannot accept a front-end");
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        if live.load(Ordering::Relaxed) >= MAX_TCP_CLIENTS {
+            tracing::warn!(link = %spec, %peer, "{MAX_TCP_CLIENTS} front-ends connected already; closing this one");
+            continue;
+        }
+        next_connection += 1;
+        let connection = next_connection;
+        tracing::info!(link = %spec, %peer, connection, "front-end connected");
+        live.fetch_add(1, Ordering::Relaxed);
+        let (live, stop, to_receiver, spec) = (
+            Arc::clone(&live),
+            Arc::clone(stop),
+            to_receiver.clone(),
+            spec.to_owned(),
+        );
+        let spawned = thread::Builder::new()
+            .name(format!("tcp-client-{connection}"))
+            .spawn(move || {
+                let why = read_client(stream, connection, &to_receiver, &stop);
+                tracing::info!(link = %spec, %peer, connection, why, "front-end disconnected");
+                live.fetch_sub(1, Ordering::Relaxed);
+                // The receiver may be gone already; then nobody needs to know.
+                let _ = to_receiver.send(ClientEvent::Closed { connection });
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start a thread for a front-end; closing it");
+        }
+    }
+}
+
+/// Reads one front-end until it closes, fails, idles too long or the server stops; says why.
+fn read_client(
+    mut stream: TcpStream,
+    connection: u64,
+    to_receiver: &SyncSender<ClientEvent>,
+    stop: &AtomicBool,
+) -> &'static str {
+    let setup = stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_read_timeout(Some(SERVER_POLL)));
+    if setup.is_err() {
+        return "socket setup failed";
+    }
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut last_data = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return "the listener stopped";
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return "closed by the front-end",
+            Ok(n) => {
+                last_data = Instant::now();
+                let bytes = buffer[..n].to_vec();
+                if to_receiver
+                    .send(ClientEvent::Bytes { connection, bytes })
+                    .is_err()
+                {
+                    return "the listener stopped";
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last_data.elapsed() >= CLIENT_IDLE_TIMEOUT {
+                    return "idle too long";
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return "read error",
+        }
+    }
 }
 
 /// The receiving end of a link.
 pub struct Receiver {
     spec: LinkSpec,
     source: Option<Source>,
+    /// The serial port's or TCP client's current connection (counts reopenings).
+    connection: u64,
     backoff: Duration,
     retry_at: Instant,
     timeout: Duration,
@@ -216,6 +404,7 @@ impl Receiver {
         let mut receiver = Self {
             spec: spec.clone(),
             source: None,
+            connection: 0,
             backoff: BACKOFF_START,
             retry_at: Instant::now(),
             timeout,
@@ -224,9 +413,9 @@ impl Receiver {
         match spec {
             LinkSpec::TcpListen(address) => {
                 let listener = TcpListener::bind(resolve(address)?)?;
-                listener.set_nonblocking(true)?;
                 receiver.local = listener.local_addr().ok();
-                receiver.source = Some(Source::TcpServer(listener, None));
+                let server = TcpServer::start(listener, spec.to_string())?;
+                receiver.source = Some(Source::TcpServer(server));
             }
             LinkSpec::Udp(address) => {
                 let socket = UdpSocket::bind(resolve(address)?)?;
@@ -256,7 +445,7 @@ impl Receiver {
                 .and_then(|a| TcpStream::connect_timeout(&a, self.timeout))
                 .and_then(|s| {
                     s.set_read_timeout(Some(self.timeout))?;
-                    Ok(Source::TcpClient(Some(s)))
+                    Ok(Source::TcpClient(s))
                 }),
             _ => return,
         };
@@ -264,6 +453,7 @@ impl Receiver {
             Ok(source) => {
                 tracing::info!(link = %self.spec, "link open");
                 self.source = Some(source);
+                self.connection += 1;
                 self.backoff = BACKOFF_START;
             }
             Err(error) => {
@@ -274,14 +464,14 @@ impl Receiver {
         }
     }
 
-    fn lost(&mut self, error: &dyn fmt::Display) {
+    /// The serial port or TCP client failed or ended: reopen it later, and end its
+    /// connection.
+    fn lost(&mut self, error: &dyn fmt::Display) -> Received {
         tracing::warn!(link = %self.spec, %error, "link lost, reopening");
-        match &mut self.source {
-            Some(Source::TcpServer(_, client)) => *client = None,
-            _ => {
-                self.source = None;
-                self.retry_at = Instant::now() + self.backoff;
-            }
+        self.source = None;
+        self.retry_at = Instant::now() + self.backoff;
+        Received::Closed {
+            connection: self.connection,
         }
     }
 
@@ -290,40 +480,21 @@ impl Receiver {
         if self.source.is_none() {
             self.reopen();
             if self.source.is_none() {
-                std::thread::sleep(self.timeout.min(self.retry_at - Instant::now()));
+                thread::sleep(self.timeout.min(self.retry_at - Instant::now()));
                 return Received::Idle;
             }
         }
-        let timeout = self.timeout;
+        let connection = self.connection;
+        let bytes = |n| Received::Bytes { connection, n };
         let result = match &mut self.source {
-            Some(Source::Serial(port)) => port.read(buffer).map(Received::Bytes),
-            Some(Source::TcpClient(Some(stream))) => stream.read(buffer).map(Received::Bytes),
-            Some(Source::TcpServer(listener, client)) => {
-                if client.is_none() {
-                    match listener.accept() {
-                        Ok((stream, peer)) => {
-                            tracing::info!(link = %self.spec, %peer, "front-end connected");
-                            stream.set_nonblocking(false).ok();
-                            stream.set_read_timeout(Some(timeout)).ok();
-                            *client = Some(stream);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(timeout.min(Duration::from_millis(20)));
-                            return Received::Idle;
-                        }
-                        Err(e) => return self.fail(&e),
-                    }
-                }
-                match client {
-                    Some(stream) => stream.read(buffer).map(Received::Bytes),
-                    None => Ok(Received::Idle),
-                }
-            }
+            Some(Source::Serial(port)) => port.read(buffer).map(bytes),
+            Some(Source::TcpClient(stream)) => stream.read(buffer).map(bytes),
+            Some(Source::TcpServer(server)) => return server.receive(buffer, self.timeout),
             Some(Source::Udp(socket)) => socket.recv(buffer).map(Received::Datagram),
-            Some(Source::TcpClient(None)) | None => Ok(Received::Idle),
+            None => Ok(Received::Idle),
         };
         match result {
-            Ok(Received::Bytes(0)) => self.fail(&"end of stream"),
+            Ok(Received::Bytes { n: 0, .. }) => self.lost(&"end of stream"),
             Ok(received) => received,
             Err(e)
                 if matches!(
@@ -334,13 +505,14 @@ impl Receiver {
                 Received::Idle
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Received::Idle,
-            Err(e) => self.fail(&e),
+            Err(error) if matches!(self.source, Some(Source::Udp(_))) => {
+                // A datagram socket has no connection to lose (e.g. an ICMP error reported
+                // on it): keep it and go on receiving.
+                tracing::warn!(link = %self.spec, %error, "receive error on the UDP socket");
+                Received::Idle
+            }
+            Err(e) => self.lost(&e),
         }
-    }
-
-    fn fail(&mut self, error: &dyn fmt::Display) -> Received {
-        self.lost(error);
-        Received::Idle
     }
 }
 
@@ -380,7 +552,7 @@ impl Sender {
                             return Ok(Self::Stream(Box::new(stream)));
                         }
                         Err(e) if Instant::now() >= deadline => return Err(e),
-                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                        Err(_) => thread::sleep(Duration::from_millis(50)),
                     }
                 }
             }
@@ -390,8 +562,15 @@ impl Sender {
                 Ok(Self::Stream(Box::new(stream)))
             }
             LinkSpec::Udp(address) => {
-                let socket = UdpSocket::bind("127.0.0.1:0")?;
-                socket.connect(resolve(address)?)?;
+                // Any local address of the target's family, so that other hosts are reachable.
+                let target = resolve(address)?;
+                let local = if target.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                };
+                let socket = UdpSocket::bind(local)?;
+                socket.connect(target)?;
                 Ok(Self::Datagram(socket))
             }
         }

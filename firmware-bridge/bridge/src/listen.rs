@@ -239,10 +239,11 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
     let mut decoder_state = DecoderState::Running;
     while !stop.load(Ordering::Relaxed) {
         match receiver.receive(&mut buffer) {
-            Received::Bytes(n) => {
-                ingest.bytes(&buffer[..n], &mut accepted);
+            Received::Bytes { connection, n } => {
+                ingest.bytes(connection, &buffer[..n], &mut accepted);
                 last_data = Instant::now();
             }
+            Received::Closed { connection } => ingest.closed(connection),
             Received::Datagram(n) => {
                 ingest.datagram(&buffer[..n], &mut accepted);
                 last_data = Instant::now();
@@ -274,8 +275,18 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
             decoder_state = send_batch(&mut batch, &to_decoder, &mut ingest);
         }
         if last_status.elapsed() >= Duration::from_secs(1) {
-            if let Some(path) = &config.status {
-                write_status(path, &status(&ingest, &archive, true))?;
+            // Errors end the loop rather than return, so the archive is still synced below.
+            if let Some(archive) = &mut archive
+                && let Err(e) = archive.sync_if_due()
+            {
+                result = Err(e.into());
+                break;
+            }
+            if let Some(path) = &config.status
+                && let Err(e) = write_status(path, &status(&ingest, &archive, true))
+            {
+                result = Err(e);
+                break;
             }
             if last_log.elapsed() >= LOG_EVERY {
                 log_counters(ingest.accounting().counters());
@@ -298,7 +309,7 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         .join()
         .map_err(|_| ListenError::DecoderPanicked)??;
     decoded.store(written, Ordering::Relaxed);
-    if let Some(archive) = &archive {
+    if let Some(archive) = &mut archive {
         archive.sync()?;
     }
     result?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use latentlink_package::{ModelId, Package};
 use ndarray::Array2;
 
-use crate::archive::{ArchiveError, ArchiveReader};
+use crate::archive::{ArchiveError, ArchiveReader, ArchiveScan};
 use crate::decode::{self, DecodeError, Decoder, DecoderKind};
 use crate::sink::{ChunkFormat, ReconstructionSink, SinkError};
 
@@ -154,8 +154,8 @@ impl Replay {
 pub struct ArchiveDecoded {
     /// Reconstructions written.
     pub written: u64,
-    /// Bytes of a torn tail skipped (the writer stopped mid-record).
-    pub torn_tail_bytes: u64,
+    /// What the archive held: intact and corrupt records, and a torn tail.
+    pub scan: ArchiveScan,
     /// The decoder that ran.
     pub decoder: &'static str,
 }
@@ -173,7 +173,7 @@ pub fn decode_archive(
     batch_size: usize,
     format: ChunkFormat,
 ) -> Result<ArchiveDecoded, ReplayError> {
-    let reader = ArchiveReader::open(archive)?;
+    let mut reader = ArchiveReader::open(archive)?;
     let archive_model = ModelId(reader.model_id);
     if archive_model != package.model_id() {
         return Err(ReplayError::WrongModel {
@@ -190,21 +190,29 @@ pub fn decode_archive(
             found: width,
         });
     }
-    let (records, torn_tail_bytes) = reader.read_all()?;
     let sink = ReconstructionSink::new(out, 65_536, format)?;
     let mut replay = Replay::new(package, kind, Some(sink))?;
-    for chunk in records.chunks(batch_size.max(1)) {
-        let codes: Vec<u8> = chunk.iter().flat_map(|r| r.code.iter().copied()).collect();
-        let ids: Vec<[u64; 2]> = chunk
-            .iter()
-            .map(|r| [u64::from(r.stream), r.event])
-            .collect();
-        replay.push(&codes, &ids)?;
+    // One batch in memory at a time, whatever the archive's size.
+    let (mut codes, mut ids) = (Vec::new(), Vec::new());
+    loop {
+        let record = reader.next_record()?;
+        if let Some(record) = &record {
+            codes.extend_from_slice(&record.code);
+            ids.push([u64::from(record.stream), record.event]);
+        }
+        if !ids.is_empty() && (record.is_none() || ids.len() >= batch_size.max(1)) {
+            replay.push(&codes, &ids)?;
+            codes.clear();
+            ids.clear();
+        }
+        if record.is_none() {
+            break;
+        }
     }
     let decoder = replay.decoder_name();
     Ok(ArchiveDecoded {
         written: replay.finish()?,
-        torn_tail_bytes,
+        scan: reader.scan(),
         decoder,
     })
 }

@@ -5,12 +5,13 @@
 //! `chunk-k.h5` holding the datasets `/reconstructions` and `/events` with the same
 //! contents; `k` is zero-padded to 6 digits. A chunk is written when it holds `chunk_events`
 //! events, and at [`ReconstructionSink::close`]. Chunks are written to a temporary name and
-//! renamed, so a reader never sees half a chunk.
+//! renamed, so a reader never sees half a chunk. A folder that already holds chunks is
+//! refused: a second run would restart the numbering at 0 and overwrite the first.
 
 use std::path::{Path, PathBuf};
 
 use hdf5_pure::FileBuilder;
-use ndarray::{Array2, Axis, concatenate};
+use ndarray::{Array2, Axis, Ix2, concatenate};
 use ndarray_npy::write_npy;
 
 /// File format of the chunks.
@@ -76,6 +77,14 @@ pub enum SinkFailure {
     /// The folder holds no chunks.
     #[error("no reconstruction chunks")]
     NoChunks,
+    /// The folder holds chunks of an earlier run, which a new run would overwrite.
+    #[error(
+        "holds reconstruction chunks of an earlier run (e.g. {example}); give a new folder or remove them"
+    )]
+    Occupied {
+        /// One of the chunk files found.
+        example: String,
+    },
 }
 
 /// Attaches `path` to a failure.
@@ -102,9 +111,22 @@ impl ReconstructionSink {
     /// Writes into `dir` (created if needed), `chunk_events` events per chunk.
     ///
     /// # Errors
-    /// [`SinkError`] if the folder cannot be created.
+    /// [`SinkError`] if the folder cannot be created or holds chunks already.
     pub fn new(dir: &Path, chunk_events: usize, format: ChunkFormat) -> Result<Self, SinkError> {
         std::fs::create_dir_all(dir).map_err(|e| at(dir)(e.into()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| at(dir)(e.into()))?;
+        for entry in entries {
+            let name = entry.map_err(|e| at(dir)(e.into()))?.file_name();
+            let name = name.to_string_lossy();
+            let is_chunk = ["reconstructions-", "events-", "chunk-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+            if is_chunk {
+                return Err(at(dir)(SinkFailure::Occupied {
+                    example: name.into_owned(),
+                }));
+            }
+        }
         Ok(Self {
             dir: dir.to_owned(),
             chunk_events: chunk_events.max(1),
@@ -246,10 +268,12 @@ pub fn read_chunks(dir: &Path) -> Result<(Array2<f32>, Array2<u64>), SinkError> 
         if !path.exists() {
             break;
         }
-        data.push(ndarray_npy::read_npy::<_, Array2<f32>>(&path).map_err(|e| at(&path)(e.into()))?);
+        data.push(
+            latentlink_package::npy::read::<f32, Ix2>(&path).map_err(|e| at(&path)(e.into()))?,
+        );
         let id_path = dir.join(format!("events-{chunk:06}.npy"));
         ids.push(
-            ndarray_npy::read_npy::<_, Array2<u64>>(&id_path)
+            latentlink_package::npy::read::<u64, Ix2>(&id_path)
                 .map_err(|e| at(&id_path)(e.into()))?,
         );
     }
@@ -288,6 +312,9 @@ mod tests {
             assert_eq!(ids.column(1).to_vec(), (0..8).collect::<Vec<u64>>());
             assert_eq!(data[[7, 0]], 3.0);
             assert!(dir.path().join(second_chunk).exists());
+            // A second run into the same folder would overwrite these chunks: refused.
+            let err = ReconstructionSink::new(dir.path(), 3, format).unwrap_err();
+            assert!(matches!(err.source, SinkFailure::Occupied { .. }), "{err}");
         }
     }
 }

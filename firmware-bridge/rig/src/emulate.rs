@@ -241,6 +241,12 @@ pub fn send_codes_from(
     }
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut log = FaultLog::default();
+    if sender.is_stream() {
+        // As the firmware does: a leading delimiter ends whatever an earlier sender left
+        // unfinished on the line, so that it cannot swallow the first frame.
+        sender.send(&[0])?;
+        log.bytes_sent += 1;
+    }
     let mut held: Option<Vec<u8>> = None;
     let frames: Vec<&[u8]> = codes.chunks(per_frame * code_bytes).collect();
     let began = Instant::now();

@@ -122,7 +122,8 @@ pub fn feed(
             Err(e) => return Err(e.into()),
         };
         accepted.clear();
-        ingest.bytes(buffer.get(..n).unwrap_or(&[]), &mut accepted);
+        // One connection to one front-end for the whole run.
+        ingest.bytes(0, buffer.get(..n).unwrap_or(&[]), &mut accepted);
         for Accepted {
             first_event,
             codes: batch,

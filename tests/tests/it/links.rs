@@ -169,6 +169,53 @@ fn tcp_link_accounts_for_every_event() {
 }
 
 #[test]
+fn tcp_serves_front_ends_at_once_and_an_idle_one_blocks_none() {
+    let port = free_port();
+    let spec: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
+    let (status, _, _dir) = run(spec, |codes, width, config| {
+        // Connected first and silent throughout: a one-client server would serve only it.
+        let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let half = codes.len() / width / 2 * width;
+        let (first, second) = codes.split_at(half);
+        let link: LinkSpec = format!("tcp:127.0.0.1:{port}").parse().unwrap();
+        thread::scope(|scope| {
+            let senders: Vec<_> = [(1u16, first, 0u64), (2, second, (half / width) as u64)]
+                .into_iter()
+                .map(|(stream, codes, first_event)| {
+                    let link = link.clone();
+                    let config = EmulateConfig {
+                        stream,
+                        faults: Faults::default(),
+                        ..config.clone()
+                    };
+                    scope.spawn(move || {
+                        let mut sender = Sender::open(&link, Duration::from_secs(10)).unwrap();
+                        emulate::send_codes_from(
+                            codes,
+                            width,
+                            &config,
+                            (0, first_event),
+                            &mut sender,
+                        )
+                        .unwrap()
+                    })
+                })
+                .collect();
+            let logs: Vec<FaultLog> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+            FaultLog {
+                events: logs.iter().map(|l| l.events).sum(),
+                ..FaultLog::default()
+            }
+        })
+    });
+    let c = &status.counters;
+    assert!(c.rejected_frames.is_empty(), "{c:?}");
+    let decoded: Vec<u64> = [1, 2].iter().map(|s| c.streams[s].decoded).collect();
+    assert_eq!(decoded.iter().sum::<u64>(), EVENTS as u64, "{c:?}");
+    assert_eq!(c.totals().lost, 0, "{c:?}");
+}
+
+#[test]
 fn tcp_client_reconnects_when_the_front_end_goes_away() {
     // The front-end is the TCP server here; it serves two connections, the frames split
     // between them, and the bridge (the client) must reconnect in between.
