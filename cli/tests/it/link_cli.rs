@@ -22,6 +22,26 @@ fn bridge() -> Command {
     command
 }
 
+/// Waits (up to a minute) until the listener's status file exists and `done` holds for it:
+/// the listener rewrites it every second once its link is open, so tests wait on what the
+/// listener says rather than on sleeps that a loaded machine can outlast.
+fn wait_for_status(status: &Path, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = std::fs::read_to_string(status).ok();
+        // The file is replaced whole, but may be absent or (on a slow disk) not yet parsed.
+        let parsed = read.and_then(|text| serde_json::from_str(&text).ok());
+        if parsed.as_ref().is_some_and(&done) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the listener's status never got there"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn every_cpu_decoder_reproduces_the_golden_reconstructions() {
     let golden = latentlink_package::Golden::read(&shipped_model()).unwrap();
@@ -167,7 +187,8 @@ fn ctrl_c_flushes_and_closes_everything() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The status file appears once the socket is bound.
+    wait_for_status(&status, |_| true);
     let sent = bridge()
         .args([
             "emulate", "--sim", "opis", "--events", "300", "--rate", "20000",
@@ -181,7 +202,10 @@ fn ctrl_c_flushes_and_closes_everything() {
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Every event accounted for, still waiting in the listener's unfinished batch.
+    wait_for_status(&status, |status| {
+        status["counters"]["streams"]["0"]["decoded"].as_u64() == Some(300)
+    });
     let interrupted = Command::new("kill")
         .args(["-INT", &listener.id().to_string()])
         .status()
