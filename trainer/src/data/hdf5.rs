@@ -20,21 +20,47 @@ fn hdf5_error(path: &Path, dataset: &str, source: hdf5_pure::Error) -> DataError
     }
 }
 
-/// Every dataset in the file, as full paths, so an error can list what is there.
+/// Groups visited, datasets listed and depth at most when listing a file's datasets: hard
+/// links may form cycles (a group that contains itself), which an unbounded walk follows
+/// until the stack overflows.
+const MAX_GROUPS_LISTED: usize = 256;
+const MAX_DATASETS_LISTED: usize = 64;
+const MAX_GROUP_DEPTH: usize = 16;
+
+/// The datasets in the file, as full paths, so an error can list what is there (within the
+/// limits above; "..." marks a list cut short).
 fn dataset_paths(file: &File) -> Vec<String> {
-    fn walk(group: &hdf5_pure::Group, prefix: &str, out: &mut Vec<String>) {
+    struct Walk {
+        out: Vec<String>,
+        groups_left: usize,
+        cut: bool,
+    }
+    fn walk(group: &hdf5_pure::Group, prefix: &str, depth: usize, state: &mut Walk) {
+        let full = state.out.len() >= MAX_DATASETS_LISTED;
+        if full || state.groups_left == 0 || depth > MAX_GROUP_DEPTH {
+            state.cut = true;
+            return;
+        }
+        state.groups_left -= 1;
         for name in group.datasets().unwrap_or_default() {
-            out.push(format!("{prefix}/{name}"));
+            state.out.push(format!("{prefix}/{name}"));
         }
         for name in group.groups().unwrap_or_default() {
             if let Ok(child) = group.group(&name) {
-                walk(&child, &format!("{prefix}/{name}"), out);
+                walk(&child, &format!("{prefix}/{name}"), depth + 1, state);
             }
         }
     }
-    let mut out = Vec::new();
-    walk(&file.root(), "", &mut out);
-    out
+    let mut state = Walk {
+        out: Vec::new(),
+        groups_left: MAX_GROUPS_LISTED,
+        cut: false,
+    };
+    walk(&file.root(), "", 0, &mut state);
+    if state.cut {
+        state.out.push("...".to_owned());
+    }
+    state.out
 }
 
 /// Reads dataset `dataset` of the HDF5 file at `path` as `f32` (`f64` rounds to the nearest
@@ -179,5 +205,19 @@ mod tests {
 
         let err = load_events(&dir.path().join("gone.h5"), "/x").unwrap_err();
         assert!(matches!(err, DataError::Io { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_whose_links_form_a_cycle_lists_its_datasets_and_ends() {
+        let cycle = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cycle.h5");
+        let err = load_events(&cycle, "/entry/missing").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, DataError::MissingDataset { .. })
+                && text.contains("/entry/data,")
+                && text.contains(", ...]"),
+            "{text}"
+        );
+        assert_eq!(read_f32(&cycle, "/entry/loop/loop/data").unwrap().len(), 12);
     }
 }
