@@ -255,6 +255,13 @@ fn simulate(
     out: &Path,
     format: DataFormat,
 ) -> Result<()> {
+    let written = ["events.npy", "factors.npy", "events.h5", "factors.json"];
+    if let Some(name) = written.iter().find(|name| out.join(name).exists()) {
+        bail!(
+            "{} holds {name} of an earlier simulation already; give a new --out folder",
+            out.display()
+        );
+    }
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let simulation = sim.try_simulate(events, seed)?;
     match format {

@@ -26,6 +26,12 @@ use crate::train::{self, TrainConfig, TrainError, TrainingLog};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
+    /// The output folder holds a package already, which training would overwrite.
+    #[error("{path} holds a model package already; give a new --out folder (or remove this one)")]
+    Occupied {
+        /// The folder.
+        path: PathBuf,
+    },
     /// Bad input data.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -127,6 +133,12 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     let events = &request.events;
     let train_config = &request.train_config;
     request.config.validate()?;
+    // Checked before minutes of training, not when the files are written.
+    if request.out.join(files::MANIFEST).exists() {
+        return Err(PipelineError::Occupied {
+            path: request.out.clone(),
+        });
+    }
     fs::create_dir_all(&request.out).map_err(io(&request.out))?;
     let split = data::split(events, 0.1, 0.1, train_config.seed)?;
     let normalisation = train_config.scaling.fit(&split.train.data);

@@ -213,11 +213,26 @@ fn train_writes_a_complete_package() {
         !out.join("checkpoint.bpk").exists(),
         "the training checkpoint is not part of the package"
     );
+    // Training into it again is refused up front, before any training.
+    refused(
+        &["train", "--sim", "opis", "--out", out.to_str().unwrap()],
+        "holds a model package already",
+    );
 
     // eval reads the package back (burn record included) and evaluates new events, here
     // from a dataset of an HDF5 file.
     let data = dir.path().join("new");
     simulate("opis", 60, &data, &["--seed", "77", "--format", "hdf5"]);
+    refused(
+        &[
+            "simulate",
+            "--format",
+            "hdf5",
+            "--out",
+            data.to_str().unwrap(),
+        ],
+        "events.h5 of an earlier simulation",
+    );
     let events = format!("{}:/events", data.join("events.h5").display());
     let eval_dir = dir.path().join("eval");
     let output = latentlink(&[
