@@ -6,8 +6,6 @@
 //! within 1e-4 relative (tested). Both take an opened [`Package`]: nothing here reads the
 //! package folder again.
 
-use std::collections::HashMap;
-
 use burn::tensor::Device;
 use latentlink_model::tensor::{TensorError, to_array, to_tensor};
 use latentlink_model::{Backend, ModelError, Vae, load_vae};
@@ -155,11 +153,17 @@ impl Decoder for BurnDecoder {
 
 type Plan = Arc<TypedRunnableModel>;
 
-/// `decoder.onnx` in tract, with one optimised plan per batch size seen.
+/// Optimised plans a [`TractDecoder`] keeps: a listener's batches come in every size up to
+/// its batch size, and each plan holds a copy of the decoder's weights.
+const MAX_PLANS: usize = 8;
+
+/// `decoder.onnx` in tract, with an optimised plan for each of the last [`MAX_PLANS`] batch
+/// sizes seen.
 #[derive(Debug)]
 pub struct TractDecoder {
     model: tract_onnx::prelude::InferenceModel,
-    plans: HashMap<usize, Plan>,
+    /// `(rows, plan)`, the most recently used last.
+    plans: Vec<(usize, Plan)>,
     bits: usize,
     path: String,
 }
@@ -182,7 +186,7 @@ impl TractDecoder {
                 })?;
         Ok(Self {
             model,
-            plans: HashMap::new(),
+            plans: Vec::new(),
             bits: package.manifest.code.bits,
             path: path_text,
         })
@@ -205,8 +209,13 @@ impl Decoder for TractDecoder {
                 found: width,
             });
         }
-        let plan = match self.plans.get(&rows) {
-            Some(plan) => plan.clone(),
+        let plan = match self.plans.iter().position(|(r, _)| *r == rows) {
+            Some(index) => {
+                let used = self.plans.remove(index);
+                let plan = used.1.clone();
+                self.plans.push(used);
+                plan
+            }
             None => {
                 let fact = InferenceFact::dt_shape(f32::datum_type(), [rows, self.bits]);
                 let plan = self
@@ -216,7 +225,10 @@ impl Decoder for TractDecoder {
                     .and_then(|m| m.into_optimized())
                     .and_then(|m| m.into_runnable())
                     .map_err(|e| self.error(e))?;
-                self.plans.insert(rows, plan.clone());
+                if self.plans.len() == MAX_PLANS {
+                    self.plans.remove(0);
+                }
+                self.plans.push((rows, plan.clone()));
                 plan
             }
         };
@@ -233,5 +245,44 @@ impl Decoder for TractDecoder {
 
     fn name(&self) -> &'static str {
         "tract"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tract_keeps_a_bounded_number_of_plans_and_any_batch_size_decodes_alike() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/opis-b128");
+        let package = Package::open(&dir).unwrap();
+        let codes = package.golden().unwrap().int8_codes;
+        let mut decoder = TractDecoder::open(&package).unwrap();
+        let whole = decoder.decode(&codes).unwrap();
+        for rows in 1..=codes.nrows() {
+            let part = decoder
+                .decode(&codes.slice(ndarray::s![..rows, ..]).to_owned())
+                .unwrap();
+            let expected = whole.slice(ndarray::s![..rows, ..]);
+            let worst = part
+                .iter()
+                .zip(expected.iter())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst <= 1e-3, "{rows} rows: {worst}");
+            assert!(decoder.plans.len() <= MAX_PLANS);
+        }
+        assert_eq!(decoder.plans.len(), MAX_PLANS);
+        // The most recent batch size is kept, and the oldest went first.
+        assert_eq!(
+            decoder.plans.last().map(|(rows, _)| *rows),
+            Some(codes.nrows())
+        );
+        assert!(
+            decoder
+                .plans
+                .iter()
+                .all(|(rows, _)| *rows > codes.nrows() - MAX_PLANS)
+        );
     }
 }
