@@ -389,3 +389,43 @@ pub fn write_status(path: &Path, status: &Status) -> Result<(), ListenError> {
     std::fs::write(&partial, text).map_err(error)?;
     std::fs::rename(&partial, path).map_err(error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(events: u64) -> Batch {
+        Batch {
+            codes: vec![0; 16 * events as usize],
+            ids: (0..events).map(|event| [0, event]).collect(),
+            since: Some(Instant::now()),
+        }
+    }
+
+    #[test]
+    fn a_decoder_that_falls_behind_drops_reconstructions_and_counts_them() {
+        let mut ingest = Ingest::new(1, 16);
+        let (to_decoder, from_receiver) = sync_channel(1);
+        // The queue holds one batch; the second finds it full and is dropped, counted.
+        let first = send_batch(&mut batch(5), &to_decoder, &mut ingest);
+        let second = send_batch(&mut batch(7), &to_decoder, &mut ingest);
+        assert_eq!(
+            (first, second),
+            (DecoderState::Running, DecoderState::Running)
+        );
+        assert_eq!(ingest.accounting().counters().dropped_by_decoder, 7);
+        assert_eq!(from_receiver.recv().unwrap().1.len(), 5);
+        // A decoder that stopped takes nothing more: counted, and the loop is told.
+        drop(from_receiver);
+        let third = send_batch(&mut batch(3), &to_decoder, &mut ingest);
+        assert_eq!(third, DecoderState::Stopped);
+        assert_eq!(ingest.accounting().counters().dropped_by_decoder, 10);
+        // An empty batch sends nothing.
+        let mut empty = Batch::new();
+        assert_eq!(
+            send_batch(&mut empty, &to_decoder, &mut ingest),
+            DecoderState::Running
+        );
+        assert_eq!(ingest.accounting().counters().dropped_by_decoder, 10);
+    }
+}
