@@ -130,9 +130,9 @@ fn udp(c: &mut Criterion) {
             let mut got = 0;
             while got < FRAMES {
                 match receiver.receive(&mut buffer) {
-                    Received::Datagram(n) => {
+                    Received::Datagram { n, from } => {
                         accepted.clear();
-                        ingest.datagram(&buffer[..n], &mut accepted);
+                        ingest.datagram(from, &buffer[..n], &mut accepted);
                         got += 1;
                     }
                     Received::Bytes { .. } | Received::Closed { .. } => {

@@ -16,6 +16,8 @@
 //! - A good frame over ids already decoded: **duplicated**, not decoded again.
 //! - A frame far behind the expected id (more than [`RESTART_WINDOW`]) and outside every
 //!   hole: the front-end restarted its ids; the tracker follows it and counts a **restart**.
+//!   So does a frame the caller knows starts a new run (`crate::ingest`: sequence 0 and event
+//!   0 from a new connection or source address), however near its ids are.
 //! - A frame whose ids or sequence number jump ahead by more than [`RESTART_WINDOW`]: not
 //!   believed to be a loss of millions (one forged or corrupted-yet-valid header would
 //!   otherwise make `lost` 4.6·10^18 and hide every later real gap); the tracker follows it
@@ -213,6 +215,16 @@ impl StreamTracker {
         }
     }
 
+    /// The front-end started a new run of the stream (see [`Accounting::accept`]): what was
+    /// expected is forgotten, the next frame starts afresh, and a restart is counted.
+    pub fn restart(&mut self) {
+        self.counters.restarts += 1;
+        self.holes.clear();
+        self.pending_claims.clear();
+        self.next_event = None;
+        self.next_sequence = None;
+    }
+
     /// Accounts for a good frame of `count` events from `first_event` with sequence number
     /// `sequence`, and says which of its events to decode.
     pub fn accept(&mut self, sequence: u32, first_event: u64, count: u16) -> Verdict {
@@ -399,7 +411,15 @@ impl Accounting {
 
     /// Counts a good frame and says which of its events to decode (none when it would start
     /// a stream past [`MAX_STREAMS`]: then it is counted as [`RejectReason::StreamLimit`]).
-    pub fn accept(&mut self, stream: u16, sequence: u32, first_event: u64, count: u16) -> Verdict {
+    /// `new_run`: the caller knows the front-end restarted the stream with this frame.
+    pub fn accept(
+        &mut self,
+        stream: u16,
+        sequence: u32,
+        first_event: u64,
+        count: u16,
+        new_run: bool,
+    ) -> Verdict {
         if !self.trackers.contains_key(&stream) && self.trackers.len() >= MAX_STREAMS {
             if !self
                 .counters
@@ -417,6 +437,9 @@ impl Accounting {
         }
         self.counters.frames += 1;
         let tracker = self.trackers.entry(stream).or_default();
+        if new_run {
+            tracker.restart();
+        }
         let verdict = tracker.accept(sequence, first_event, count);
         self.counters
             .streams
@@ -536,17 +559,17 @@ mod tests {
         }
         assert!(accounting.counters().streams.is_empty());
         for stream in 0..MAX_STREAMS as u16 + 10 {
-            accounting.accept(stream, 0, 0, 4);
+            accounting.accept(stream, 0, 0, 4, false);
         }
         let counters = accounting.counters();
         assert_eq!(counters.streams.len(), MAX_STREAMS);
         assert_eq!(counters.rejected_frames[&RejectReason::StreamLimit], 10);
         assert_eq!(counters.frames, MAX_STREAMS as u64);
         // A stream already tracked keeps going.
-        assert_eq!(accounting.accept(0, 1, 4, 4).decode, vec![0..4]);
+        assert_eq!(accounting.accept(0, 1, 4, 4, false).decode, vec![0..4]);
         // And a rejected frame's claim counts against it.
         accounting.reject(RejectReason::Crc, Some((0, 8, 4)));
-        accounting.accept(0, 3, 12, 4);
+        accounting.accept(0, 3, 12, 4, false);
         assert_eq!(accounting.counters().streams[&0].rejected, 4);
     }
 

@@ -4,8 +4,16 @@
 //! Each connection of a stream link has its own accumulator, dropped when it closes: a frame
 //! left unfinished by one connection is counted as a malformed run and never joins bytes of
 //! another.
+//!
+//! A front-end that restarts begins again at sequence number 0 and event id 0, which would
+//! otherwise read as duplicates of its first run. Where the link shows it (a new TCP
+//! connection, or datagrams from a new source address), a stream's first frame from a new
+//! origin that starts at (0, 0) is taken as a restart: a new run of the stream, counted and
+//! archived. A serial line cannot show it, and a front-end that keeps its UDP source port
+//! across a reboot neither.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use latentlink_runtime::wire::{
     Accumulator, CRC_LEN, FeedResult, Frame, FrameError, FrameRepr, HEADER_LEN, VERSION,
@@ -24,10 +32,19 @@ pub struct Accepted {
     pub codes: Vec<u8>,
 }
 
+/// Where a frame came from: a connection of a stream link, or a datagram's sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Connection(u64),
+    Peer(SocketAddr),
+}
+
 /// Turns bytes and datagrams into [`Accepted`] codes of one model, counting everything.
 #[derive(Debug)]
 pub struct Ingest {
     accumulators: BTreeMap<u64, Box<Accumulator>>,
+    /// The origin of each stream's last good frame (one entry per tracked stream).
+    stream_origins: BTreeMap<u16, Origin>,
     model_id: u64,
     code_bytes: u8,
     accounting: Accounting,
@@ -38,6 +55,7 @@ impl Ingest {
     pub fn new(model_id: u64, code_bytes: u8) -> Self {
         Self {
             accumulators: BTreeMap::new(),
+            stream_origins: BTreeMap::new(),
             model_id,
             code_bytes,
             accounting: Accounting::default(),
@@ -68,7 +86,7 @@ impl Ingest {
                 FeedResult::Frame { frame, remaining } => {
                     let raw = frame.to_vec();
                     input = remaining;
-                    self.frame(&raw, out);
+                    self.frame(Origin::Connection(connection), &raw, out);
                 }
                 FeedResult::Error { error, remaining } => {
                     tracing::debug!(%error, "dropped bytes");
@@ -94,13 +112,13 @@ impl Ingest {
         }
     }
 
-    /// Feeds one datagram (one raw frame).
-    pub fn datagram(&mut self, datagram: &[u8], out: &mut Vec<Accepted>) {
+    /// Feeds one datagram (one raw frame) sent from `from`.
+    pub fn datagram(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Vec<Accepted>) {
         self.accounting.bytes(datagram.len());
-        self.frame(datagram, out);
+        self.frame(Origin::Peer(from), datagram, out);
     }
 
-    fn frame(&mut self, raw: &[u8], out: &mut Vec<Accepted>) {
+    fn frame(&mut self, origin: Origin, raw: &[u8], out: &mut Vec<Accepted>) {
         let frame = match Frame::new_checked(raw).and_then(|f| FrameRepr::parse(&f).map(|r| (f, r)))
         {
             Ok(ok) => ok,
@@ -135,12 +153,26 @@ impl Ingest {
             );
             return;
         }
+        let from_new_origin = self
+            .stream_origins
+            .get(&repr.stream_id)
+            .is_some_and(|last| *last != origin);
+        let restarted = from_new_origin && repr.sequence == 0 && repr.first_event == 0;
         let verdict = self.accounting.accept(
             repr.stream_id,
             repr.sequence,
             repr.first_event,
             repr.code_count,
+            restarted,
         );
+        if self
+            .accounting
+            .counters()
+            .streams
+            .contains_key(&repr.stream_id)
+        {
+            self.stream_origins.insert(repr.stream_id, origin);
+        }
         let width = usize::from(repr.code_bytes);
         for range in verdict.decode {
             out.push(Accepted {
@@ -232,17 +264,48 @@ mod tests {
         assert_eq!(counters.rejected_frames[&RejectReason::Malformed], 1);
         assert_eq!(counters.streams[&3].rejected, 0);
 
-        // The same good frame as a datagram: a duplicate now.
-        let mut raw = vec![0u8; r0.buffer_len()];
-        r0.emit_with_codes(&c0, &mut raw).unwrap();
-        ingest.datagram(&raw, &mut out);
-        assert_eq!(out.len(), 1);
-        assert_eq!(ingest.accounting().counters().streams[&3].duplicated, 2);
         // Events 2..6 were in rejected frames; the next good frame reveals the gap.
         let (r3, c3) = frame(42, 3, 6);
         ingest.bytes(0, &stream_bytes(&r3, &c3), &mut out);
         let s = &ingest.accounting().counters().streams[&3];
         assert_eq!((s.decoded, s.lost, s.rejected), (4, 0, 4));
+
+        // The first frame again, as a datagram from a new sender: the front-end restarted,
+        // and its new run is decoded, not counted duplicate. From the same sender again it
+        // is a duplicate.
+        let mut raw = vec![0u8; r0.buffer_len()];
+        r0.emit_with_codes(&c0, &mut raw).unwrap();
+        let sender: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        ingest.datagram(sender, &raw, &mut out);
+        ingest.datagram(sender, &raw, &mut out);
+        assert_eq!(out.len(), 3);
+        let s = &ingest.accounting().counters().streams[&3];
+        assert_eq!((s.decoded, s.restarts, s.duplicated), (6, 1, 2));
+    }
+
+    #[test]
+    fn a_front_end_that_restarts_on_a_new_connection_starts_a_new_run() {
+        let mut ingest = Ingest::new(42, 2);
+        let mut out = Vec::new();
+        let run: Vec<u8> = (0..3)
+            .flat_map(|i| {
+                let (repr, codes) = frame(42, i, 2 * u64::from(i));
+                stream_bytes(&repr, &codes)
+            })
+            .collect();
+        ingest.bytes(1, &run, &mut out);
+        // Connection 1 ends; the front-end reboots and sends the same ids on connection 2.
+        ingest.closed(1);
+        ingest.bytes(2, &run, &mut out);
+        let s = &ingest.accounting().counters().streams[&3];
+        assert_eq!((s.decoded, s.duplicated, s.restarts, s.lost), (12, 0, 1, 0));
+        assert_eq!(out.len(), 6);
+        // A connection that resumes where the last stopped (not at 0, 0) continues the run.
+        ingest.closed(2);
+        let (repr, codes) = frame(42, 3, 6);
+        ingest.bytes(3, &stream_bytes(&repr, &codes), &mut out);
+        let s = &ingest.accounting().counters().streams[&3];
+        assert_eq!((s.decoded, s.restarts, s.lost), (14, 1, 0));
     }
 
     #[test]

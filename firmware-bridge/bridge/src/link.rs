@@ -159,8 +159,13 @@ pub enum Received {
         /// The connection.
         connection: u64,
     },
-    /// One datagram, the first `n` of the buffer.
-    Datagram(usize),
+    /// One datagram, the first `n` of the buffer, from `from`.
+    Datagram {
+        /// Bytes received.
+        n: usize,
+        /// The sender.
+        from: SocketAddr,
+    },
     /// Nothing within the timeout (or the link is being reopened).
     Idle,
 }
@@ -490,7 +495,9 @@ impl Receiver {
             Some(Source::Serial(port)) => port.read(buffer).map(bytes),
             Some(Source::TcpClient(stream)) => stream.read(buffer).map(bytes),
             Some(Source::TcpServer(server)) => return server.receive(buffer, self.timeout),
-            Some(Source::Udp(socket)) => socket.recv(buffer).map(Received::Datagram),
+            Some(Source::Udp(socket)) => socket
+                .recv_from(buffer)
+                .map(|(n, from)| Received::Datagram { n, from }),
             None => Ok(Received::Idle),
         };
         match result {

@@ -244,8 +244,8 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
                 last_data = Instant::now();
             }
             Received::Closed { connection } => ingest.closed(connection),
-            Received::Datagram(n) => {
-                ingest.datagram(&buffer[..n], &mut accepted);
+            Received::Datagram { n, from } => {
+                ingest.datagram(from, &buffer[..n], &mut accepted);
                 last_data = Instant::now();
             }
             Received::Idle => {}

@@ -257,6 +257,61 @@ fn tcp_client_reconnects_when_the_front_end_goes_away() {
     check(&status, &log, dir.path());
 }
 
+/// A front-end that restarts sends event ids from 0 again: the second run must be decoded and
+/// archived as a new run, not counted as duplicates of the first.
+fn a_restarted_front_end_starts_a_new_run(listen: LinkSpec, send: LinkSpec) {
+    let (status, _, dir) = run(listen, |codes, width, config| {
+        let half = codes.len() / width / 2 * width;
+        let config = EmulateConfig {
+            faults: Faults::default(),
+            // Paced, so a UDP socket buffer never overflows on a busy CI machine.
+            rate: 30_000.0,
+            ..config.clone()
+        };
+        let mut events = 0;
+        for _boot in 0..2 {
+            let mut sender = Sender::open(&send, Duration::from_secs(10)).unwrap();
+            events += emulate::send_codes(&codes[..half], width, &config, &mut sender)
+                .unwrap()
+                .events;
+        }
+        FaultLog {
+            events,
+            ..FaultLog::default()
+        }
+    });
+    let s = &status.counters.streams[&9];
+    assert_eq!(
+        (s.decoded, s.duplicated, s.restarts, s.lost),
+        (EVENTS as u64, 0, 1, 0),
+        "{s:?}"
+    );
+    let (records, _) =
+        latentlink_bridge::archive::ArchiveReader::open(&dir.path().join("codes.llca"))
+            .unwrap()
+            .read_all()
+            .unwrap();
+    assert_eq!(records.len(), EVENTS);
+}
+
+#[test]
+fn a_restarted_front_end_starts_a_new_run_over_tcp() {
+    let port = free_port();
+    a_restarted_front_end_starts_a_new_run(
+        format!("tcp-listen:{port}").parse().unwrap(),
+        format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+    );
+}
+
+#[test]
+fn a_restarted_front_end_starts_a_new_run_over_udp() {
+    let port = free_port();
+    a_restarted_front_end_starts_a_new_run(
+        format!("udp:{port}").parse().unwrap(),
+        format!("udp:{port}").parse().unwrap(),
+    );
+}
+
 #[test]
 fn udp_link_accounts_for_every_event() {
     let port = free_port();
