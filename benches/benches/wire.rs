@@ -135,7 +135,7 @@ fn udp(c: &mut Criterion) {
                         ingest.datagram(from, &buffer[..n], &mut accepted);
                         got += 1;
                     }
-                    Received::Bytes { .. } | Received::Closed { .. } => {
+                    Received::Bytes { .. } | Received::Closed { .. } | Received::Refused { .. } => {
                         unreachable!("UDP gives datagrams")
                     }
                     Received::Idle => panic!("a datagram was lost on loopback"),

@@ -30,6 +30,10 @@ pub(crate) enum LinkCommand {
         /// The link: serial:/dev/ttyUSB0?baud=921600, tcp-listen:[host:]port, tcp:host:port, udp:[host:]port.
         #[arg(long)]
         link: LinkSpec,
+        /// Take TCP connections and UDP datagrams only from these peer addresses (comma
+        /// separated, e.g. 10.0.3.17,10.0.3.18); others are refused and counted. Default: any.
+        #[arg(long, value_delimiter = ',')]
+        allow_peer: Vec<std::net::IpAddr>,
         /// Model package folder.
         #[arg(long)]
         model: PathBuf,
@@ -205,6 +209,12 @@ fn print_counters(counters: &LinkCounters) {
             .map(|(reason, n)| format!("{reason:?} {n}"))
             .collect();
         println!("rejected frames: {}", reasons.join(", "));
+    }
+    if counters.refused_peers > 0 {
+        println!(
+            "refused (peer not on --allow-peer): {}",
+            counters.refused_peers
+        );
     }
     if counters.dropped_by_decoder > 0 {
         println!(
@@ -397,6 +407,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
     match command {
         LinkCommand::Listen {
             link,
+            allow_peer,
             model,
             decoder,
             batch_size,
@@ -422,6 +433,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
                 status,
                 idle_exit: idle_exit.map(Duration::from_secs_f64),
                 until_events,
+                allowed_peers: allow_peer,
                 ..ListenConfig::new(link, Arc::new(Package::open(&model)?))
             };
             let status = listen::listen(&config, &stop)?;

@@ -350,6 +350,9 @@ pub struct LinkCounters {
     pub frames: u64,
     /// Frames or byte runs refused, by reason.
     pub rejected_frames: BTreeMap<RejectReason, u64>,
+    /// TCP connections and UDP datagrams refused unread: their peer is not on the allow-list.
+    #[serde(default)]
+    pub refused_peers: u64,
     /// Decoded events the decoder could not take in time and dropped (see the listen
     /// policy); they are counted decoded by the streams, but have no reconstruction.
     pub dropped_by_decoder: u64,
@@ -445,6 +448,11 @@ impl Accounting {
             .streams
             .insert(stream, tracker.counters().clone());
         verdict
+    }
+
+    /// Counts a connection or datagram refused for its peer.
+    pub fn refused_peer(&mut self) {
+        self.counters.refused_peers += 1;
     }
 
     /// Counts events the decoder dropped.

@@ -20,10 +20,15 @@
 //! Every connection is its own byte stream: [`Received::Bytes`] says which one the bytes came
 //! from and [`Received::Closed`] when it ended, so that a frame one front-end left unfinished
 //! can never swallow the first frame of another (or of the same one reconnecting).
+//!
+//! A receiver opened with an allow-list of peer addresses ([`Receiver::open_allowing`])
+//! refuses TCP connections and UDP datagrams from any other address and reports each as
+//! [`Received::Refused`]; without one, a server or UDP socket bound to a non-loopback address
+//! says in the log that anyone who reaches it can send codes.
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -159,6 +164,11 @@ pub enum Received {
         /// The connection.
         connection: u64,
     },
+    /// A connection or datagram from a peer outside the allow-list, refused unread.
+    Refused {
+        /// The peer.
+        from: SocketAddr,
+    },
     /// One datagram, the first `n` of the buffer, from `from`.
     Datagram {
         /// Bytes received.
@@ -181,6 +191,14 @@ enum Source {
 enum ClientEvent {
     Bytes { connection: u64, bytes: Vec<u8> },
     Closed { connection: u64 },
+    Refused { from: SocketAddr },
+}
+
+/// Peers a receiver takes data from; empty: any.
+type AllowList = Arc<[IpAddr]>;
+
+fn admits(allowed: &[IpAddr], peer: IpAddr) -> bool {
+    allowed.is_empty() || allowed.contains(&peer.to_canonical())
 }
 
 /// A TCP server: an accepting thread and one reading thread per front-end, feeding a queue.
@@ -198,14 +216,16 @@ impl Drop for TcpServer {
 }
 
 impl TcpServer {
-    fn start(listener: TcpListener, spec: String) -> io::Result<Self> {
+    fn start(listener: TcpListener, spec: String, allowed: AllowList) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
         let (to_receiver, events) = mpsc::sync_channel(SERVER_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
         let accept_stop = Arc::clone(&stop);
         thread::Builder::new()
             .name("tcp-accept".into())
-            .spawn(move || accept_clients(&listener, &spec, &to_receiver, &accept_stop))?;
+            .spawn(move || {
+                accept_clients(&listener, &spec, &allowed, &to_receiver, &accept_stop);
+            })?;
         Ok(Self {
             events,
             pending: None,
@@ -219,6 +239,7 @@ impl TcpServer {
             None => match self.events.recv_timeout(timeout) {
                 Ok(ClientEvent::Bytes { connection, bytes }) => (connection, bytes, 0),
                 Ok(ClientEvent::Closed { connection }) => return Received::Closed { connection },
+                Ok(ClientEvent::Refused { from }) => return Received::Refused { from },
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                     return Received::Idle;
                 }
@@ -237,6 +258,7 @@ impl TcpServer {
 fn accept_clients(
     listener: &TcpListener,
     spec: &str,
+    allowed: &[IpAddr],
     to_receiver: &SyncSender<ClientEvent>,
     stop: &Arc<AtomicBool>,
 ) {
@@ -255,6 +277,16 @@ fn accept_clients(
                 continue;
             }
         };
+        if !admits(allowed, peer.ip()) {
+            tracing::warn!(link = %spec, %peer, "connection from a peer not allowed; closed");
+            if to_receiver
+                .send(ClientEvent::Refused { from: peer })
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         if live.load(Ordering::Relaxed) >= MAX_TCP_CLIENTS {
             tracing::warn!(link = %spec, %peer, "{MAX_TCP_CLIENTS} front-ends connected already; closing this one");
             continue;
@@ -335,6 +367,7 @@ fn read_client(
 pub struct Receiver {
     spec: LinkSpec,
     source: Option<Source>,
+    allowed: AllowList,
     /// The serial port's or TCP client's current connection (counts reopenings).
     connection: u64,
     backoff: Duration,
@@ -406,9 +439,24 @@ impl Receiver {
     /// # Errors
     /// The I/O error of binding a server or UDP socket.
     pub fn open(spec: &LinkSpec, timeout: Duration) -> io::Result<Self> {
+        Self::open_allowing(spec, timeout, &[])
+    }
+
+    /// As [`Self::open`], taking TCP connections and UDP datagrams only from the peer
+    /// addresses in `allowed` (any when empty).
+    ///
+    /// # Errors
+    /// The I/O error of binding a server or UDP socket.
+    pub fn open_allowing(
+        spec: &LinkSpec,
+        timeout: Duration,
+        allowed: &[IpAddr],
+    ) -> io::Result<Self> {
+        let allowed: AllowList = allowed.iter().map(|ip| ip.to_canonical()).collect();
         let mut receiver = Self {
             spec: spec.clone(),
             source: None,
+            allowed: Arc::clone(&allowed),
             connection: 0,
             backoff: BACKOFF_START,
             retry_at: Instant::now(),
@@ -419,7 +467,7 @@ impl Receiver {
             LinkSpec::TcpListen(address) => {
                 let listener = TcpListener::bind(resolve(address)?)?;
                 receiver.local = listener.local_addr().ok();
-                let server = TcpServer::start(listener, spec.to_string())?;
+                let server = TcpServer::start(listener, spec.to_string(), allowed)?;
                 receiver.source = Some(Source::TcpServer(server));
             }
             LinkSpec::Udp(address) => {
@@ -429,6 +477,16 @@ impl Receiver {
                 receiver.source = Some(Source::Udp(socket));
             }
             _ => receiver.reopen(),
+        }
+        if receiver
+            .local
+            .is_some_and(|local| !local.ip().is_loopback())
+            && receiver.allowed.is_empty()
+        {
+            tracing::warn!(
+                link = %spec,
+                "listening beyond loopback with no peer allow-list: anyone who reaches this port can send codes"
+            );
         }
         Ok(receiver)
     }
@@ -495,9 +553,14 @@ impl Receiver {
             Some(Source::Serial(port)) => port.read(buffer).map(bytes),
             Some(Source::TcpClient(stream)) => stream.read(buffer).map(bytes),
             Some(Source::TcpServer(server)) => return server.receive(buffer, self.timeout),
-            Some(Source::Udp(socket)) => socket
-                .recv_from(buffer)
-                .map(|(n, from)| Received::Datagram { n, from }),
+            Some(Source::Udp(socket)) => socket.recv_from(buffer).map(|(n, from)| {
+                if admits(&self.allowed, from.ip()) {
+                    Received::Datagram { n, from }
+                } else {
+                    tracing::debug!(link = %self.spec, %from, "datagram from a peer not allowed");
+                    Received::Refused { from }
+                }
+            }),
             None => Ok(Received::Idle),
         };
         match result {
@@ -656,5 +719,65 @@ mod tests {
             let err = parse(bad).unwrap_err();
             assert!(err.to_string().contains("expected serial:"), "{err}");
         }
+    }
+
+    /// Receives until something other than [`Received::Idle`] arrives (at most 10 s).
+    fn next(receiver: &mut Receiver, buffer: &mut [u8]) -> Received {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match receiver.receive(buffer) {
+                Received::Idle if Instant::now() < deadline => {}
+                received => return received,
+            }
+        }
+    }
+
+    #[test]
+    fn peers_off_the_allow_list_are_refused_over_udp_and_tcp() {
+        let mut buffer = [0u8; 64];
+        // UDP: 127.0.0.2 is allowed, 127.0.0.1 is not (all of 127/8 is loopback on Linux).
+        let spec: LinkSpec = "udp:127.0.0.1:0".parse().unwrap();
+        let allowed = ["127.0.0.2".parse().unwrap()];
+        let mut receiver =
+            Receiver::open_allowing(&spec, Duration::from_millis(50), &allowed).unwrap();
+        let address = receiver.local_addr().unwrap();
+        for (source, accepted) in [("127.0.0.1:0", false), ("127.0.0.2:0", true)] {
+            let socket = UdpSocket::bind(source).unwrap();
+            socket.send_to(b"frame", address).unwrap();
+            let from = socket.local_addr().unwrap();
+            let expected = if accepted {
+                Received::Datagram { n: 5, from }
+            } else {
+                Received::Refused { from }
+            };
+            assert_eq!(next(&mut receiver, &mut buffer), expected);
+        }
+
+        // TCP: a connection from 127.0.0.1 is refused when only 127.0.0.2 is allowed.
+        let spec: LinkSpec = "tcp-listen:127.0.0.1:0".parse().unwrap();
+        let mut receiver =
+            Receiver::open_allowing(&spec, Duration::from_millis(50), &allowed).unwrap();
+        let mut stream = TcpStream::connect(receiver.local_addr().unwrap()).unwrap();
+        let from = stream.local_addr().unwrap();
+        assert_eq!(next(&mut receiver, &mut buffer), Received::Refused { from });
+        // The bridge closed it unread: what the peer sends goes nowhere.
+        let _ = stream.write_all(b"frame");
+        let mut rest = Vec::new();
+        assert_eq!(
+            stream
+                .read_to_end(&mut rest)
+                .map(|_| rest.len())
+                .unwrap_or(0),
+            0
+        );
+
+        // Allowed, the same connection's bytes arrive.
+        let mut receiver = Receiver::open(&spec, Duration::from_millis(50)).unwrap();
+        let mut stream = TcpStream::connect(receiver.local_addr().unwrap()).unwrap();
+        stream.write_all(b"frame").unwrap();
+        assert!(matches!(
+            next(&mut receiver, &mut buffer),
+            Received::Bytes { n: 5, .. }
+        ));
     }
 }

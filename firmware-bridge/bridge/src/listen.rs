@@ -14,6 +14,7 @@
 //! A status file (JSON) is rewritten about once a second while running; `stats` prints it.
 //! The counters also go to the log every 10 s and at the end.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,8 @@ use crate::sink::{ChunkFormat, ReconstructionSink};
 pub struct ListenConfig {
     /// The link.
     pub link: LinkSpec,
+    /// Peers (TCP or UDP) whose data is taken; empty: any (see [`crate::link`]).
+    pub allowed_peers: Vec<IpAddr>,
     /// The model package, opened once by the caller.
     pub package: Arc<Package>,
     /// Decoder backend.
@@ -71,6 +74,7 @@ impl ListenConfig {
     pub fn new(link: LinkSpec, package: Arc<Package>) -> Self {
         Self {
             link,
+            allowed_peers: Vec::new(),
             package,
             decoder: DecoderKind::Flex,
             batch_size: 256,
@@ -176,13 +180,15 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
     let model_id = manifest.model_id.get();
     let width = manifest.code.bytes;
     let width_byte = u8::try_from(width).map_err(|_| ListenError::CodeWidth { bytes: width })?;
-    let mut receiver =
-        Receiver::open(&config.link, Duration::from_millis(20)).map_err(|source| {
-            ListenError::Link {
-                link: config.link.to_string(),
-                source,
-            }
-        })?;
+    let mut receiver = Receiver::open_allowing(
+        &config.link,
+        Duration::from_millis(20),
+        &config.allowed_peers,
+    )
+    .map_err(|source| ListenError::Link {
+        link: config.link.to_string(),
+        source,
+    })?;
     tracing::info!(link = %config.link, local = ?receiver.local_addr(), "listening");
     let mut archive = match &config.archive {
         Some(path) => Some(ArchiveWriter::open(path, model_id, width_byte)?),
@@ -244,6 +250,7 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
                 last_data = Instant::now();
             }
             Received::Closed { connection } => ingest.closed(connection),
+            Received::Refused { .. } => ingest.accounting_mut().refused_peer(),
             Received::Datagram { n, from } => {
                 ingest.datagram(from, &buffer[..n], &mut accepted);
                 last_data = Instant::now();
