@@ -67,9 +67,11 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
         last.train_reconstruction < first.train_reconstruction,
         "{log:?}"
     );
+    // Measured: 0.76 after these 25 epochs; a learner ten times slower (learning rate 1e-4)
+    // ends at 1.03, no better than predicting the mean, and fails here.
     assert!(
-        last.validation_code_nmse < 1.0,
-        "codes must beat predicting the mean: {log:?}"
+        last.validation_code_nmse < 0.85,
+        "codes must beat predicting the mean clearly: {log:?}"
     );
 
     let inference = Backend::Flex.device();
