@@ -158,6 +158,18 @@ pub(crate) fn saturate_i8(value: i32, lo: i32) -> i8 {
     value.clamp(lo.max(-128), 127) as i8
 }
 
+/// `acc * multiplier / 2^(31 - shift)` rounded half up and saturated to `i32`, written from
+/// the definition with exact rational arithmetic (a division, not the shift-and-add of
+/// [`Requant::apply`]): the independent reference the kernels and layers are tested against.
+#[cfg(test)]
+pub(crate) fn exact_requant(requant: Requant, acc: i32) -> i32 {
+    let numerator = i128::from(acc) * i128::from(requant.multiplier());
+    let denominator = 1i128 << (31 - requant.shift());
+    // round(n / d) with halves up = floor((2n + d) / 2d), for d > 0.
+    let rounded = (2 * numerator + denominator).div_euclid(2 * denominator);
+    rounded.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,9 +219,13 @@ mod tests {
         }
 
         #[test]
-        fn never_panics(multiplier in 0i32..=i32::MAX, shift in MIN_SHIFT..=MAX_SHIFT, acc in any::<i32>()) {
+        fn equals_exact_rational_rounding(
+            multiplier in 0i32..=i32::MAX,
+            shift in MIN_SHIFT..=MAX_SHIFT,
+            acc in any::<i32>(),
+        ) {
             let r = Requant::new(multiplier, shift).unwrap();
-            let _ = r.apply(acc);
+            prop_assert_eq!(r.apply(acc), exact_requant(r, acc));
         }
     }
 }

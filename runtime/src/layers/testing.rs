@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::ChannelParams;
-use crate::quant::Requant;
+use crate::quant::{Requant, exact_requant};
 
 /// Random channel parameters with a rescale that keeps typical outputs inside int8 for the
 /// given fan-in, while still exercising saturation.
@@ -15,10 +15,11 @@ pub(crate) fn channel_params(fan_in: u32) -> impl Strategy<Value = ChannelParams
     })
 }
 
-/// The output arithmetic written from its definition with wide integers.
+/// The output arithmetic written from its definition with wide integers (the rescale too:
+/// [`crate::quant::exact_requant`], not the kernels' own `Requant::apply`).
 pub(crate) fn reference_finish(acc: i64, params: ChannelParams, zero_point: i8, relu: bool) -> i8 {
     let total = i32::try_from(acc + i64::from(params.bias)).unwrap();
-    let value = i64::from(zero_point) + i64::from(params.requant.apply(total));
+    let value = i64::from(zero_point) + i64::from(exact_requant(params.requant, total));
     let floor = if relu { i64::from(zero_point) } else { -128 };
     value.clamp(floor, 127) as i8
 }
