@@ -58,6 +58,18 @@ pub enum DataError {
         #[source]
         source: ndarray::ShapeError,
     },
+    /// The HDF5 dataset declares more values than this machine can allocate.
+    #[error(
+        "{path}:{dataset}: declares shape {shape:?}, more values than this machine can hold; read a smaller dataset"
+    )]
+    Hdf5TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The shape it declares.
+        shape: Vec<u64>,
+    },
     /// The HDF5 dataset's element type is not one of the supported ones.
     #[error(
         "{path}:{dataset}: element type {found} is not supported; expected f32, f64, i16, u16 or u8"

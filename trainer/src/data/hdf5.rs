@@ -85,12 +85,26 @@ pub fn read_f32(path: &Path, dataset: &str) -> Result<ArrayD<f32>, DataError> {
         });
     };
     let read_error = |e| hdf5_error(path, dataset, e);
-    let shape: Vec<usize> = handle
-        .shape()
-        .map_err(read_error)?
-        .into_iter()
-        .map(|d| d as usize)
-        .collect();
+    let declared = handle.shape().map_err(read_error)?;
+    let too_large = || DataError::Hdf5TooLarge {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        shape: declared.clone(),
+    };
+    let shape: Vec<usize> = declared
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| too_large()))
+        .collect::<Result<_, _>>()?;
+    // The reader allocates what the header declares before reading (up to 8 bytes a value,
+    // for f64), and an allocation that fails aborts: ask the allocator first.
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let fits = values.is_some_and(|n| {
+        let mut probe = Vec::<f64>::new();
+        probe.try_reserve_exact(n).is_ok()
+    });
+    if !fits {
+        return Err(too_large());
+    }
     let values: Vec<f32> = match handle.dtype().map_err(read_error)? {
         DType::F32 => handle.read_f32().map_err(read_error)?,
         DType::F64 => to_f32(handle.read_f64().map_err(read_error)?, |v| v as f32),
@@ -219,5 +233,15 @@ mod tests {
             "{text}"
         );
         assert_eq!(read_f32(&cycle, "/entry/loop/loop/data").unwrap().len(), 12);
+    }
+
+    #[test]
+    fn a_dataset_declaring_more_than_memory_is_refused_not_allocated() {
+        let huge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/huge.h5");
+        let err = read_f32(&huge, "/huge").unwrap_err();
+        assert!(
+            matches!(err, DataError::Hdf5TooLarge { .. }) && err.to_string().contains("huge.h5"),
+            "{err}"
+        );
     }
 }
