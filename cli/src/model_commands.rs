@@ -248,6 +248,18 @@ pub(crate) enum DataFormat {
     Hdf5,
 }
 
+/// Refuses an `--out` folder that holds any of `files` from an earlier run of `what`, so a
+/// command never overwrites results silently (checked before the work, not after).
+fn refuse_earlier_run(out: &Path, files: &[&str], what: &str) -> Result<()> {
+    if let Some(name) = files.iter().find(|name| out.join(name).exists()) {
+        bail!(
+            "{} holds {name} of an earlier {what} already; give a new --out folder",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 fn simulate(
     sim: Simulator,
     events: usize,
@@ -255,13 +267,11 @@ fn simulate(
     out: &Path,
     format: DataFormat,
 ) -> Result<()> {
-    let written = ["events.npy", "factors.npy", "events.h5", "factors.json"];
-    if let Some(name) = written.iter().find(|name| out.join(name).exists()) {
-        bail!(
-            "{} holds {name} of an earlier simulation already; give a new --out folder",
-            out.display()
-        );
-    }
+    refuse_earlier_run(
+        out,
+        &["events.npy", "factors.npy", "events.h5", "factors.json"],
+        "simulation",
+    )?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let simulation = sim.try_simulate(events, seed)?;
     match format {
@@ -517,6 +527,9 @@ fn eval_command(
     factors: Option<&Path>,
     backend: Backend,
 ) -> Result<()> {
+    if let Some(out) = out {
+        refuse_earlier_run(out, &[files::REPORT], "evaluation")?;
+    }
     let LoadedPackage {
         opened,
         model,
@@ -615,6 +628,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
                 backend,
                 progress: true,
             };
+            refuse_earlier_run(&out, &["sweep.json"], "sweep")?;
             let result = sweep::sweep(&events, &dataset, &config)?;
             fs::create_dir_all(&out)?;
             fs::write(

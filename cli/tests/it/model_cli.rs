@@ -264,19 +264,29 @@ fn train_writes_a_complete_package() {
     }
     // With the factors behind the events (npy, names from factors.json beside them), the
     // report probes how well the codes predict each one.
+    // (Into a new folder: the first evaluation's report is not overwritten.)
     let truth = dir.path().join("truth");
     simulate("opis", 80, &truth, &["--seed", "78"]);
-    let output = latentlink(&[
-        "eval",
-        "--model",
-        out.to_str().unwrap(),
-        "--data",
-        truth.join("events.npy").to_str().unwrap(),
-        "--factors",
-        truth.join("factors.npy").to_str().unwrap(),
-        "--out",
-        eval_dir.to_str().unwrap(),
-    ]);
+    let eval_args = |eval_dir: &Path| {
+        [
+            "eval",
+            "--model",
+            out.to_str().unwrap(),
+            "--data",
+            truth.join("events.npy").to_str().unwrap(),
+            "--factors",
+            truth.join("factors.npy").to_str().unwrap(),
+            "--out",
+            eval_dir.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+    };
+    refused(
+        &eval_args(&eval_dir).each_ref().map(String::as_str),
+        "report.json of an earlier evaluation",
+    );
+    let eval_dir = dir.path().join("eval-factors");
+    let output = latentlink(&eval_args(&eval_dir).each_ref().map(String::as_str));
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("photon_energy_ev"),
