@@ -16,8 +16,10 @@
 //! - A good frame over ids already decoded: **duplicated**, not decoded again.
 //! - A frame far behind the expected id (more than [`RESTART_WINDOW`]) and outside every
 //!   hole: the front-end restarted its ids; the tracker follows it and counts a **restart**.
-//!   So does a frame the caller knows starts a new run (`crate::ingest`: sequence 0 and event
-//!   0 from a new connection or source address), however near its ids are.
+//!   So does the first frame from a new origin (a new connection or UDP source address, as
+//!   `crate::ingest` tells) that starts at sequence 0 and event 0, or whose ids were all
+//!   passed already while its sequence number is more than one behind: a front-end that
+//!   rebooted (its first frame may have been lost), however near its ids are.
 //! - A frame whose ids or sequence number jump ahead by more than [`RESTART_WINDOW`]: not
 //!   believed to be a loss of millions (one forged or corrupted-yet-valid header would
 //!   otherwise make `lost` 4.6·10^18 and hide every later real gap); the tracker follows it
@@ -215,8 +217,21 @@ impl StreamTracker {
         }
     }
 
-    /// The front-end started a new run of the stream (see [`Accounting::accept`]): what was
-    /// expected is forgotten, the next frame starts afresh, and a restart is counted.
+    /// Whether a frame arriving from a new origin is the start of a new run of the stream
+    /// (the rule in the [module docs](self)).
+    fn starts_again(&self, sequence: u32, first_event: u64, count: u16) -> bool {
+        let from_zero = sequence == 0 && first_event == 0;
+        let ids_passed = self
+            .next_event
+            .is_some_and(|next| first_event.saturating_add(u64::from(count)) <= next);
+        let sequence_behind = self
+            .next_sequence
+            .is_some_and(|expected| expected.wrapping_sub(sequence) as i32 > 1);
+        from_zero || (ids_passed && sequence_behind)
+    }
+
+    /// The front-end started a new run of the stream: what was expected is forgotten, the
+    /// next frame starts afresh, and a restart is counted.
     pub fn restart(&mut self) {
         self.counters.restarts += 1;
         self.holes.clear();
@@ -414,14 +429,15 @@ impl Accounting {
 
     /// Counts a good frame and says which of its events to decode (none when it would start
     /// a stream past [`MAX_STREAMS`]: then it is counted as [`RejectReason::StreamLimit`]).
-    /// `new_run`: the caller knows the front-end restarted the stream with this frame.
+    /// `from_new_origin`: the stream's last good frame came by another connection or source
+    /// address, so this one may start a new run (see the module docs).
     pub fn accept(
         &mut self,
         stream: u16,
         sequence: u32,
         first_event: u64,
         count: u16,
-        new_run: bool,
+        from_new_origin: bool,
     ) -> Verdict {
         if !self.trackers.contains_key(&stream) && self.trackers.len() >= MAX_STREAMS {
             if !self
@@ -440,7 +456,7 @@ impl Accounting {
         }
         self.counters.frames += 1;
         let tracker = self.trackers.entry(stream).or_default();
-        if new_run {
+        if from_new_origin && tracker.starts_again(sequence, first_event, count) {
             tracker.restart();
         }
         let verdict = tracker.accept(sequence, first_event, count);

@@ -7,10 +7,10 @@
 //!
 //! A front-end that restarts begins again at sequence number 0 and event id 0, which would
 //! otherwise read as duplicates of its first run. Where the link shows it (a new TCP
-//! connection, or datagrams from a new source address), a stream's first frame from a new
-//! origin that starts at (0, 0) is taken as a restart: a new run of the stream, counted and
-//! archived. A serial line cannot show it, and a front-end that keeps its UDP source port
-//! across a reboot neither.
+//! connection, or datagrams from a new source address), ingest tells the accounting that a
+//! stream's frame comes from a new origin, and the accounting's rule decides whether it starts
+//! a new run, counted and archived. A serial line cannot show it, and a front-end that keeps
+//! its UDP source port across a reboot neither.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -157,13 +157,12 @@ impl Ingest {
             .stream_origins
             .get(&repr.stream_id)
             .is_some_and(|last| *last != origin);
-        let restarted = from_new_origin && repr.sequence == 0 && repr.first_event == 0;
         let verdict = self.accounting.accept(
             repr.stream_id,
             repr.sequence,
             repr.first_event,
             repr.code_count,
-            restarted,
+            from_new_origin,
         );
         if self
             .accounting
@@ -306,6 +305,31 @@ mod tests {
         ingest.bytes(3, &stream_bytes(&repr, &codes), &mut out);
         let s = &ingest.accounting().counters().streams[&3];
         assert_eq!((s.decoded, s.restarts, s.lost), (14, 1, 0));
+    }
+
+    #[test]
+    fn a_restart_whose_first_frame_was_lost_is_still_a_new_run() {
+        let mut ingest = Ingest::new(42, 2);
+        let mut out = Vec::new();
+        let frames = |sequences: std::ops::Range<u32>| -> Vec<u8> {
+            sequences
+                .flat_map(|i| {
+                    let (repr, codes) = frame(42, i, 2 * u64::from(i));
+                    stream_bytes(&repr, &codes)
+                })
+                .collect()
+        };
+        ingest.bytes(1, &frames(0..6), &mut out);
+        // Rebooted, on a new connection; its frame 0 never arrived.
+        ingest.bytes(2, &frames(1..6), &mut out);
+        let s = &ingest.accounting().counters().streams[&3];
+        assert_eq!((s.decoded, s.duplicated, s.restarts), (22, 0, 1));
+        // A new connection that goes on where the last one stopped is no restart, and
+        // neither is a repeat of the latest frame over it.
+        ingest.bytes(3, &frames(6..8), &mut out);
+        ingest.bytes(4, &frames(7..8), &mut out);
+        let s = &ingest.accounting().counters().streams[&3];
+        assert_eq!((s.decoded, s.duplicated, s.restarts), (26, 2, 1));
     }
 
     #[test]
