@@ -234,6 +234,11 @@ impl StreamTracker {
     /// next frame starts afresh, and a restart is counted.
     pub fn restart(&mut self) {
         self.counters.restarts += 1;
+        self.forget();
+    }
+
+    /// Forgets what was expected, so the next frame starts the stream afresh.
+    fn forget(&mut self) {
         self.holes.clear();
         self.pending_claims.clear();
         self.next_event = None;
@@ -246,30 +251,21 @@ impl StreamTracker {
         self.counters.frames += 1;
         let count_u64 = u64::from(count);
         let range = first_event..first_event.saturating_add(count_u64);
-        let next = *self.next_event.get_or_insert(first_event);
-        let restarted =
-            next.saturating_sub(range.start) > RESTART_WINDOW && self.carve_peek(&range) == 0;
-        let jumped = range.start.saturating_sub(next) > RESTART_WINDOW;
-        if restarted || jumped {
-            if restarted {
-                self.counters.restarts += 1;
-            } else {
+        if let Some(next) = self.next_event {
+            if next.saturating_sub(range.start) > RESTART_WINDOW && self.carve_peek(&range) == 0 {
+                self.restart();
+            } else if range.start.saturating_sub(next) > RESTART_WINDOW {
                 tracing::warn!(
                     first_event,
                     expected = next,
                     "event ids jumped ahead; following the stream from here"
                 );
                 self.counters.jumps += 1;
+                self.forget();
             }
-            self.holes.clear();
-            self.pending_claims.clear();
-            self.next_event = Some(first_event);
-            self.next_sequence = Some(sequence.wrapping_add(1));
-            let fresh = self.accept_new(range, 0);
-            return Verdict {
-                decode: Vec::from([fresh]),
-            };
         }
+        // After a restart or a jump, as for a stream's first frame, this frame starts afresh.
+        let next = *self.next_event.get_or_insert(first_event);
         self.track_sequence(sequence);
         let mut decode = Vec::new();
         // The part below `next`: late (in a hole) or duplicated.
@@ -447,11 +443,8 @@ impl Accounting {
             {
                 tracing::warn!(stream, "more than {MAX_STREAMS} streams; refusing new ones");
             }
-            *self
-                .counters
-                .rejected_frames
-                .entry(RejectReason::StreamLimit)
-                .or_default() += 1;
+            // No claim: the stream is not tracked, and must not become so.
+            self.reject(RejectReason::StreamLimit, None);
             return Verdict { decode: Vec::new() };
         }
         self.counters.frames += 1;

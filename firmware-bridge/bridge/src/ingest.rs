@@ -224,6 +224,17 @@ mod tests {
         out
     }
 
+    /// Frames `sequences` of stream 3 (two events each, from event 2 × sequence) as stream
+    /// bytes.
+    fn stream_of(sequences: std::ops::Range<u32>) -> Vec<u8> {
+        sequences
+            .flat_map(|i| {
+                let (repr, codes) = frame(42, i, 2 * u64::from(i));
+                stream_bytes(&repr, &codes)
+            })
+            .collect()
+    }
+
     #[test]
     fn stream_and_datagram_paths_accept_and_reject() {
         let mut ingest = Ingest::new(42, 2);
@@ -286,12 +297,7 @@ mod tests {
     fn a_front_end_that_restarts_on_a_new_connection_starts_a_new_run() {
         let mut ingest = Ingest::new(42, 2);
         let mut out = Vec::new();
-        let run: Vec<u8> = (0..3)
-            .flat_map(|i| {
-                let (repr, codes) = frame(42, i, 2 * u64::from(i));
-                stream_bytes(&repr, &codes)
-            })
-            .collect();
+        let run = stream_of(0..3);
         ingest.bytes(1, &run, &mut out);
         // Connection 1 ends; the front-end reboots and sends the same ids on connection 2.
         ingest.closed(1);
@@ -311,23 +317,15 @@ mod tests {
     fn a_restart_whose_first_frame_was_lost_is_still_a_new_run() {
         let mut ingest = Ingest::new(42, 2);
         let mut out = Vec::new();
-        let frames = |sequences: std::ops::Range<u32>| -> Vec<u8> {
-            sequences
-                .flat_map(|i| {
-                    let (repr, codes) = frame(42, i, 2 * u64::from(i));
-                    stream_bytes(&repr, &codes)
-                })
-                .collect()
-        };
-        ingest.bytes(1, &frames(0..6), &mut out);
+        ingest.bytes(1, &stream_of(0..6), &mut out);
         // Rebooted, on a new connection; its frame 0 never arrived.
-        ingest.bytes(2, &frames(1..6), &mut out);
+        ingest.bytes(2, &stream_of(1..6), &mut out);
         let s = &ingest.accounting().counters().streams[&3];
         assert_eq!((s.decoded, s.duplicated, s.restarts), (22, 0, 1));
         // A new connection that goes on where the last one stopped is no restart, and
         // neither is a repeat of the latest frame over it.
-        ingest.bytes(3, &frames(6..8), &mut out);
-        ingest.bytes(4, &frames(7..8), &mut out);
+        ingest.bytes(3, &stream_of(6..8), &mut out);
+        ingest.bytes(4, &stream_of(7..8), &mut out);
         let s = &ingest.accounting().counters().streams[&3];
         assert_eq!((s.decoded, s.duplicated, s.restarts), (26, 2, 1));
     }

@@ -50,13 +50,30 @@ fn codes_to_send() -> (Vec<u8>, usize, u64) {
     (codes, opened.manifest.code.bytes, opened.model_id().get())
 }
 
+/// Runs the bridge with `config` while `send` sends, once the bridge has opened its link;
+/// returns its status and the faults.
+fn listen_while(config: ListenConfig, send: impl FnOnce() -> FaultLog) -> (Status, FaultLog) {
+    let (ready, bound) = std::sync::mpsc::sync_channel(1);
+    let config = ListenConfig {
+        ready: Some(ready),
+        ..config
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = thread::spawn(move || listen::listen(&config, &stop));
+    bound
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge opens its link");
+    let log = send();
+    let status = listener.join().unwrap().unwrap();
+    (status, log)
+}
+
 /// Runs the bridge on `listen_spec` while `send` sends; returns its status and the faults.
 fn run(
     listen_spec: LinkSpec,
-    send: impl FnOnce(&[u8], usize, &EmulateConfig) -> FaultLog + Send,
+    send: impl FnOnce(&[u8], usize, &EmulateConfig) -> FaultLog,
 ) -> (Status, FaultLog, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let (ready, bound) = std::sync::mpsc::sync_channel(1);
     let config = ListenConfig {
         archive: Some(dir.path().join("codes.llca")),
         out: Some(dir.path().join("reco")),
@@ -64,7 +81,6 @@ fn run(
         until_events: Some(EVENTS as u64),
         idle_exit: Some(Duration::from_secs(30)),
         batch_size: 64,
-        ready: Some(ready),
         ..ListenConfig::new(
             listen_spec,
             Arc::new(Package::open(&shipped_model()).unwrap()),
@@ -79,14 +95,7 @@ fn run(
         faults: faults(),
         seed: 11,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let listener = thread::spawn(move || listen::listen(&config, &stop));
-    // The sender connects once the listener has opened its link.
-    bound
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the bridge opens its link");
-    let log = send(&codes, width, &emulate_config);
-    let status = listener.join().unwrap().unwrap();
+    let (status, log) = listen_while(config, || send(&codes, width, &emulate_config));
     (status, log, dir)
 }
 
@@ -181,17 +190,12 @@ fn soak_every_fault_at_once_over_udp_and_tcp() {
         let listen_spec: LinkSpec = listen_spec.replace("{port}", &port).parse().unwrap();
         let send_spec: LinkSpec = send_spec.replace("{port}", &port).parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (ready, bound) = std::sync::mpsc::sync_channel(1);
         let config = ListenConfig {
             archive: Some(dir.path().join("codes.llca")),
             until_events: Some(events as u64),
             idle_exit: Some(Duration::from_secs(30)),
-            ready: Some(ready),
             ..ListenConfig::new(listen_spec, Arc::clone(&package))
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let listener = thread::spawn(move || listen::listen(&config, &stop));
-        bound.recv_timeout(Duration::from_secs(30)).unwrap();
         let emulate_config = EmulateConfig {
             model_id,
             stream: 9,
@@ -200,9 +204,10 @@ fn soak_every_fault_at_once_over_udp_and_tcp() {
             faults: faults(),
             seed: 23,
         };
-        let mut sender = Sender::open(&send_spec, Duration::from_secs(10)).unwrap();
-        let log = emulate::send_codes(&codes, width, &emulate_config, &mut sender).unwrap();
-        let status = listener.join().unwrap().unwrap();
+        let (status, log) = listen_while(config, || {
+            let mut sender = Sender::open(&send_spec, Duration::from_secs(10)).unwrap();
+            emulate::send_codes(&codes, width, &emulate_config, &mut sender).unwrap()
+        });
         assert_eq!(log.events, events as u64);
         check_counts(&status, &log);
     }

@@ -95,14 +95,9 @@ pub fn read_f32(path: &Path, dataset: &str) -> Result<ArrayD<f32>, DataError> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| too_large()))
         .collect::<Result<_, _>>()?;
-    // The reader allocates what the header declares before reading (up to 8 bytes a value,
-    // for f64), and an allocation that fails aborts: ask the allocator first.
+    // The reader allocates what the header declares before reading, up to 8 bytes a value.
     let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    let fits = values.is_some_and(|n| {
-        let mut probe = Vec::<f64>::new();
-        probe.try_reserve_exact(n).is_ok()
-    });
-    if !fits {
+    if !values.is_some_and(super::can_allocate::<f64>) {
         return Err(too_large());
     }
     let values: Vec<f32> = match handle.dtype().map_err(read_error)? {

@@ -27,6 +27,13 @@ use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use crate::error::DataError;
 pub use latentlink_package::{EventShape, Normalisation};
 
+/// Whether the allocator grants `count` values of `T`, asked once and released at once.
+/// Arrays are made with infallible allocation, which aborts the process instead of returning
+/// an error; a size taken from a file header or an option is asked for here first.
+pub(crate) fn can_allocate<T>(count: usize) -> bool {
+    Vec::<T>::new().try_reserve_exact(count).is_ok()
+}
+
 /// Where recorded events come from, written `FILE.npy` or `FILE.h5:/group/dataset` on the
 /// command line (`.h5`, `.hdf5`, `.hdf`, `.nxs` and `.nx5` files are HDF5).
 #[derive(Debug, Clone, PartialEq, Eq)]

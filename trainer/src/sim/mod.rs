@@ -82,13 +82,9 @@ impl Simulator {
         };
         let floats = count.saturating_mul(self.floats_per_event());
         let bytes = floats.saturating_mul(size_of::<f32>());
-        // Ask the allocator once, up front, for the whole size: the arrays below are made with
-        // infallible allocation, which aborts instead of returning an error.
-        let mut probe = Vec::<f32>::new();
-        probe
-            .try_reserve_exact(floats)
-            .map_err(|_| too_large(bytes))?;
-        drop(probe);
+        if !crate::data::can_allocate::<f32>(floats) {
+            return Err(too_large(bytes));
+        }
         Ok(self.simulate(count, seed))
     }
 
