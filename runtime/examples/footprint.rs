@@ -72,7 +72,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let code: Code128 = encoder.encode(&event)?;
     println!("  code of a test event {code}");
 
-    println!("\nlink bytes for 128-bit codes (raw event: 1024 x f32 = 4096 B)");
+    println!(
+        "\nlink bytes for 128-bit codes, authenticated frames (raw event: 1024 x f32 = 4096 B)"
+    );
     println!(
         "  codes/frame  stream B  stream eff.  datagram B  datagram eff.  compression (stream)"
     );
@@ -84,14 +86,15 @@ fn main() -> Result<(), Box<dyn Error>> {
             first_event: 0,
             code_bytes: 16,
             code_count: count,
+            boot: 0,
         };
-        let stream = stream_len(usize::from(count), 16);
+        let stream = stream_len(usize::from(count), 16, true);
         let payload = f64::from(count) * 16.0;
         println!(
             "  {count:>11}  {stream:>8}  {:>10.1}%  {:>10}  {:>12.1}%  {:>10.0}x",
             100.0 * payload / stream as f64,
-            repr.buffer_len(),
-            100.0 * payload / repr.buffer_len() as f64,
+            repr.buffer_len(true),
+            100.0 * payload / repr.buffer_len(true) as f64,
             4096.0 * f64::from(count) / stream as f64,
         );
     }

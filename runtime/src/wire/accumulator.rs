@@ -193,6 +193,7 @@ mod tests {
             first_event: u64::from(sequence) * 4,
             code_bytes: 16,
             code_count: 4,
+            boot: 1,
         };
         // Codes full of zeros and 0xff exercise COBS stuffing.
         let codes: Vec<u8> = (0..64)
@@ -204,8 +205,8 @@ mod tests {
                 }
             })
             .collect();
-        let mut out = vec![0u8; stream_len(4, 16)];
-        let n = encode_frame(&repr, &codes, &mut out).unwrap();
+        let mut out = vec![0u8; stream_len(4, 16, false)];
+        let n = encode_frame(&repr, &codes, None, &mut out).unwrap();
         out.truncate(n);
         out
     }

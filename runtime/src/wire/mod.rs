@@ -7,20 +7,34 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | version, currently [`VERSION`] |
+//! | 0 | 1 | version, currently [`VERSION`] (2) |
 //! | 1 | 1 | code width in bytes (1..=255; 16 for 128-bit codes) |
 //! | 2 | 2 | code count u16 (≥ 1) |
 //! | 4 | 8 | model id u64 (hash of the model package; a code is only decoded by its own decoder) |
 //! | 12 | 2 | stream id u16 (one per front-end or channel) |
 //! | 14 | 4 | sequence number u32 (per stream, +1 per frame, wraps) |
 //! | 18 | 8 | first event id u64 (event `i` of the frame is `first_event + i`) |
-//! | 26 | `count·width` | the codes, each laid out as in [`crate::code`] |
+//! | 26 | 4 | boot nonce u32: a new value each time the front-end starts a run (0: it has none) |
+//! | 30 | 1 | authentication: [`AUTH_NONE`] (0) or [`AUTH_SIPHASH24`] (1) |
+//! | 31 | `count·width` | the codes, each laid out as in [`crate::code`] |
+//! | end − 12 | 8 | only if authenticated: SipHash-2-4 tag of every byte before it ([`auth`]) |
 //! | end − 4 | 4 | CRC-32C (Castagnoli) of every byte before it |
 //!
 //! A raw frame is at most [`MAX_FRAME_LEN`] = 1472 bytes, the UDP payload of one unfragmented
-//! Ethernet datagram, so 90 codes of 128 bits fit in one frame. Every future version keeps
-//! the version byte first and the CRC last, so a receiver can always tell corruption from an
-//! unknown version.
+//! Ethernet datagram, so 89 codes of 128 bits fit in one frame, with or without a tag. Every
+//! version keeps the version byte first and the CRC last, so a receiver can always tell
+//! corruption from an unknown version. (Version 1 had neither boot nonce nor authentication
+//! byte; this runtime refuses it as an unsupported version.)
+//!
+//! **Authentication.** The CRC tells corruption; the tag tells who sent the frame. A receiver
+//! holding the deployment's [`FrameKey`] refuses frames without its tag
+//! ([`Frame::check_authentication`]); one without a key refuses tagged frames rather than
+//! pass them unchecked.
+//!
+//! **Boot nonce.** A front-end that starts again (power cycle, reflash, restart of the
+//! emulator) numbers its frames and events from 0 again; the new nonce tells the receiver
+//! that this is a new run of the stream, not a flood of duplicates, and frames carrying an
+//! earlier run's nonce are then stale, not new.
 //!
 //! **On byte streams** (serial, TCP) each raw frame is COBS-encoded and followed by one `0x00`
 //! delimiter; [`encode_frame`] writes this form and the [`Accumulator`] reads it, resyncing at
@@ -31,22 +45,27 @@
 //!
 //! Code bytes over bytes on the link, with the worst-case COBS overhead:
 //!
-//! | codes per frame | raw frame | on a byte stream | stream efficiency | datagram efficiency |
-//! |---|---|---|---|---|
-//! | 1 | 46 B | 48 B | 33.3 % | 34.8 % |
-//! | 16 | 286 B | 289 B | 88.6 % | 89.5 % |
-//! | 64 | 1054 B | 1060 B | 96.6 % | 97.2 % |
+//! | codes per frame | tag | raw frame | on a byte stream | stream efficiency | datagram efficiency |
+//! |---|---|---|---|---|---|
+//! | 1 | no | 51 B | 53 B | 30.2 % | 31.4 % |
+//! | 16 | no | 291 B | 294 B | 87.1 % | 88.0 % |
+//! | 64 | no | 1059 B | 1065 B | 96.2 % | 96.7 % |
+//! | 1 | yes | 59 B | 61 B | 26.2 % | 27.1 % |
+//! | 16 | yes | 299 B | 302 B | 84.8 % | 85.6 % |
+//! | 64 | yes | 1067 B | 1073 B | 95.4 % | 96.0 % |
 //!
 //! (A test recomputes this table from [`FrameRepr::buffer_len`] and [`stream_len`].)
 //!
 //! **Towards a front-end**, raw events travel as [event packets](event), framed the same way.
 
 mod accumulator;
+pub mod auth;
 pub mod event;
 mod frame;
 
 pub use accumulator::{Accumulator, AccumulatorError, FeedResult};
+pub use auth::{FrameKey, KeyError, TAG_LEN};
 pub use frame::{
-    CRC_LEN, Frame, FrameError, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN, VERSION,
-    encode_frame, stream_len,
+    AUTH_NONE, AUTH_SIPHASH24, CRC_LEN, Frame, FrameError, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN,
+    MAX_FRAME_LEN, VERSION, encode_frame, raw_len, stream_len,
 };
