@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmarks, like tests, stop at the first failure
-//! Wire: frame encoding and decoding at 1, 16 and 64 codes per frame, the stream accumulator's
-//! throughput, and codes per second over UDP on loopback through the bridge's own receive
-//! path (socket → `Receiver` → `Ingest`). Payload efficiency is printed, not timed.
+//! Wire: frame encoding and decoding at 1, 16 and 64 codes per frame, unsealed and sealed
+//! with a SipHash-2-4 tag (the cost of authentication is the ratio of the two), the stream
+//! accumulator's throughput, and codes per second over UDP on loopback through the bridge's
+//! own receive path (socket → `Receiver` → `Ingest`, sealed frames checked against the key).
+//! Payload efficiency is printed, not timed.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latentlink_bridge::ingest::Ingest;
 use latentlink_bridge::link::{LinkSpec, Received, Receiver, Sender};
 use latentlink_runtime::wire::{
-    Accumulator, FeedResult, Frame, FrameRepr, MAX_ENCODED_LEN, encode_frame, stream_len,
+    Accumulator, FeedResult, Frame, FrameKey, FrameRepr, MAX_ENCODED_LEN, encode_frame, stream_len,
 };
 
 const CODE_BYTES: usize = 16;
@@ -23,7 +25,12 @@ fn repr(count: usize, sequence: u32) -> FrameRepr {
         first_event: u64::from(sequence) * count as u64,
         code_bytes: CODE_BYTES as u8,
         code_count: count as u16,
+        boot: 0x1234_5678,
     }
+}
+
+fn key() -> FrameKey {
+    FrameKey::from_bytes(&[0x5c; 16])
 }
 
 /// Pseudo-random code bytes (zeros included, so COBS has work to do).
@@ -34,33 +41,54 @@ fn codes(count: usize) -> Vec<u8> {
 }
 
 fn wire(c: &mut Criterion) {
+    let key = key();
     for count in [1usize, 16, 64] {
-        let raw = FrameRepr::buffer_len(&repr(count, 0));
-        let stream = stream_len(count, CODE_BYTES);
-        eprintln!(
-            "payload efficiency at {count} codes per frame: {:.1} % on a byte stream ({stream} B), {:.1} % per datagram ({raw} B)",
-            100.0 * (count * CODE_BYTES) as f64 / stream as f64,
-            100.0 * (count * CODE_BYTES) as f64 / raw as f64
-        );
+        for sealed in [false, true] {
+            let raw = repr(count, 0).buffer_len(sealed);
+            let stream = stream_len(count, CODE_BYTES, sealed);
+            eprintln!(
+                "payload efficiency at {count} codes per frame{}: {:.1} % on a byte stream ({stream} B), {:.1} % per datagram ({raw} B)",
+                if sealed { ", sealed" } else { "" },
+                100.0 * (count * CODE_BYTES) as f64 / stream as f64,
+                100.0 * (count * CODE_BYTES) as f64 / raw as f64
+            );
+        }
         let payload = codes(count);
         let mut group = c.benchmark_group(format!("wire/{count}_codes_per_frame"));
         group.throughput(Throughput::Elements(count as u64));
         let mut out = [0u8; MAX_ENCODED_LEN];
-        group.bench_function("encode_frame", |b| {
-            b.iter(|| black_box(encode_frame(&repr(count, 7), black_box(&payload), &mut out)))
-        });
-        let n = encode_frame(&repr(count, 7), &payload, &mut out).expect("fits");
-        let encoded = out[..n].to_vec();
-        group.bench_function("accumulate_and_check", |b| {
-            let mut accumulator = Accumulator::<MAX_ENCODED_LEN>::new();
-            b.iter(|| match accumulator.feed(black_box(&encoded)) {
-                FeedResult::Frame { frame, .. } => {
-                    let frame = Frame::new_checked(frame).expect("valid");
-                    black_box(FrameRepr::parse(&frame).expect("valid"))
-                }
-                _ => panic!("no frame"),
-            })
-        });
+        for (name, key) in [("encode_frame", None), ("encode_frame_sealed", Some(&key))] {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    black_box(encode_frame(
+                        &repr(count, 7),
+                        black_box(&payload),
+                        key,
+                        &mut out,
+                    ))
+                })
+            });
+        }
+        for (name, key) in [
+            ("accumulate_and_check", None),
+            ("accumulate_check_and_verify", Some(&key)),
+        ] {
+            let n = encode_frame(&repr(count, 7), &payload, key, &mut out).expect("fits");
+            let encoded = out[..n].to_vec();
+            group.bench_function(name, |b| {
+                let mut accumulator = Accumulator::<MAX_ENCODED_LEN>::new();
+                b.iter(|| match accumulator.feed(black_box(&encoded)) {
+                    FeedResult::Frame { frame, .. } => {
+                        let frame = Frame::new_checked(frame).expect("valid");
+                        frame
+                            .check_authentication(key)
+                            .expect("sealed with the key");
+                        black_box(FrameRepr::parse(&frame).expect("valid"))
+                    }
+                    _ => panic!("no frame"),
+                })
+            });
+        }
         group.finish();
     }
 
@@ -69,7 +97,7 @@ fn wire(c: &mut Criterion) {
     let payload = codes(16);
     let mut out = [0u8; MAX_ENCODED_LEN];
     for sequence in 0..4096 {
-        let n = encode_frame(&repr(16, sequence), &payload, &mut out).expect("fits");
+        let n = encode_frame(&repr(16, sequence), &payload, None, &mut out).expect("fits");
         stream.extend_from_slice(&out[..n]);
     }
     let mut group = c.benchmark_group("wire/accumulator");
@@ -112,12 +140,12 @@ fn udp(c: &mut Criterion) {
     let datagrams: Vec<Vec<u8>> = (0..FRAMES)
         .map(|sequence| {
             let n = repr(16, sequence)
-                .emit_with_codes(&payload, &mut raw)
+                .emit_with_codes(&payload, Some(&key()), &mut raw)
                 .expect("fits");
             raw[..n].to_vec()
         })
         .collect();
-    let mut ingest = Ingest::new(0x0204_7e22_5cc0_6d67, CODE_BYTES as u8);
+    let mut ingest = Ingest::new(0x0204_7e22_5cc0_6d67, CODE_BYTES as u8, Some(key()));
     let mut buffer = vec![0u8; 64 * 1024];
     let mut accepted = Vec::new();
     let mut group = c.benchmark_group("wire/udp_loopback");

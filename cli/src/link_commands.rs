@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use latentlink_bridge::accounting::LinkCounters;
 use latentlink_bridge::decode::DecoderKind;
+use latentlink_bridge::key;
 use latentlink_bridge::link::{self, LinkSpec, Sender};
 use latentlink_bridge::listen::{self, ListenConfig, Status};
 use latentlink_bridge::replay;
@@ -17,6 +18,7 @@ use latentlink_bridge::sink::ChunkFormat;
 use latentlink_package::Package;
 use latentlink_rig::emulate::{self, EmulateConfig, Faults};
 use latentlink_rig::{demo, feed, qemu};
+use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::data::{DataSource, Events};
 use latentlink_trainer::sim::Simulator;
 
@@ -34,6 +36,14 @@ pub(crate) enum LinkCommand {
         /// separated, e.g. 10.0.3.17,10.0.3.18); others are refused and counted. Default: any.
         #[arg(long, value_delimiter = ',')]
         allow_peer: Vec<std::net::IpAddr>,
+        /// The deployment's frame key (from `latentlink keygen`): only frames sealed with it
+        /// are taken. Required when the link listens beyond loopback.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Take unauthenticated frames on a link beyond loopback, where anyone on the
+        /// network can inject codes.
+        #[arg(long, conflicts_with = "key_file")]
+        unauthenticated: bool,
         /// Model package folder.
         #[arg(long)]
         model: PathBuf,
@@ -99,6 +109,19 @@ pub(crate) enum LinkCommand {
         /// Seed of the simulation and the faults.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Seal every frame with the deployment's key (from `latentlink keygen`).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Make a deployment's frame key: 128 random bits in a new file only its owner can read.
+    /// Give the file to `listen --key-file` on the host and to the firmware build
+    /// (LATENTLINK_KEY_FILE) or `emulate --key-file` on the front-ends.
+    ///
+    /// Example: latentlink keygen --out /etc/latentlink/beamline7.key
+    Keygen {
+        /// The key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Decode a code archive again, with the same or a newer decoder of the same model.
     ///
@@ -272,6 +295,9 @@ pub(crate) struct FeedArgs {
     /// Write summary.json here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The deployment's frame key the firmware was built with (LATENTLINK_KEY_FILE).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 impl FeedArgs {
@@ -287,6 +313,10 @@ impl FeedArgs {
 
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+
+    fn key(&self) -> Result<Option<FrameKey>> {
+        read_key(self.key_file.as_deref())
     }
 
     fn write_summary(&self, summary: &impl serde::Serialize) -> Result<()> {
@@ -322,7 +352,13 @@ fn check_feed(summary: &feed::FeedSummary, golden: usize, golden_total: usize) -
     Ok(())
 }
 
-fn load_events(
+/// The key in `path`, if one is given.
+fn read_key(path: Option<&Path>) -> Result<Option<FrameKey>> {
+    Ok(path.map(key::read).transpose()?)
+}
+
+/// `count` events: simulated with `seed`, or the first `count` of `data`.
+pub(crate) fn load_events(
     sim: Option<Simulator>,
     data: Option<&DataSource>,
     count: usize,
@@ -340,16 +376,11 @@ fn load_events(
     Ok(events)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn emulate_command(
     model_dir: &Path,
     events: &Events,
     link: &LinkSpec,
-    rate: f64,
-    codes_per_frame: usize,
-    faults: Faults,
-    stream: u16,
-    seed: u64,
+    config: EmulateConfig,
 ) -> Result<()> {
     let opened = Package::open(model_dir)?;
     events.expect_shape(opened.manifest.input.shape(), "the events")?;
@@ -358,11 +389,7 @@ fn emulate_command(
         .with_context(|| format!("cannot open link {link}"))?;
     let config = EmulateConfig {
         model_id: opened.model_id().get(),
-        stream,
-        codes_per_frame,
-        rate,
-        faults,
-        seed,
+        ..config
     };
     let log = emulate::send_codes(&codes, opened.manifest.code.bytes, &config, &mut sender)?;
     println!("{}", serde_json::to_string_pretty(&log)?);
@@ -408,6 +435,8 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
         LinkCommand::Listen {
             link,
             allow_peer,
+            key_file,
+            unauthenticated,
             model,
             decoder,
             batch_size,
@@ -434,6 +463,8 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
                 idle_exit: idle_exit.map(Duration::from_secs_f64),
                 until_events,
                 allowed_peers: allow_peer,
+                key: read_key(key_file.as_deref())?,
+                unauthenticated,
                 ..ListenConfig::new(link, Arc::new(Package::open(&model)?))
             };
             let status = listen::listen(&config, &stop)?;
@@ -451,18 +482,29 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
             faults,
             stream,
             seed,
+            key_file,
         } => {
             let events = load_events(sim, data.as_ref(), events, seed)?;
-            emulate_command(
-                &model,
-                &events,
-                &link,
-                rate,
-                codes_per_frame,
-                faults,
+            let config = EmulateConfig {
                 stream,
+                codes_per_frame,
+                rate,
+                faults,
                 seed,
-            )
+                key: read_key(key_file.as_deref())?,
+                // The model id is filled in from the package.
+                ..EmulateConfig::new(0)?
+            };
+            emulate_command(&model, &events, &link, config)
+        }
+        LinkCommand::Keygen { out } => {
+            key::generate(&out)?;
+            println!(
+                "wrote a new frame key to {} (readable by you only); give it to listen --key-file \
+                 and to the front-ends",
+                out.display()
+            );
+            Ok(())
         }
         LinkCommand::Decode {
             archive,
@@ -514,6 +556,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
                 writer,
                 &package,
                 &events,
+                args.key()?.as_ref(),
                 Some(args.decoder),
                 args.timeout(),
             )?;
@@ -533,6 +576,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
                 &firmware,
                 &package,
                 &events,
+                args.key()?.as_ref(),
                 Some(args.decoder),
                 args.timeout(),
             )?;

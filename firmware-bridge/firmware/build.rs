@@ -10,6 +10,11 @@
 //!   RAM budget. The budgets default to a common Cortex-M4 part (STM32F407: 1 MiB flash,
 //!   128 KiB SRAM) and are set with `LATENTLINK_FLASH_BUDGET` / `LATENTLINK_RAM_BUDGET`
 //!   (bytes, or with a `K`/`M` suffix).
+//! - Reads the deployment's frame key from the file in `LATENTLINK_KEY_FILE` (32 hex digits,
+//!   as `latentlink keygen` writes them) with the runtime's own key parser, and writes it as
+//!   `FRAME_KEY`, so every frame the board sends is sealed. Without the variable the frames
+//!   go unauthenticated and the build says so (a bridge beyond loopback then refuses them
+//!   unless run with `--unauthenticated`).
 //! - Writes `memory.x` with exactly the budgets as the FLASH and RAM regions, so the linker
 //!   enforces them for the whole image (code included) as well, and asserts that a stack
 //!   reserve is left above the statics.
@@ -19,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::{env, fs, process};
 
 use latentlink_runtime::Model;
-use latentlink_runtime::wire::{event::event_stream_len, stream_len};
+use latentlink_runtime::wire::{FrameKey, event::event_stream_len, stream_len};
 
 /// Default budgets: STM32F407 (1 MiB flash, 128 KiB SRAM without the CCM).
 const DEFAULT_FLASH: usize = 1024 * 1024;
@@ -51,6 +56,7 @@ fn run() -> Result<(), String> {
         "LATENTLINK_MODEL",
         "LATENTLINK_FLASH_BUDGET",
         "LATENTLINK_RAM_BUDGET",
+        "LATENTLINK_KEY_FILE",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -82,6 +88,7 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot open the model package: {e}"))?
         .model_id()
         .get();
+    let frame_key = frame_key()?;
     let input_len = model.input_len();
     let code_bytes = (model.code_bits() as usize).div_ceil(8);
 
@@ -137,6 +144,8 @@ fn run() -> Result<(), String> {
          pub const CODES_PER_FRAME: usize = {CODES_PER_FRAME};\n\
          /// Bytes of one outgoing frame on the wire, at most.\n\
          pub const FRAME_BYTES: usize = {};\n\
+         /// The deployment's frame key (None: frames go unauthenticated).\n\
+         pub const FRAME_KEY: Option<[u8; 16]> = {frame_key:?};\n\
          /// The budgets this image was checked against.\n\
          pub const FLASH_BUDGET: usize = {flash_budget};\n\
          /// See [`FLASH_BUDGET`].\n\
@@ -186,13 +195,34 @@ impl Buffers {
         Self {
             samples: input_len * 4,
             accumulator: event_stream_len(input_len),
-            frame: stream_len(CODES_PER_FRAME, code_bytes) + CODES_PER_FRAME * code_bytes,
+            frame: stream_len(CODES_PER_FRAME, code_bytes, true) + CODES_PER_FRAME * code_bytes,
         }
     }
 
     fn total(&self) -> usize {
         self.samples + self.accumulator + RX_QUEUE + self.frame
     }
+}
+
+/// The key in the file `LATENTLINK_KEY_FILE` names, if it is set.
+fn frame_key() -> Result<Option<[u8; 16]>, String> {
+    let Some(path) = env::var_os("LATENTLINK_KEY_FILE") else {
+        println!(
+            "cargo::warning=LATENTLINK_KEY_FILE is not set: this image sends unauthenticated frames"
+        );
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    println!("cargo::rerun-if-changed={}", path.display());
+    let text =
+        fs::read(&path).map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    let key = FrameKey::from_hex(&text).map_err(|e| {
+        format!(
+            "{} is not a key file: {e}; make one with `latentlink keygen --out FILE`",
+            path.display()
+        )
+    })?;
+    Ok(Some(key.to_bytes()))
 }
 
 fn over(need: usize, budget: usize) -> String {

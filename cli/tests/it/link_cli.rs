@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! The bridge's command line as an operator runs it, with the shipped model: decoders agree
-//! on the golden vectors, and a `listen` killed with SIGKILL mid-stream leaves an archive
-//! that `decode` reads up to the last whole frame, and `stats` reads its status file.
+//! on the golden vectors, and a `listen` killed with SIGKILL mid-stream (frames sealed with a
+//! key from `keygen`) leaves an archive that `decode` reads up to the last whole frame, and
+//! `stats` reads its status file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,9 +68,19 @@ fn a_killed_listener_leaves_a_decodable_archive() {
         .port();
     let archive = dir.path().join("run.llca");
     let status = dir.path().join("status.json");
+    let key = dir.path().join("deployment.key");
+    let keygen = bridge()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
     let mut listener = bridge()
         .args(["listen", "--link", &format!("tcp-listen:{port}"), "--model"])
         .arg(shipped_model())
+        .arg("--key-file")
+        .arg(&key)
         .arg("--archive")
         .arg(&archive)
         .arg("--status")
@@ -90,6 +101,8 @@ fn a_killed_listener_leaves_a_decodable_archive() {
         ])
         .arg("--model")
         .arg(shipped_model())
+        .arg("--key-file")
+        .arg(&key)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -240,4 +253,69 @@ fn bad_links_are_clear_errors() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn keys_are_required_beyond_loopback_and_kept_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = |extra: &[&std::ffi::OsStr]| {
+        bridge()
+            .args([
+                "listen",
+                "--link",
+                &format!("udp:0.0.0.0:{port}"),
+                "--model",
+            ])
+            .arg(shipped_model())
+            .args(["--idle-exit", "0.2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = listen(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("beyond loopback") && stderr.contains("--key-file"),
+        "{stderr}"
+    );
+
+    let key = dir.path().join("beamline.key");
+    assert!(
+        bridge()
+            .arg("keygen")
+            .arg("--out")
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let again = bridge()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a key file is never overwritten");
+    assert!(
+        listen(&["--key-file".as_ref(), key.as_os_str()])
+            .status
+            .success()
+    );
+    assert!(listen(&["--unauthenticated".as_ref()]).status.success());
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = listen(&["--key-file".as_ref(), key.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&open.stderr);
+        assert!(!open.status.success());
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+    }
 }

@@ -14,12 +14,21 @@
 //! - A good frame inside a hole (it arrived late, e.g. reordered): its events move from the
 //!   hole's kind to decoded and count as **late** too.
 //! - A good frame over ids already decoded: **duplicated**, not decoded again.
-//! - A frame far behind the expected id (more than [`RESTART_WINDOW`]) and outside every
-//!   hole: the front-end restarted its ids; the tracker follows it and counts a **restart**.
-//!   So does the first frame from a new origin (a new connection or UDP source address, as
+//! - A frame with another **boot nonce** than the stream's current run: the front-end started
+//!   again (rebooted, or its emulator was restarted). The tracker starts afresh from this
+//!   frame and counts a **restart**; the earlier run's nonce is retired, and a frame that
+//!   still carries a retired nonce (a late straggler of the earlier run, or a replay) is
+//!   refused as [`RejectReason::Stale`], never counted as new events. The last
+//!   [`RETIRED_BOOTS`] nonces of each stream are remembered.
+//! - Senders without a nonce source send nonce 0; for them the restart is inferred. A frame
+//!   far behind the expected id (more than [`RESTART_WINDOW`]) and outside every hole: the
+//!   front-end restarted its ids; the tracker follows it and counts a **restart**. So does
+//!   the first frame from a new origin (a new connection or UDP source address, as
 //!   `crate::ingest` tells) that starts at sequence 0 and event 0, or whose ids were all
 //!   passed already while its sequence number is more than one behind: a front-end that
-//!   rebooted (its first frame may have been lost), however near its ids are.
+//!   rebooted (its first frame may have been lost), however near its ids are. These guesses
+//!   are not made for a sender with a nonce: there, an old frame is a duplicate, however old,
+//!   so a replayed frame cannot reset the stream.
 //! - A frame whose ids or sequence number jump ahead by more than [`RESTART_WINDOW`]: not
 //!   believed to be a loss of millions (one forged or corrupted-yet-valid header would
 //!   otherwise make `lost` 4.6·10^18 and hide every later real gap); the tracker follows it
@@ -40,10 +49,10 @@
 //! with wrapping arithmetic so the wrap from `u32::MAX` to 0 is not a gap; a frame that fills
 //! a hole late takes its frame back out of that count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
-use latentlink_runtime::wire::{AccumulatorError, FrameError};
+use latentlink_runtime::wire::{AccumulatorError, FrameError, FrameRepr};
 use serde::{Deserialize, Serialize};
 
 /// Ids this far behind the expected one, outside every hole, mean the sender restarted;
@@ -58,6 +67,9 @@ const MAX_HOLES: usize = 1024;
 
 /// Claims of rejected frames ahead of the expected id kept per stream.
 const MAX_PENDING_CLAIMS: usize = 256;
+
+/// Boot nonces of a stream's earlier runs remembered, to refuse their frames as stale.
+pub const RETIRED_BOOTS: usize = 16;
 
 /// Why a frame (or a run of bytes) was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -76,6 +88,14 @@ pub enum RejectReason {
     Oversize,
     /// A good frame of a new stream when [`MAX_STREAMS`] streams are already tracked.
     StreamLimit,
+    /// The listener has a key and the frame carries no authentication tag.
+    Unauthenticated,
+    /// The frame's tag is wrong: forged, or sealed with another deployment's key.
+    Forged,
+    /// The frame carries a tag and the listener was given no key to check it.
+    Unverifiable,
+    /// A frame of an earlier run of its stream (a retired boot nonce): late, or replayed.
+    Stale,
 }
 
 impl RejectReason {
@@ -85,6 +105,9 @@ impl RejectReason {
             FrameError::Checksum { .. } => Self::Crc,
             FrameError::UnsupportedVersion { .. } => Self::Version,
             FrameError::Oversize { .. } => Self::Oversize,
+            FrameError::Unauthenticated => Self::Unauthenticated,
+            FrameError::Forged => Self::Forged,
+            FrameError::Unverifiable => Self::Unverifiable,
             _ => Self::Malformed,
         }
     }
@@ -135,6 +158,10 @@ pub struct StreamTracker {
     counters: StreamCounters,
     next_event: Option<u64>,
     next_sequence: Option<u32>,
+    /// Boot nonce of the current run (0: the sender has none).
+    boot: u32,
+    /// Nonces of earlier runs, newest last.
+    retired_boots: VecDeque<u32>,
     /// Non-overlapping holes below `next_event`, by start.
     holes: BTreeMap<u64, (u64, HoleKind)>,
     /// Ranges claimed by rejected frames at or past `next_event`.
@@ -217,9 +244,34 @@ impl StreamTracker {
         }
     }
 
-    /// Whether a frame arriving from a new origin is the start of a new run of the stream
-    /// (the rule in the [module docs](self)).
+    /// What a frame's boot nonce says: the current run, a new run, or an earlier one.
+    fn run_of(&self, boot: u32) -> Run {
+        if boot == self.boot {
+            Run::Current
+        } else if self.retired_boots.contains(&boot) {
+            Run::Earlier
+        } else {
+            Run::New
+        }
+    }
+
+    /// Starts the run of nonce `boot`: the current one is retired, the tracker starts afresh
+    /// and counts a restart.
+    fn start_run(&mut self, boot: u32) {
+        self.retired_boots.push_back(self.boot);
+        while self.retired_boots.len() > RETIRED_BOOTS {
+            self.retired_boots.pop_front();
+        }
+        self.boot = boot;
+        self.restart();
+    }
+
+    /// Whether a frame of a sender without a nonce, arriving from a new origin, is the start
+    /// of a new run of the stream (the rule in the [module docs](self)).
     fn starts_again(&self, sequence: u32, first_event: u64, count: u16) -> bool {
+        if self.boot != 0 {
+            return false;
+        }
         let from_zero = sequence == 0 && first_event == 0;
         let ids_passed = self
             .next_event
@@ -252,7 +304,10 @@ impl StreamTracker {
         let count_u64 = u64::from(count);
         let range = first_event..first_event.saturating_add(count_u64);
         if let Some(next) = self.next_event {
-            if next.saturating_sub(range.start) > RESTART_WINDOW && self.carve_peek(&range) == 0 {
+            if self.boot == 0
+                && next.saturating_sub(range.start) > RESTART_WINDOW
+                && self.carve_peek(&range) == 0
+            {
                 self.restart();
             } else if range.start.saturating_sub(next) > RESTART_WINDOW {
                 tracing::warn!(
@@ -352,6 +407,14 @@ fn offset(id: u64, first_event: u64) -> usize {
     (id - first_event) as usize
 }
 
+/// Which run of its stream a frame belongs to, by its boot nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Current,
+    New,
+    Earlier,
+}
+
 /// Counters of a whole link: bytes, rejections and each stream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkCounters {
@@ -424,17 +487,19 @@ impl Accounting {
     }
 
     /// Counts a good frame and says which of its events to decode (none when it would start
-    /// a stream past [`MAX_STREAMS`]: then it is counted as [`RejectReason::StreamLimit`]).
+    /// a stream past [`MAX_STREAMS`], counted as [`RejectReason::StreamLimit`], or when it
+    /// belongs to an earlier run, counted as [`RejectReason::Stale`]).
     /// `from_new_origin`: the stream's last good frame came by another connection or source
     /// address, so this one may start a new run (see the module docs).
-    pub fn accept(
-        &mut self,
-        stream: u16,
-        sequence: u32,
-        first_event: u64,
-        count: u16,
-        from_new_origin: bool,
-    ) -> Verdict {
+    pub fn accept(&mut self, frame: &FrameRepr, from_new_origin: bool) -> Verdict {
+        let FrameRepr {
+            stream_id: stream,
+            sequence,
+            first_event,
+            code_count: count,
+            boot,
+            ..
+        } = *frame;
         if !self.trackers.contains_key(&stream) && self.trackers.len() >= MAX_STREAMS {
             if !self
                 .counters
@@ -447,11 +512,27 @@ impl Accounting {
             self.reject(RejectReason::StreamLimit, None);
             return Verdict { decode: Vec::new() };
         }
-        self.counters.frames += 1;
-        let tracker = self.trackers.entry(stream).or_default();
-        if from_new_origin && tracker.starts_again(sequence, first_event, count) {
-            tracker.restart();
+        let tracker = self
+            .trackers
+            .entry(stream)
+            .or_insert_with(|| StreamTracker {
+                boot,
+                ..StreamTracker::default()
+            });
+        match tracker.run_of(boot) {
+            Run::Earlier => {
+                // No claim: the frame's events belong to a run that is over.
+                self.reject(RejectReason::Stale, None);
+                return Verdict { decode: Vec::new() };
+            }
+            Run::New => tracker.start_run(boot),
+            Run::Current => {
+                if from_new_origin && tracker.starts_again(sequence, first_event, count) {
+                    tracker.restart();
+                }
+            }
         }
+        self.counters.frames += 1;
         let verdict = tracker.accept(sequence, first_event, count);
         self.counters
             .streams
@@ -576,18 +657,87 @@ mod tests {
         }
         assert!(accounting.counters().streams.is_empty());
         for stream in 0..MAX_STREAMS as u16 + 10 {
-            accounting.accept(stream, 0, 0, 4, false);
+            accounting.accept(&frame(stream, 0, 0, 0), false);
         }
         let counters = accounting.counters();
         assert_eq!(counters.streams.len(), MAX_STREAMS);
         assert_eq!(counters.rejected_frames[&RejectReason::StreamLimit], 10);
         assert_eq!(counters.frames, MAX_STREAMS as u64);
         // A stream already tracked keeps going.
-        assert_eq!(accounting.accept(0, 1, 4, 4, false).decode, vec![0..4]);
+        assert_eq!(
+            accounting.accept(&frame(0, 0, 1, 4), false).decode,
+            vec![0..4]
+        );
         // And a rejected frame's claim counts against it.
         accounting.reject(RejectReason::Crc, Some((0, 8, 4)));
-        accounting.accept(0, 3, 12, 4, false);
+        accounting.accept(&frame(0, 0, 3, 12), false);
         assert_eq!(accounting.counters().streams[&0].rejected, 4);
+    }
+
+    /// A frame of four events of `stream` in the run of nonce `boot`.
+    fn frame(stream: u16, boot: u32, sequence: u32, first_event: u64) -> FrameRepr {
+        FrameRepr {
+            model_id: 1,
+            stream_id: stream,
+            sequence,
+            first_event,
+            code_bytes: 16,
+            code_count: 4,
+            boot,
+        }
+    }
+
+    #[test]
+    fn a_new_boot_nonce_starts_a_new_run_and_old_ones_are_stale() {
+        let mut accounting = Accounting::default();
+        for seq in 0..10 {
+            accounting.accept(&frame(3, 0xaaaa, seq, u64::from(seq) * 4), false);
+        }
+        // The front-end reboots on the same link (no new origin): ids start at 0 again.
+        for seq in 0..5 {
+            let verdict = accounting.accept(&frame(3, 0xbbbb, seq, u64::from(seq) * 4), false);
+            assert_eq!(verdict.decode, vec![0..4]);
+        }
+        // A straggler, or a replay, of the first run: refused, not decoded.
+        let stale = accounting.accept(&frame(3, 0xaaaa, 10, 40), false);
+        assert!(stale.decode.is_empty());
+        let counters = accounting.counters();
+        let stream = &counters.streams[&3];
+        assert_eq!(
+            (stream.decoded, stream.duplicated, stream.restarts),
+            (60, 0, 1)
+        );
+        assert_eq!(counters.rejected_frames[&RejectReason::Stale], 1);
+        // With a nonce, a replayed frame of the current run from elsewhere is a duplicate;
+        // it does not reset the stream the way a nonce-less sender's restart would.
+        assert!(
+            accounting
+                .accept(&frame(3, 0xbbbb, 0, 0), true)
+                .decode
+                .is_empty()
+        );
+        assert_eq!(accounting.counters().streams[&3].restarts, 1);
+        assert_eq!(accounting.counters().streams[&3].duplicated, 4);
+    }
+
+    #[test]
+    fn only_the_last_retired_nonces_are_remembered() {
+        let mut accounting = Accounting::default();
+        for boot in 1..=RETIRED_BOOTS as u32 + 2 {
+            accounting.accept(&frame(0, boot, 0, 0), false);
+        }
+        // Nonce 1 was retired longest ago and forgotten: it reads as a new run again.
+        assert_eq!(
+            accounting.accept(&frame(0, 1, 0, 0), false).decode,
+            vec![0..4]
+        );
+        // Nonce 3 is still remembered.
+        assert!(
+            accounting
+                .accept(&frame(0, 3, 1, 4), false)
+                .decode
+                .is_empty()
+        );
     }
 
     proptest! {

@@ -5,18 +5,25 @@
 //! left unfinished by one connection is counted as a malformed run and never joins bytes of
 //! another.
 //!
+//! With a deployment key, every frame must carry that key's tag (checked right after the
+//! CRC); a frame without it never reaches the accounting and claims nothing. A frame that
+//! fails its CRC cannot be told from a forged one, and its header still claims its events as
+//! rejected (see `crate::accounting`): a claim only relabels ids that were never received
+//! from lost to rejected, so whoever sends it can neither hide nor add an event. Without a
+//! key, tagged frames are refused as unverifiable, with one warning.
+//!
 //! A front-end that restarts begins again at sequence number 0 and event id 0, which would
-//! otherwise read as duplicates of its first run. Where the link shows it (a new TCP
-//! connection, or datagrams from a new source address), ingest tells the accounting that a
-//! stream's frame comes from a new origin, and the accounting's rule decides whether it starts
-//! a new run, counted and archived. A serial line cannot show it, and a front-end that keeps
-//! its UDP source port across a reboot neither.
+//! otherwise read as duplicates of its first run. Its frames carry a new boot nonce, and the
+//! accounting starts a new run of the stream from it, on any link. For senders without a
+//! nonce (nonce 0), where the link shows it (a new TCP connection, or datagrams from a new
+//! source address), ingest tells the accounting that a stream's frame comes from a new
+//! origin, and the accounting's rule decides whether it starts a new run.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use latentlink_runtime::wire::{
-    Accumulator, CRC_LEN, FeedResult, Frame, FrameError, FrameRepr, HEADER_LEN, VERSION,
+    Accumulator, FeedResult, Frame, FrameError, FrameKey, FrameRepr, HEADER_LEN, VERSION, raw_len,
 };
 
 use crate::accounting::{Accounting, RejectReason};
@@ -47,17 +54,20 @@ pub struct Ingest {
     stream_origins: BTreeMap<u16, Origin>,
     model_id: u64,
     code_bytes: u8,
+    key: Option<FrameKey>,
     accounting: Accounting,
 }
 
 impl Ingest {
-    /// Accepts frames of `model_id` with `code_bytes`-byte codes.
-    pub fn new(model_id: u64, code_bytes: u8) -> Self {
+    /// Accepts frames of `model_id` with `code_bytes`-byte codes, authenticated with `key`
+    /// when one is given (and then only those).
+    pub fn new(model_id: u64, code_bytes: u8, key: Option<FrameKey>) -> Self {
         Self {
             accumulators: BTreeMap::new(),
             stream_origins: BTreeMap::new(),
             model_id,
             code_bytes,
+            key,
             accounting: Accounting::default(),
         }
     }
@@ -137,6 +147,19 @@ impl Ingest {
             }
         };
         let (frame, repr) = frame;
+        if let Err(error) = frame.check_authentication(self.key.as_ref()) {
+            let reason = RejectReason::of_frame_error(error);
+            if !self
+                .accounting
+                .counters()
+                .rejected_frames
+                .contains_key(&reason)
+            {
+                tracing::warn!(stream = repr.stream_id, %error, "refusing frames");
+            }
+            self.accounting.reject(reason, None);
+            return;
+        }
         if repr.model_id != self.model_id || repr.code_bytes != self.code_bytes {
             let reason = if repr.model_id == self.model_id {
                 RejectReason::Malformed
@@ -157,13 +180,7 @@ impl Ingest {
             .stream_origins
             .get(&repr.stream_id)
             .is_some_and(|last| *last != origin);
-        let verdict = self.accounting.accept(
-            repr.stream_id,
-            repr.sequence,
-            repr.first_event,
-            repr.code_count,
-            from_new_origin,
-        );
+        let verdict = self.accounting.accept(&repr, from_new_origin);
         if self
             .accounting
             .counters()
@@ -187,7 +204,11 @@ impl Ingest {
 fn implied_len(raw: &[u8]) -> Option<usize> {
     (raw.len() >= HEADER_LEN).then(|| {
         let frame = Frame::new_unchecked(raw);
-        HEADER_LEN + usize::from(frame.code_count()) * usize::from(frame.code_bytes()) + CRC_LEN
+        raw_len(
+            usize::from(frame.code_count()),
+            usize::from(frame.code_bytes()),
+            frame.is_authenticated(),
+        )
     })
 }
 
@@ -205,6 +226,7 @@ mod tests {
     use super::*;
     use latentlink_runtime::wire::{MAX_ENCODED_LEN, encode_frame};
 
+    /// A frame of a sender without a boot nonce (its restarts are inferred).
     fn frame(model_id: u64, sequence: u32, first_event: u64) -> (FrameRepr, Vec<u8>) {
         let repr = FrameRepr {
             model_id,
@@ -213,15 +235,26 @@ mod tests {
             first_event,
             code_bytes: 2,
             code_count: 2,
+            boot: 0,
         };
         (repr, vec![sequence as u8, 1, 2, 3])
     }
 
     fn stream_bytes(repr: &FrameRepr, codes: &[u8]) -> Vec<u8> {
+        sealed_stream_bytes(repr, codes, None)
+    }
+
+    fn sealed_stream_bytes(repr: &FrameRepr, codes: &[u8], key: Option<&FrameKey>) -> Vec<u8> {
         let mut out = vec![0u8; MAX_ENCODED_LEN];
-        let n = encode_frame(repr, codes, &mut out).unwrap();
+        let n = encode_frame(repr, codes, key, &mut out).unwrap();
         out.truncate(n);
         out
+    }
+
+    fn datagram(repr: &FrameRepr, codes: &[u8], key: Option<&FrameKey>) -> Vec<u8> {
+        let mut raw = vec![0u8; repr.buffer_len(key.is_some())];
+        repr.emit_with_codes(codes, key, &mut raw).unwrap();
+        raw
     }
 
     /// Frames `sequences` of stream 3 (two events each, from event 2 × sequence) as stream
@@ -237,7 +270,7 @@ mod tests {
 
     #[test]
     fn stream_and_datagram_paths_accept_and_reject() {
-        let mut ingest = Ingest::new(42, 2);
+        let mut ingest = Ingest::new(42, 2, None);
         let mut out = Vec::new();
         let (r0, c0) = frame(42, 0, 0);
         let (r1, c1) = frame(42, 1, 2);
@@ -246,8 +279,7 @@ mod tests {
         bytes.extend_from_slice(b"\x05garbage\x00");
         let mut flipped = stream_bytes(&r1, &c1);
         // Corrupt the frame's last code byte before COBS would matter: re-encode a bad raw.
-        let mut raw = vec![0u8; r1.buffer_len()];
-        r1.emit_with_codes(&c1, &mut raw).unwrap();
+        let mut raw = datagram(&r1, &c1, None);
         raw[HEADER_LEN] ^= 1;
         let mut encoded = vec![0u8; MAX_ENCODED_LEN];
         let n = cobs::try_encode(&raw, &mut encoded).unwrap();
@@ -283,8 +315,7 @@ mod tests {
         // The first frame again, as a datagram from a new sender: the front-end restarted,
         // and its new run is decoded, not counted duplicate. From the same sender again it
         // is a duplicate.
-        let mut raw = vec![0u8; r0.buffer_len()];
-        r0.emit_with_codes(&c0, &mut raw).unwrap();
+        let raw = datagram(&r0, &c0, None);
         let sender: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         ingest.datagram(sender, &raw, &mut out);
         ingest.datagram(sender, &raw, &mut out);
@@ -295,7 +326,7 @@ mod tests {
 
     #[test]
     fn a_front_end_that_restarts_on_a_new_connection_starts_a_new_run() {
-        let mut ingest = Ingest::new(42, 2);
+        let mut ingest = Ingest::new(42, 2, None);
         let mut out = Vec::new();
         let run = stream_of(0..3);
         ingest.bytes(1, &run, &mut out);
@@ -315,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_restart_whose_first_frame_was_lost_is_still_a_new_run() {
-        let mut ingest = Ingest::new(42, 2);
+        let mut ingest = Ingest::new(42, 2, None);
         let mut out = Vec::new();
         ingest.bytes(1, &stream_of(0..6), &mut out);
         // Rebooted, on a new connection; its frame 0 never arrived.
@@ -331,8 +362,71 @@ mod tests {
     }
 
     #[test]
+    fn forged_frames_never_reach_the_accounting() {
+        // The attack of issue 15: frames claiming ids far ahead of the real stream, sent
+        // by someone without the key (no tag, or a tag under another key), then the
+        // honest run. Every honest event is decoded; nothing forged is, or starts a stream.
+        let key = FrameKey::from_bytes(&[7; 16]);
+        let wrong = FrameKey::from_bytes(&[8; 16]);
+        let mut ingest = Ingest::new(42, 2, Some(key.clone()));
+        let mut out = Vec::new();
+        let from: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        for i in 0..16u32 {
+            let mut forged = frame(42, i, 90 * u64::from(i)).0;
+            forged.boot = 0xbad;
+            let codes = [0xee; 4];
+            let forger_key = (i % 2 == 0).then_some(&wrong);
+            ingest.datagram(from, &datagram(&forged, &codes, forger_key), &mut out);
+            // A tagged frame with a broken CRC: rejected, and its claim finds no stream.
+            let mut broken = datagram(&forged, &codes, Some(&wrong));
+            broken[HEADER_LEN] ^= 1;
+            ingest.datagram(from, &broken, &mut out);
+        }
+        assert!(out.is_empty());
+        for i in 0..20u32 {
+            let (mut repr, codes) = frame(42, i, 2 * u64::from(i));
+            repr.boot = 0x600d;
+            ingest.datagram(from, &datagram(&repr, &codes, Some(&key)), &mut out);
+        }
+        let counters = ingest.accounting().counters();
+        let s = &counters.streams[&3];
+        assert_eq!((s.decoded, s.duplicated, s.lost, s.rejected), (40, 0, 0, 0));
+        assert_eq!(counters.rejected_frames[&RejectReason::Forged], 8);
+        assert_eq!(counters.rejected_frames[&RejectReason::Unauthenticated], 8);
+        assert_eq!(counters.rejected_frames[&RejectReason::Crc], 16);
+        assert_eq!(out.len(), 20);
+
+        // A listener without a key refuses tagged frames rather than pass them unchecked.
+        let mut keyless = Ingest::new(42, 2, None);
+        let (repr, codes) = frame(42, 0, 0);
+        keyless.datagram(from, &datagram(&repr, &codes, Some(&key)), &mut out);
+        let counters = keyless.accounting().counters();
+        assert_eq!(counters.rejected_frames[&RejectReason::Unverifiable], 1);
+        assert!(counters.streams.is_empty());
+    }
+
+    #[test]
+    fn a_front_end_that_reboots_on_the_same_serial_line_starts_a_new_run() {
+        // One connection throughout (a serial line shows no reconnect): the boot nonce
+        // alone tells the new run, and its events are decoded, not counted duplicate.
+        let key = FrameKey::from_bytes(&[7; 16]);
+        let mut ingest = Ingest::new(42, 2, Some(key.clone()));
+        let mut out = Vec::new();
+        for boot in [0x1111, 0x2222] {
+            for i in 0..5u32 {
+                let (mut repr, codes) = frame(42, i, 2 * u64::from(i));
+                repr.boot = boot;
+                ingest.bytes(0, &sealed_stream_bytes(&repr, &codes, Some(&key)), &mut out);
+            }
+        }
+        let s = &ingest.accounting().counters().streams[&3];
+        assert_eq!((s.decoded, s.duplicated, s.restarts), (20, 0, 1));
+        assert_eq!(out.len(), 10);
+    }
+
+    #[test]
     fn an_unfinished_frame_of_one_connection_never_swallows_another_connections_frame() {
-        let mut ingest = Ingest::new(42, 2);
+        let mut ingest = Ingest::new(42, 2, None);
         let mut out = Vec::new();
         let (r0, c0) = frame(42, 0, 0);
         let (r1, c1) = frame(42, 1, 2);

@@ -8,11 +8,12 @@
 //! | module | what |
 //! |---|---|
 //! | [`link`] | link specs; serial, TCP and UDP receivers (reconnecting) and senders |
-//! | [`ingest`] | bytes → runtime accumulator and frame parser → model check → accepted codes |
+//! | [`ingest`] | bytes → runtime accumulator and frame parser → key and model checks → accepted codes |
+//! | [`key`] | the deployment's frame key in a private key file; `keygen` |
 //! | [`accounting`] | per-stream counts: decoded, lost, rejected, duplicated, late |
 //! | [`decode`] | decoders: burn (flex CPU, ndarray, wgpu) and tract on `decoder.onnx` |
 //! | [`replay`] | codes → bits → decoder → sink, in batches: shared by `listen` and `decode` |
-//! | [`archive`] | the append-only, crash-safe code archive |
+//! | [`archive`] | the append-only, crash-safe code archive (the `latentlink-archive` crate, re-exported) |
 //! | [`sink`] | reconstructions in `.npy` or HDF5 chunks with their event ids |
 //! | [`listen`] | the main loop: receive, account, archive, batch, decode, write, status file |
 //!
@@ -20,9 +21,10 @@
 //! batches → [`replay::Replay`] ([`decode::Decoder`] → [`sink::ReconstructionSink`]).
 
 pub mod accounting;
-pub mod archive;
+pub use latentlink_archive as archive;
 pub mod decode;
 pub mod ingest;
+pub mod key;
 pub mod link;
 pub mod listen;
 pub mod replay;

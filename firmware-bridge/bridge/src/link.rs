@@ -23,8 +23,8 @@
 //!
 //! A receiver opened with an allow-list of peer addresses ([`Receiver::open_allowing`])
 //! refuses TCP connections and UDP datagrams from any other address and reports each as
-//! [`Received::Refused`]; without one, a server or UDP socket bound to a non-loopback address
-//! says in the log that anyone who reaches it can send codes.
+//! [`Received::Refused`]. Addresses can be spoofed (UDP) or shared (NAT), so the allow-list
+//! only adds to the frame key, which `crate::listen` requires beyond loopback.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -478,16 +478,7 @@ impl Receiver {
             }
             _ => receiver.reopen(),
         }
-        if receiver
-            .local
-            .is_some_and(|local| !local.ip().is_loopback())
-            && receiver.allowed.is_empty()
-        {
-            tracing::warn!(
-                link = %spec,
-                "listening beyond loopback with no peer allow-list: anyone who reaches this port can send codes"
-            );
-        }
+        // Beyond loopback, `listen` insists on a frame key; the allow-list adds to it.
         Ok(receiver)
     }
 

@@ -11,6 +11,11 @@
 //! code is lost: every code is already in the archive, and `decode` can reconstruct them
 //! later. The status file and the final counters show how many were dropped.
 //!
+//! **Authentication.** With a deployment key (`key`), only frames sealed with it are taken.
+//! A link whose local address is not loopback (a network interface, so anyone on that network
+//! can send to it) refuses to start without a key, unless `unauthenticated` says so
+//! explicitly; a serial line and loopback need none.
+//!
 //! A status file (JSON) is rewritten about once a second while running; `stats` prints it.
 //! The counters also go to the log every 10 s and at the end.
 
@@ -23,6 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use latentlink_package::Package;
+use latentlink_runtime::wire::FrameKey;
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::LinkCounters;
@@ -40,6 +46,10 @@ pub struct ListenConfig {
     pub link: LinkSpec,
     /// Peers (TCP or UDP) whose data is taken; empty: any (see [`crate::link`]).
     pub allowed_peers: Vec<IpAddr>,
+    /// The deployment's frame key: only frames sealed with it are taken.
+    pub key: Option<FrameKey>,
+    /// Take unauthenticated frames on a link beyond loopback (refused by default).
+    pub unauthenticated: bool,
     /// The model package, opened once by the caller.
     pub package: Arc<Package>,
     /// Decoder backend.
@@ -75,6 +85,8 @@ impl ListenConfig {
         Self {
             link,
             allowed_peers: Vec::new(),
+            key: None,
+            unauthenticated: false,
             package,
             decoder: DecoderKind::Flex,
             batch_size: 256,
@@ -111,6 +123,18 @@ pub enum ListenError {
     /// The archive failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// The link reaches beyond loopback and no key was given.
+    #[error(
+        "{link} listens on {local}, beyond loopback, where anyone on the network can inject codes; \
+         give the deployment's key with --key-file (make one with `latentlink keygen`), or pass \
+         --unauthenticated to take unauthenticated frames anyway"
+    )]
+    KeyRequired {
+        /// The link.
+        link: String,
+        /// Its local address.
+        local: std::net::SocketAddr,
+    },
     /// The decoding thread panicked (a bug; the archive is intact).
     #[error(
         "the decoding thread stopped unexpectedly; the code archive is intact, replay it with decode"
@@ -189,7 +213,22 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         link: config.link.to_string(),
         source,
     })?;
-    tracing::info!(link = %config.link, local = ?receiver.local_addr(), "listening");
+    if let Some(local) = receiver.local_addr()
+        && !local.ip().is_loopback()
+        && config.key.is_none()
+        && !config.unauthenticated
+    {
+        return Err(ListenError::KeyRequired {
+            link: config.link.to_string(),
+            local,
+        });
+    }
+    tracing::info!(
+        link = %config.link,
+        local = ?receiver.local_addr(),
+        authenticated = config.key.is_some(),
+        "listening"
+    );
     let mut archive = match &config.archive {
         Some(path) => Some(ArchiveWriter::open(path, model_id, width_byte)?),
         None => None,
@@ -224,7 +263,7 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
 
     let decoder_name = format!("{:?}", config.decoder).to_lowercase();
     let start = Instant::now();
-    let mut ingest = Ingest::new(model_id, width_byte);
+    let mut ingest = Ingest::new(model_id, width_byte, config.key.clone());
     let mut buffer = vec![0u8; 64 * 1024];
     let mut accepted: Vec<Accepted> = Vec::new();
     let mut batch = Batch::new();
@@ -411,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_decoder_that_falls_behind_drops_reconstructions_and_counts_them() {
-        let mut ingest = Ingest::new(1, 16);
+        let mut ingest = Ingest::new(1, 16, None);
         let (to_decoder, from_receiver) = sync_channel(1);
         // The queue holds one batch; the second finds it full and is dropped, counted.
         let first = send_batch(&mut batch(5), &to_decoder, &mut ingest);

@@ -5,14 +5,23 @@
 //! [`CODES_PER_FRAME`] consecutive codes is sent when full, when the next event id does not
 //! follow on, and at the end of the stream. A packet that fails its checks is counted and
 //! skipped: the host sees its event as lost.
+//!
+//! Frames are sealed with the deployment's key when the image was built with one
+//! (`LATENTLINK_KEY_FILE`), and carry this run's boot nonce, so the host tells a rebooted
+//! board's new run from duplicates. The QEMU board has no random number generator: the
+//! nonce is the timer's count when the first byte arrives from the host, which depends on
+//! when the host connects. A production board takes it from its hardware RNG (the STM32F4's
+//! RNG peripheral) or from a boot counter kept in flash.
 
 use embedded_io::{Read, Write};
 use heapless::Vec;
 use latentlink_runtime::Encoder;
 use latentlink_runtime::wire::event::{EventPacket, EventRepr};
-use latentlink_runtime::wire::{Accumulator, FeedResult, FrameRepr, encode_frame};
+use latentlink_runtime::wire::{Accumulator, FeedResult, FrameKey, FrameRepr, encode_frame};
 
-use crate::model::{CODE_BYTES, CODES_PER_FRAME, FRAME_BYTES, INPUT_LEN, MODEL_ID, RECEIVE_BYTES};
+use crate::model::{
+    CODE_BYTES, CODES_PER_FRAME, FRAME_BYTES, FRAME_KEY, INPUT_LEN, MODEL_ID, RECEIVE_BYTES,
+};
 use crate::timer::Timer;
 
 /// Stream id of this front-end's frames.
@@ -33,6 +42,10 @@ pub struct Stats {
     pub ticks_min: u32,
     /// See [`Stats::ticks_total`].
     pub ticks_max: u32,
+    /// Timer ticks spent building frames (header, tag, CRC, COBS), in total.
+    pub frame_ticks: u64,
+    /// The boot nonce of this run.
+    pub boot: u32,
 }
 
 /// The buffers the loop works in, all fixed size (statics in `main`).
@@ -49,6 +62,7 @@ struct Pending {
     first_event: u64,
     codes: Vec<u8, { CODES_PER_FRAME * CODE_BYTES }>,
     sequence: u32,
+    key: Option<FrameKey>,
 }
 
 impl Pending {
@@ -57,7 +71,12 @@ impl Pending {
     }
 
     /// Sends the pending codes as one frame, if any.
-    fn flush<L: Write>(&mut self, link: &mut L, stats: &mut Stats) -> Result<(), L::Error> {
+    fn flush<L: Write>(
+        &mut self,
+        link: &mut L,
+        stats: &mut Stats,
+        timer: &Timer,
+    ) -> Result<(), L::Error> {
         let count = self.count();
         if count == 0 {
             return Ok(());
@@ -69,10 +88,14 @@ impl Pending {
             first_event: self.first_event,
             code_bytes: CODE_BYTES as u8,
             code_count: count as u16,
+            boot: stats.boot,
         };
         let mut wire = [0u8; FRAME_BYTES];
+        let start = timer.now();
+        let encoded = encode_frame(&repr, &self.codes, self.key.as_ref(), &mut wire);
+        stats.frame_ticks += u64::from(timer.since(start));
         // Cannot fail: the frame is sized at build time from these constants.
-        if let Ok(len) = encode_frame(&repr, &self.codes, &mut wire) {
+        if let Ok(len) = encoded {
             link.write_all(wire.get(..len).unwrap_or(&[]))?;
             stats.frames += 1;
         }
@@ -101,12 +124,17 @@ pub fn run<L: Read + Write>(
         first_event: 0,
         codes: Vec::new(),
         sequence: 0,
+        key: FRAME_KEY.as_ref().map(FrameKey::from_bytes),
     };
     // A delimiter first: the host drops whatever half frame an earlier run left behind.
     link.write_all(&[0])?;
     let mut chunk = [0u8; 64];
     loop {
         let n = link.read(&mut chunk)?;
+        if stats.boot == 0 {
+            // 0 means "no nonce" on the wire: never send it.
+            stats.boot = timer.now().max(1);
+        }
         let mut input = chunk.get(..n).unwrap_or(&[]);
         while !input.is_empty() {
             let packet = match buffers.accumulator.feed(input) {
@@ -129,7 +157,7 @@ pub fn run<L: Read + Write>(
                         continue;
                     }
                     if pending.count() > 0 && id != pending.first_event + pending.count() as u64 {
-                        pending.flush(link, &mut stats)?;
+                        pending.flush(link, &mut stats, timer)?;
                     }
                     if pending.count() == 0 {
                         pending.first_event = id;
@@ -141,7 +169,7 @@ pub fn run<L: Read + Write>(
                     if encoded.is_err() {
                         // Non-finite samples: nothing to send for this event.
                         stats.rejected += 1;
-                        pending.flush(link, &mut stats)?;
+                        pending.flush(link, &mut stats, timer)?;
                         continue;
                     }
                     stats.events += 1;
@@ -151,11 +179,11 @@ pub fn run<L: Read + Write>(
                     // Cannot fail: a full batch was flushed below before this push.
                     let _ = pending.codes.extend_from_slice(&code);
                     if pending.count() == CODES_PER_FRAME {
-                        pending.flush(link, &mut stats)?;
+                        pending.flush(link, &mut stats, timer)?;
                     }
                 }
                 Ok((_, EventRepr::EndOfStream { .. })) => {
-                    pending.flush(link, &mut stats)?;
+                    pending.flush(link, &mut stats, timer)?;
                     link.flush()?;
                     return Ok(stats);
                 }

@@ -112,11 +112,15 @@ fn serve() -> Result<Stats, Failure> {
 /// One line the host parses (`key=value` pairs).
 fn report(stats: &Stats, stack_peak: usize) {
     hprintln!(
-        "LATENTLINK-REPORT events={} rejected={} frames={} ticks_total={} ticks_min={} ticks_max={} \
-         macs={} model_id={:016x} scratch={} parameters={} blob={} stack_peak={} flash_budget={} ram_budget={}",
+        "LATENTLINK-REPORT events={} rejected={} frames={} frame_ticks={} sealed={} boot={:08x} \
+         ticks_total={} ticks_min={} ticks_max={} macs={} model_id={:016x} scratch={} parameters={} \
+         blob={} stack_peak={} flash_budget={} ram_budget={}",
         stats.events,
         stats.rejected,
         stats.frames,
+        stats.frame_ticks,
+        u8::from(crate::model::FRAME_KEY.is_some()),
+        stats.boot,
         stats.ticks_total,
         if stats.events > 0 { stats.ticks_min } else { 0 },
         stats.ticks_max,

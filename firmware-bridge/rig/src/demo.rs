@@ -13,6 +13,7 @@ use latentlink_bridge::link::{LinkSpec, Sender};
 use latentlink_bridge::listen::{self, ListenConfig, ListenError};
 use latentlink_bridge::sink::{SinkError, read_chunks};
 use latentlink_package::{Manifest, Package};
+use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::data::Events;
 use latentlink_trainer::evaluate::event_nmse;
 use latentlink_trainer::plot::{self, PlotError};
@@ -176,13 +177,16 @@ pub fn run(config: &DemoConfig) -> Result<DemoSummary, DemoError> {
         .expect_shape(manifest.input.shape(), "the demo events")?;
     let model_id = manifest.model_id.get();
     let codes = emulate::encode_events(&package.blob, &config.events.data)?;
+    // Frames sealed with a key made for this run, as a deployment beyond loopback must
+    // seal them, so the demo's figures are those of the authenticated wire.
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| EmulateError::Random(e.to_string()))?;
     let emulate_config = EmulateConfig {
-        model_id,
         stream: 1,
         codes_per_frame: config.codes_per_frame,
-        rate: 0.0,
         faults: config.faults,
-        seed: 1,
+        key: Some(FrameKey::from_bytes(&key)),
+        ..EmulateConfig::new(model_id)?
     };
     std::fs::create_dir_all(&config.out).map_err(io_error(&config.out))?;
 
@@ -331,6 +335,7 @@ fn stream(
         until_events: Some(events),
         idle_exit: Some(Duration::from_secs(20)),
         ready: Some(ready_tx),
+        key: emulate_config.key.clone(),
         ..ListenConfig::new(listen_spec.clone(), Arc::clone(&config.package))
     };
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;

@@ -14,11 +14,16 @@
 //!   (rejected: malformed; no events).
 //!
 //! [`FaultLog`] records what was injected, so tests compare the bridge's counters with it.
+//!
+//! Like a front-end, each run of the emulator has its own boot nonce ([`new_boot_nonce`]),
+//! and seals its frames with the deployment's key when it has one.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use latentlink_runtime::wire::{FrameError, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN};
+use latentlink_runtime::wire::{
+    CRC_LEN, FrameError, FrameKey, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN, TAG_LEN,
+};
 use latentlink_runtime::{BlobError, EncodeError, Model};
 use ndarray::Array2;
 use rand::rngs::StdRng;
@@ -135,6 +140,24 @@ pub struct FaultLog {
     pub bytes_sent: u64,
 }
 
+impl FaultLog {
+    /// The faults of this run and `other` together (two runs of one front-end).
+    pub fn merged(&self, other: &Self) -> Self {
+        let add = |a: [u64; 2], b: [u64; 2]| [a[0] + b[0], a[1] + b[1]];
+        Self {
+            frames: self.frames + other.frames,
+            events: self.events + other.events,
+            dropped: add(self.dropped, other.dropped),
+            flipped: add(self.flipped, other.flipped),
+            truncated: add(self.truncated, other.truncated),
+            duplicated: add(self.duplicated, other.duplicated),
+            reordered: add(self.reordered, other.reordered),
+            garbage: self.garbage + other.garbage,
+            bytes_sent: self.bytes_sent + other.bytes_sent,
+        }
+    }
+}
+
 /// How the emulator sends.
 #[derive(Debug, Clone)]
 pub struct EmulateConfig {
@@ -142,7 +165,7 @@ pub struct EmulateConfig {
     pub model_id: u64,
     /// Stream id.
     pub stream: u16,
-    /// Codes per frame (1..=90 for 128-bit codes).
+    /// Codes per frame (1..=89 for 128-bit codes).
     pub codes_per_frame: usize,
     /// Events per second (0: as fast as possible).
     pub rate: f64,
@@ -150,6 +173,44 @@ pub struct EmulateConfig {
     pub faults: Faults,
     /// Seed of the fault generator.
     pub seed: u64,
+    /// Boot nonce of this run, put in every frame (0: none, as a sender without a nonce
+    /// source).
+    pub boot: u32,
+    /// The deployment's key, to seal every frame with (none: unauthenticated frames).
+    pub key: Option<FrameKey>,
+}
+
+impl EmulateConfig {
+    /// Frames of `model_id` on stream 0: 16 codes per frame, as fast as possible, no
+    /// faults, seed 1, a fresh boot nonce, no key.
+    ///
+    /// # Errors
+    /// [`EmulateError::Random`] if the operating system gives no random bytes.
+    pub fn new(model_id: u64) -> Result<Self, EmulateError> {
+        Ok(Self {
+            model_id,
+            stream: 0,
+            codes_per_frame: 16,
+            rate: 0.0,
+            faults: Faults::default(),
+            seed: 1,
+            boot: new_boot_nonce()?,
+            key: None,
+        })
+    }
+}
+
+/// A boot nonce for a new run: random and never 0 (which means "no nonce").
+///
+/// # Errors
+/// [`EmulateError::Random`] if the operating system gives no random bytes.
+pub fn new_boot_nonce() -> Result<u32, EmulateError> {
+    loop {
+        let nonce = getrandom::u32().map_err(|e| EmulateError::Random(e.to_string()))?;
+        if nonce != 0 {
+            return Ok(nonce);
+        }
+    }
 }
 
 /// Why the emulator stopped.
@@ -191,6 +252,9 @@ pub enum EmulateError {
     /// The link failed.
     #[error("link: {0}")]
     Link(#[from] std::io::Error),
+    /// The operating system gave no random bytes for the boot nonce.
+    #[error("no random bytes from the operating system for the boot nonce: {0}")]
+    Random(String),
 }
 
 /// Encodes each row of `events` with the runtime encoder of `blob`, as a front-end would
@@ -230,7 +294,8 @@ pub fn send_codes_from(
     start: (u32, u64),
     sender: &mut Sender,
 ) -> Result<FaultLog, EmulateError> {
-    let max = (MAX_FRAME_LEN - HEADER_LEN - 4) / code_bytes.max(1);
+    let tag = if config.key.is_some() { TAG_LEN } else { 0 };
+    let max = (MAX_FRAME_LEN - HEADER_LEN - tag - CRC_LEN) / code_bytes.max(1);
     let per_frame = config.codes_per_frame;
     if per_frame == 0 || per_frame > max {
         return Err(EmulateError::FrameTooLarge {
@@ -260,8 +325,9 @@ pub fn send_codes_from(
             first_event: start.1 + (index * per_frame) as u64,
             code_bytes: code_bytes as u8,
             code_count: count as u16,
+            boot: config.boot,
         };
-        let len = repr.emit_with_codes(chunk, &mut raw)?;
+        let len = repr.emit_with_codes(chunk, config.key.as_ref(), &mut raw)?;
         let mut frame = raw[..len].to_vec();
         log.frames += 1;
         log.events += count as u64;

@@ -14,6 +14,7 @@ use latentlink_bridge::decode::{self, DecoderKind};
 use latentlink_bridge::ingest::{Accepted, Ingest};
 use latentlink_bridge::replay::{ReplayError, codes_to_bits};
 use latentlink_package::{Package, PackageError};
+use latentlink_runtime::wire::FrameKey;
 use latentlink_runtime::wire::event::{EventRepr, event_packet_len, event_stream_len};
 use latentlink_trainer::train;
 use ndarray::{Array2, Axis};
@@ -79,7 +80,8 @@ pub struct FeedSummary {
 /// Sends `events` (one per row, ids 0, 1, ...) to a front-end on `writer`, then an end of
 /// stream, and reads its code frames from `reader` until every code came back, the reader
 /// ends, or `timeout` passes. Codes are compared with the host runtime's; with a `decoder`
-/// they are decoded and the error reported.
+/// they are decoded and the error reported. With a `key`, only frames sealed with it count
+/// (the front-end must have been built with the same key).
 ///
 /// # Errors
 /// [`FeedError`] if the events do not fit the model or the link fails.
@@ -88,6 +90,7 @@ pub fn feed(
     writer: impl Write + Send + 'static,
     package: &Package,
     events: &Array2<f32>,
+    key: Option<&FrameKey>,
     decoder: Option<DecoderKind>,
     timeout: Duration,
 ) -> Result<(ReturnedCodes, FeedSummary), FeedError> {
@@ -101,7 +104,7 @@ pub fn feed(
         let events = events.clone();
         thread::spawn(move || send_events(writer, &events))
     };
-    let mut ingest = Ingest::new(model_id, width_byte);
+    let mut ingest = Ingest::new(model_id, width_byte, key.cloned());
     let mut codes: ReturnedCodes = vec![None; events.nrows()];
     let mut received = 0;
     let mut buffer = vec![0u8; 64 * 1024];

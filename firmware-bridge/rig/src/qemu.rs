@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::feed::{self, FeedError, FeedSummary};
 use latentlink_bridge::decode::DecoderKind;
 use latentlink_package::Package;
+use latentlink_runtime::wire::FrameKey;
 
 /// Instructions per timer tick at `-icount shift=0` (1 ns per instruction, 25 MHz timer).
 const INSTRUCTIONS_PER_TICK: u64 = 40;
@@ -165,6 +166,10 @@ pub struct FirmwareReport {
     pub rejected: u64,
     /// Frames it sent.
     pub frames: u64,
+    /// Timer ticks spent building frames (header, tag, CRC, COBS), in total.
+    pub frame_ticks: u64,
+    /// 1 if the image seals its frames with a key, 0 if not.
+    pub sealed: u64,
     /// Timer ticks in the encoder: total, least and most per event.
     pub ticks_total: u64,
     /// See `ticks_total`.
@@ -201,6 +206,8 @@ impl FirmwareReport {
                 "events" => &mut report.events,
                 "rejected" => &mut report.rejected,
                 "frames" => &mut report.frames,
+                "frame_ticks" => &mut report.frame_ticks,
+                "sealed" => &mut report.sealed,
                 "ticks_total" => &mut report.ticks_total,
                 "ticks_min" => &mut report.ticks_min,
                 "ticks_max" => &mut report.ticks_max,
@@ -220,6 +227,12 @@ impl FirmwareReport {
     /// Instructions per encoded event (exact under `-icount shift=0`, to 40 instructions).
     pub fn instructions_per_event(&self) -> f64 {
         (self.ticks_total * INSTRUCTIONS_PER_TICK) as f64 / self.events.max(1) as f64
+    }
+
+    /// Instructions per frame sent, building it: header, tag (if sealed), CRC and COBS
+    /// (exact under `-icount shift=0`, to 40 instructions).
+    pub fn instructions_per_frame(&self) -> f64 {
+        (self.frame_ticks * INSTRUCTIONS_PER_TICK) as f64 / self.frames.max(1) as f64
     }
 
     /// Multiply-accumulates per instruction.
@@ -251,6 +264,7 @@ pub fn run(
     firmware: &Path,
     package: &Package,
     events: &Array2<f32>,
+    key: Option<&FrameKey>,
     decoder: Option<DecoderKind>,
     timeout: Duration,
 ) -> Result<QemuRun, QemuError> {
@@ -292,7 +306,7 @@ pub fn run(
             .try_clone()
             .map_err(|e| RunFailure::Socket(e).bare())?;
         Ok(feed::feed(
-            stream, writer, package, events, decoder, timeout,
+            stream, writer, package, events, key, decoder, timeout,
         )?)
     });
     let status = wait(&mut qemu, timeout);
@@ -338,6 +352,14 @@ pub fn table(run: &QemuRun) -> String {
         (
             "encode time at 1 instruction per cycle, 168 MHz",
             format!("{:.2} ms", r.instructions_per_event() / 168e3),
+        ),
+        (
+            if r.sealed == 1 {
+                "instructions per frame of 16 codes: header, SipHash tag, CRC, COBS"
+            } else {
+                "instructions per frame of 16 codes: header, CRC, COBS (unsealed)"
+            },
+            format!("{:.0}", r.instructions_per_frame()),
         ),
         (
             "flash: code + weights and constants",
@@ -434,7 +456,8 @@ mod tests {
 
     #[test]
     fn parses_the_report_line() {
-        let output = "boot\nLATENTLINK-REPORT events=300 rejected=0 frames=19 ticks_total=6000 \
+        let output = "boot\nLATENTLINK-REPORT events=300 rejected=0 frames=19 frame_ticks=190 sealed=1 \
+                      boot=1234abcd ticks_total=6000 \
                       ticks_min=19 ticks_max=21 macs=311296 model_id=02047e225cc06d67 scratch=1280 \
                       parameters=336896 blob=337032 stack_peak=2852 flash_budget=1048576 ram_budget=131072\n";
         let report = FirmwareReport::parse(output).unwrap();
@@ -442,6 +465,8 @@ mod tests {
         assert_eq!(report.frames, 19);
         assert_eq!(report.stack_peak, 2852);
         assert_eq!(report.instructions_per_event(), 800.0);
+        assert_eq!(report.instructions_per_frame(), 400.0);
+        assert_eq!(report.sealed, 1);
         assert!((report.macs_per_instruction() - 311_296.0 / 800.0).abs() < 1e-9);
         assert!(FirmwareReport::parse("no report here").is_none());
     }

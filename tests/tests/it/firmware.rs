@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The front-end firmware, built for `thumbv7em-none-eabihf` with the shipped model, runs on
 //! QEMU's Cortex-M4 board: every code it sends back over its emulated UART must equal the
-//! host runtime's and the package's golden codes, bit for bit. And the build's memory budget
+//! host runtime's and the package's golden codes, bit for bit, in frames sealed with the
+//! deployment key it was built with (`LATENTLINK_KEY_FILE`). And the build's memory budget
 //! check must stop a build whose model does not fit.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` Rust target (`.ci/run` installs
@@ -16,6 +17,7 @@ use std::time::Duration;
 use latentlink_bridge::decode::DecoderKind;
 use latentlink_package::Package;
 use latentlink_rig::{feed, qemu};
+use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::sim::Simulator;
 
 /// Simulated events after the 16 golden ones.
@@ -72,7 +74,20 @@ fn tools_present() -> bool {
     false
 }
 
-/// `cargo build --release` of the firmware, with extra environment.
+/// The key the test images are built with, in a key file in the firmware's target folder
+/// (one fixed path, so consecutive builds reuse each other).
+fn test_key() -> (FrameKey, PathBuf) {
+    let bytes = [0xa5; 16];
+    let path = firmware_target().join("test-frame.key");
+    std::fs::create_dir_all(firmware_target()).unwrap();
+    let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&path, &text).unwrap();
+    }
+    (FrameKey::from_bytes(&bytes), path)
+}
+
+/// `cargo build --release` of the firmware with the test key, and extra environment.
 fn build_firmware(env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
@@ -87,7 +102,8 @@ fn build_firmware(env: &[(&str, &str)]) -> Output {
         .env("CARGO_TARGET_DIR", firmware_target())
         .env_remove("LATENTLINK_FLASH_BUDGET")
         .env_remove("LATENTLINK_RAM_BUDGET")
-        .env_remove("LATENTLINK_MODEL");
+        .env_remove("LATENTLINK_MODEL")
+        .env("LATENTLINK_KEY_FILE", test_key().1);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -120,6 +136,7 @@ fn firmware_in_qemu_sends_codes_bit_exact_with_the_host() {
         &image,
         &model,
         &events,
+        Some(&test_key().0),
         Some(DecoderKind::Tract),
         Duration::from_secs(400),
     )
@@ -140,6 +157,9 @@ fn firmware_in_qemu_sends_codes_bit_exact_with_the_host() {
     let report = &run.report;
     assert_eq!((report.events, report.rejected), (total as u64, 0));
     assert_eq!(report.frames, run.feed.counters.frames);
+    // Every frame was sealed (the bridge took them under the key) and had its cost timed.
+    assert_eq!(report.sealed, 1);
+    assert!(report.instructions_per_frame() > 0.0);
     assert!(report.ticks_min > 0 && report.ticks_min <= report.ticks_max);
     // SMLAD does two MACs, so no encoder can beat 2 MAC per instruction.
     assert!(report.macs_per_instruction() < 2.0);

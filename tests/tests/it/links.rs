@@ -2,7 +2,9 @@
 //! One test per real link (pseudo-terminal serial, TCP, UDP): the emulator encodes a few
 //! thousand OPIS events with the shipped model's int8 encoder and sends them with injected
 //! faults; the bridge's counters must match the faults exactly, and its reconstructions of
-//! the golden inputs must match the package's golden reconstructions.
+//! the golden inputs must match the package's golden reconstructions. Frames are sealed with
+//! a deployment key, as beyond loopback they must be; forged frames, restarts and a listener
+//! beyond loopback without a key are tested on the real links too.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,10 +14,12 @@ use std::time::Duration;
 
 use latentlink_bridge::accounting::RejectReason;
 use latentlink_bridge::link::{LinkSpec, Sender};
+use latentlink_bridge::listen::ListenError;
 use latentlink_bridge::listen::{self, ListenConfig, Status};
 use latentlink_bridge::sink::read_chunks;
 use latentlink_package::{Golden, Package};
 use latentlink_rig::emulate::{self, EmulateConfig, FaultLog, Faults};
+use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::data::Events;
 use latentlink_trainer::export::verify;
 use latentlink_trainer::sim::Simulator;
@@ -26,6 +30,11 @@ const CODES_PER_FRAME: usize = 16;
 
 fn shipped_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/opis-b128")
+}
+
+/// The deployment key of these tests.
+fn key() -> FrameKey {
+    FrameKey::from_bytes(&[0x3c; 16])
 }
 
 fn faults() -> Faults {
@@ -68,10 +77,38 @@ fn listen_while(config: ListenConfig, send: impl FnOnce() -> FaultLog) -> (Statu
     (status, log)
 }
 
+/// Waits until the bridge's status file accounts for `events` events of stream 9: a front-end
+/// that reboots does so after its last frames were taken, and on TCP, the connection of its
+/// earlier run must not still be delivering when the new one starts (its frames would then
+/// be stale).
+fn wait_for_accounted(status: &Path, events: u64) {
+    if events == 0 {
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let accounted = std::fs::read_to_string(status)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Status>(&text).ok())
+            .and_then(|status| {
+                let s = status.counters.streams.get(&9)?.clone();
+                Some(s.decoded + s.lost + s.rejected)
+            });
+        if accounted >= Some(events) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bridge accounted for {accounted:?} of {events} events"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs the bridge on `listen_spec` while `send` sends; returns its status and the faults.
 fn run(
     listen_spec: LinkSpec,
-    send: impl FnOnce(&[u8], usize, &EmulateConfig) -> FaultLog,
+    send: impl FnOnce(&[u8], usize, &EmulateConfig, &Path) -> FaultLog,
 ) -> (Status, FaultLog, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = ListenConfig {
@@ -81,6 +118,7 @@ fn run(
         until_events: Some(EVENTS as u64),
         idle_exit: Some(Duration::from_secs(30)),
         batch_size: 64,
+        key: Some(key()),
         ..ListenConfig::new(
             listen_spec,
             Arc::new(Package::open(&shipped_model()).unwrap()),
@@ -88,14 +126,17 @@ fn run(
     };
     let (codes, width, model_id) = codes_to_send();
     let emulate_config = EmulateConfig {
-        model_id,
         stream: 9,
         codes_per_frame: CODES_PER_FRAME,
-        rate: 0.0,
         faults: faults(),
         seed: 11,
+        key: Some(key()),
+        ..EmulateConfig::new(model_id).unwrap()
     };
-    let (status, log) = listen_while(config, || send(&codes, width, &emulate_config));
+    let status_file = dir.path().join("status.json");
+    let (status, log) = listen_while(config, || {
+        send(&codes, width, &emulate_config, &status_file)
+    });
     (status, log, dir)
 }
 
@@ -169,11 +210,12 @@ fn check(status: &Status, log: &FaultLog, dir: &Path) {
     assert!(!from_file.running);
 }
 
-/// A long run with every fault at once, over UDP and then TCP: every event sent is decoded,
-/// lost or rejected, exactly as the faults say, with the archive written throughout. 48,000
-/// events here; `LATENTLINK_SOAK_EVENTS=1000000 cargo test --release -p latentlink-tests --
-/// soak` is the long soak BENCHMARKS reports. (The codes of 3000 events, sent over and over
-/// with new event ids.)
+/// A long run with every fault at once, over UDP and then TCP, with the front-end restarting
+/// halfway (a new boot nonce, event ids from 0 again): every event sent is decoded, lost or
+/// rejected, exactly as the faults say, with the archive written throughout. 48,000 events
+/// here; `LATENTLINK_SOAK_EVENTS=1000000 cargo test --release -p latentlink-tests -- soak` is
+/// the long soak BENCHMARKS reports. (The codes of 3000 events, sent over and over with new
+/// event ids.)
 #[test]
 fn soak_every_fault_at_once_over_udp_and_tcp() {
     let events: usize = std::env::var("LATENTLINK_SOAK_EVENTS").map_or(48_000, |n| {
@@ -190,25 +232,45 @@ fn soak_every_fault_at_once_over_udp_and_tcp() {
         let listen_spec: LinkSpec = listen_spec.replace("{port}", &port).parse().unwrap();
         let send_spec: LinkSpec = send_spec.replace("{port}", &port).parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
+        let status_file = dir.path().join("status.json");
         let config = ListenConfig {
             archive: Some(dir.path().join("codes.llca")),
+            status: Some(status_file.clone()),
             until_events: Some(events as u64),
             idle_exit: Some(Duration::from_secs(30)),
+            key: Some(key()),
             ..ListenConfig::new(listen_spec, Arc::clone(&package))
         };
         let emulate_config = EmulateConfig {
-            model_id,
             stream: 9,
             codes_per_frame: CODES_PER_FRAME,
             rate,
             faults: faults(),
             seed: 23,
+            key: Some(key()),
+            ..EmulateConfig::new(model_id).unwrap()
         };
         let (status, log) = listen_while(config, || {
-            let mut sender = Sender::open(&send_spec, Duration::from_secs(10)).unwrap();
-            emulate::send_codes(&codes, width, &emulate_config, &mut sender).unwrap()
+            // Two runs of the front-end, each on a fresh link with its own nonce.
+            let half = events / 2 * width;
+            let logs: Vec<FaultLog> = [&codes[..half], &codes[half..]]
+                .into_iter()
+                .enumerate()
+                .map(|(boot, run)| {
+                    wait_for_accounted(&status_file, (boot * events / 2) as u64);
+                    let config = EmulateConfig {
+                        boot: emulate::new_boot_nonce().unwrap(),
+                        ..emulate_config.clone()
+                    };
+                    let mut sender = Sender::open(&send_spec, Duration::from_secs(10)).unwrap();
+                    emulate::send_codes(run, width, &config, &mut sender).unwrap()
+                })
+                .collect();
+            logs.iter()
+                .fold(FaultLog::default(), |all, log| all.merged(log))
         });
         assert_eq!(log.events, events as u64);
+        assert_eq!(status.counters.streams[&9].restarts, 1);
         check_counts(&status, &log);
     }
 }
@@ -217,7 +279,7 @@ fn soak_every_fault_at_once_over_udp_and_tcp() {
 fn tcp_link_accounts_for_every_event() {
     let port = free_port();
     let spec: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
-    let (status, log, dir) = run(spec, |codes, width, config| {
+    let (status, log, dir) = run(spec, |codes, width, config, _status| {
         let mut sender = Sender::open(
             &format!("tcp:127.0.0.1:{port}").parse().unwrap(),
             Duration::from_secs(10),
@@ -232,7 +294,7 @@ fn tcp_link_accounts_for_every_event() {
 fn tcp_serves_front_ends_at_once_and_an_idle_one_blocks_none() {
     let port = free_port();
     let spec: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
-    let (status, _, _dir) = run(spec, |codes, width, config| {
+    let (status, _, _dir) = run(spec, |codes, width, config, _status| {
         // Connected first and silent throughout: a one-client server would serve only it.
         let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let half = codes.len() / width / 2 * width;
@@ -281,7 +343,7 @@ fn tcp_client_reconnects_when_the_front_end_goes_away() {
     // between them, and the bridge (the client) must reconnect in between.
     let port = free_port();
     let spec: LinkSpec = format!("tcp:127.0.0.1:{port}").parse().unwrap();
-    let (status, log, dir) = run(spec, |codes, width, config| {
+    let (status, log, dir) = run(spec, |codes, width, config, _status| {
         let server: LinkSpec = format!("tcp-listen:{port}").parse().unwrap();
         let half = codes.len() / width / CODES_PER_FRAME / 2 * CODES_PER_FRAME * width;
         let first = EmulateConfig {
@@ -317,10 +379,14 @@ fn tcp_client_reconnects_when_the_front_end_goes_away() {
     check(&status, &log, dir.path());
 }
 
-/// A front-end that restarts sends event ids from 0 again: the second run must be decoded and
-/// archived as a new run, not counted as duplicates of the first.
-fn a_restarted_front_end_starts_a_new_run(listen: LinkSpec, send: LinkSpec) {
-    let (status, _, dir) = run(listen, |codes, width, config| {
+/// A front-end that restarts sends event ids from 0 again, with a new boot nonce: the second
+/// run must be decoded and archived as a new run, not counted as duplicates of the first.
+/// `open_sender` opens the front-end's link for each boot.
+fn a_restarted_front_end_starts_a_new_run(
+    listen: LinkSpec,
+    open_sender: impl Fn() -> Sender + Send + 'static,
+) {
+    let (status, _, dir) = run(listen, move |codes, width, config, status_file| {
         let half = codes.len() / width / 2 * width;
         let config = EmulateConfig {
             faults: Faults::default(),
@@ -330,7 +396,12 @@ fn a_restarted_front_end_starts_a_new_run(listen: LinkSpec, send: LinkSpec) {
         };
         let mut events = 0;
         for _boot in 0..2 {
-            let mut sender = Sender::open(&send, Duration::from_secs(10)).unwrap();
+            wait_for_accounted(status_file, events);
+            let config = EmulateConfig {
+                boot: emulate::new_boot_nonce().unwrap(),
+                ..config.clone()
+            };
+            let mut sender = open_sender();
             events += emulate::send_codes(&codes[..half], width, &config, &mut sender)
                 .unwrap()
                 .events;
@@ -354,12 +425,16 @@ fn a_restarted_front_end_starts_a_new_run(listen: LinkSpec, send: LinkSpec) {
     assert_eq!(records.len(), EVENTS);
 }
 
+fn open(spec: String) -> impl Fn() -> Sender + Send + 'static {
+    move || Sender::open(&spec.parse().unwrap(), Duration::from_secs(10)).unwrap()
+}
+
 #[test]
 fn a_restarted_front_end_starts_a_new_run_over_tcp() {
     let port = free_port();
     a_restarted_front_end_starts_a_new_run(
         format!("tcp-listen:{port}").parse().unwrap(),
-        format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+        open(format!("tcp:127.0.0.1:{port}")),
     );
 }
 
@@ -368,15 +443,133 @@ fn a_restarted_front_end_starts_a_new_run_over_udp() {
     let port = free_port();
     a_restarted_front_end_starts_a_new_run(
         format!("udp:{port}").parse().unwrap(),
-        format!("udp:{port}").parse().unwrap(),
+        open(format!("udp:{port}")),
     );
+}
+
+#[test]
+fn a_restarted_front_end_starts_a_new_run_over_one_serial_line() {
+    // No reconnect shows on a serial line: only the boot nonce tells the new run.
+    let (master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = serialport::SerialPort::name(&slave).unwrap();
+    let writer = std::sync::Mutex::new(Some(master.try_clone_native().unwrap()));
+    let second = std::sync::Mutex::new(Some(master.try_clone_native().unwrap()));
+    a_restarted_front_end_starts_a_new_run(
+        format!("serial:{path}?baud=921600").parse().unwrap(),
+        move || {
+            let port = writer
+                .lock()
+                .unwrap()
+                .take()
+                .or_else(|| second.lock().unwrap().take())
+                .unwrap();
+            Sender::from_writer(port)
+        },
+    );
+    drop((master, slave));
+}
+
+#[test]
+fn forged_frames_over_udp_never_displace_the_honest_run() {
+    // Issue 15's attack: 16 frames claiming event ids 0..1423, sealed with the wrong key
+    // or not at all, then an honest run of 320 events. Before frames were authenticated
+    // the honest events counted as duplicates and the forged codes were archived.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let package = Arc::new(Package::open(&shipped_model()).unwrap());
+    let config = ListenConfig {
+        archive: Some(dir.path().join("codes.llca")),
+        until_events: Some(320),
+        idle_exit: Some(Duration::from_secs(30)),
+        key: Some(key()),
+        ..ListenConfig::new(format!("udp:{port}").parse().unwrap(), Arc::clone(&package))
+    };
+    let (codes, width, model_id) = codes_to_send();
+    let (status, _) = listen_while(config, || {
+        let mut sender = Sender::open(
+            &format!("udp:{port}").parse().unwrap(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let forger = EmulateConfig {
+            stream: 9,
+            codes_per_frame: 89,
+            key: Some(FrameKey::from_bytes(&[0x99; 16])),
+            ..EmulateConfig::new(model_id).unwrap()
+        };
+        let forged = vec![0xee; 16 * 89 * width];
+        // Half sealed with another key, half unsealed; the CRC is right on every one.
+        let half = forged.len() / 2;
+        emulate::send_codes(&forged[..half], width, &forger, &mut sender).unwrap();
+        let unsealed = EmulateConfig {
+            key: None,
+            ..forger
+        };
+        emulate::send_codes_from(&forged[half..], width, &unsealed, (8, 712), &mut sender).unwrap();
+        let honest = EmulateConfig {
+            stream: 9,
+            rate: 30_000.0,
+            key: Some(key()),
+            ..EmulateConfig::new(model_id).unwrap()
+        };
+        emulate::send_codes(&codes[..320 * width], width, &honest, &mut sender).unwrap()
+    });
+    let c = &status.counters;
+    let s = &c.streams[&9];
+    assert_eq!(
+        (s.decoded, s.duplicated, s.lost, s.rejected),
+        (320, 0, 0, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.rejected_frames[&RejectReason::Forged], 8, "{c:?}");
+    assert_eq!(
+        c.rejected_frames[&RejectReason::Unauthenticated],
+        8,
+        "{c:?}"
+    );
+    let (records, _) =
+        latentlink_bridge::archive::ArchiveReader::open(&dir.path().join("codes.llca"))
+            .unwrap()
+            .read_all()
+            .unwrap();
+    assert_eq!(records.len(), 320);
+    assert!(
+        records.iter().all(|r| r.code != [0xee; 16]),
+        "no forged code is archived"
+    );
+}
+
+#[test]
+fn a_listener_beyond_loopback_needs_a_key_or_an_explicit_opt_out() {
+    let package = Arc::new(Package::open(&shipped_model()).unwrap());
+    let spec: LinkSpec = format!("udp:0.0.0.0:{}", free_port()).parse().unwrap();
+    let config = ListenConfig {
+        idle_exit: Some(Duration::from_millis(100)),
+        ..ListenConfig::new(spec, package)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let error = listen::listen(&config, &stop).unwrap_err();
+    assert!(matches!(error, ListenError::KeyRequired { .. }), "{error}");
+    assert!(error.to_string().contains("--key-file"), "{error}");
+    for config in [
+        ListenConfig {
+            key: Some(key()),
+            ..config.clone()
+        },
+        ListenConfig {
+            unauthenticated: true,
+            ..config
+        },
+    ] {
+        listen::listen(&config, &stop).unwrap();
+    }
 }
 
 #[test]
 fn udp_link_accounts_for_every_event() {
     let port = free_port();
     let spec: LinkSpec = format!("udp:{port}").parse().unwrap();
-    let (status, log, dir) = run(spec, |codes, width, config| {
+    let (status, log, dir) = run(spec, |codes, width, config, _status| {
         let mut sender = Sender::open(
             &format!("udp:{port}").parse().unwrap(),
             Duration::from_secs(10),
@@ -401,7 +594,7 @@ fn serial_link_over_a_pseudo_terminal_accounts_for_every_event() {
     // would open /dev/ttyUSB0. Closing the master would hang up the slave and discard what
     // the bridge has not read yet, so both ends stay open until the bridge is done.
     let writer = master.try_clone_native().unwrap();
-    let (status, log, dir) = run(spec, move |codes, width, config| {
+    let (status, log, dir) = run(spec, move |codes, width, config, _status| {
         let mut sender = Sender::from_writer(writer);
         emulate::send_codes(codes, width, config, &mut sender).unwrap()
     });
