@@ -28,6 +28,7 @@
 //! | [`shape`] | [`EventShape`] and [`Normalisation`]: what the encoder reads |
 //! | [`golden`] | [`Golden`] vectors every side must reproduce |
 //! | [`npy`] | `.npy` reading that checks the header against the file before allocating |
+//! | `hdf5` | feature `hdf5`: HDF5 dataset reading, bounded against link cycles and huge headers |
 //! | [`open`] | [`Package::open`]: read a package once and verify its model id |
 //! | [`error`] | [`PackageError`] |
 //!
@@ -36,6 +37,8 @@
 pub mod error;
 pub mod files;
 pub mod golden;
+#[cfg(feature = "hdf5")]
+pub mod hdf5;
 pub mod manifest;
 pub mod model_id;
 pub mod npy;

@@ -149,13 +149,35 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Self, PackageError> {
         let path = dir.join(files::MANIFEST);
         let text = fs::read_to_string(&path).map_err(io_error(&path))?;
+        Self::from_toml(&text, &path)
+    }
+
+    /// Parses and checks the text of a manifest; `path` names it in errors.
+    ///
+    /// # Errors
+    /// [`PackageError::ManifestSyntax`] or [`PackageError::Inconsistent`].
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, PackageError> {
         let manifest: Self =
-            toml::from_str(&text).map_err(|source| PackageError::ManifestSyntax {
-                path: path.clone(),
+            toml::from_str(text).map_err(|source| PackageError::ManifestSyntax {
+                path: path.to_owned(),
                 source: Box::new(source),
             })?;
         manifest.inconsistency().map_or(Ok(manifest), |what| {
-            Err(PackageError::Inconsistent { path, what })
+            Err(PackageError::Inconsistent {
+                path: path.to_owned(),
+                what,
+            })
+        })
+    }
+
+    /// The manifest's text; `path` names it in errors.
+    ///
+    /// # Errors
+    /// [`PackageError::ManifestWrite`] if a value has no TOML form.
+    pub fn to_toml(&self, path: &Path) -> Result<String, PackageError> {
+        toml::to_string(self).map_err(|source| PackageError::ManifestWrite {
+            path: path.to_owned(),
+            source,
         })
     }
 
@@ -189,11 +211,7 @@ impl Manifest {
     /// [`PackageError`] naming the file.
     pub fn write(&self, dir: &Path) -> Result<(), PackageError> {
         let path = dir.join(files::MANIFEST);
-        let text = toml::to_string(self).map_err(|source| PackageError::ManifestWrite {
-            path: path.clone(),
-            source,
-        })?;
-        fs::write(&path, text).map_err(io_error(&path))
+        fs::write(&path, self.to_toml(&path)?).map_err(io_error(&path))
     }
 
     /// Parses the `[architecture]` table into the configuration type of the model crate.

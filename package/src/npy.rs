@@ -2,12 +2,14 @@
 //!
 //! `ndarray_npy::read_npy` allocates as many elements as the header claims before it reads a
 //! byte of data, so a 144-byte file whose header claims 2^60 elements aborts the process with
-//! an allocation failure. Every reader of `.npy` files in the workspace (training data, golden
-//! vectors, decoded chunks) goes through [`read`], which refuses such a file with
+//! an allocation failure; and its header reader allocates the header length the preamble
+//! claims (up to 4 GiB in format versions 2 and 3) before reading it (found by the `npy` fuzz
+//! target). Every reader of `.npy` files in the workspace (training data, golden vectors,
+//! decoded chunks) goes through [`read`], which refuses both with
 //! [`ReadNpyError::MissingData`] first.
 
 use std::fs::File;
-use std::io::{BufReader, Seek};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use ndarray::{Array, Dimension};
@@ -22,8 +24,23 @@ use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
 /// its header claims, and [`ReadNpyError::WrongDescriptor`] for an element type that is not a
 /// plain number (whose size this check cannot know).
 pub fn read<A: ReadableElement, D: Dimension>(path: &Path) -> Result<Array<A, D>, ReadNpyError> {
-    let mut file = BufReader::new(File::open(path)?);
-    let file_len = file.get_ref().metadata()?.len();
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    read_from(BufReader::new(file), file_len)
+}
+
+/// As [`read`], from the `file_len` bytes of an `.npy` file in `file`.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_from<A: ReadableElement, D: Dimension>(
+    mut file: impl Read + Seek,
+    file_len: u64,
+) -> Result<Array<A, D>, ReadNpyError> {
+    if header_end(&mut file)?.is_some_and(|end| end > file_len) {
+        return Err(ReadNpyError::MissingData);
+    }
+    file.rewind()?;
     let header = Header::from_reader(&mut file)?;
     let data_len = file_len.saturating_sub(file.stream_position()?);
     let element_bytes = numeric_element_bytes(&header)
@@ -38,6 +55,42 @@ pub fn read<A: ReadableElement, D: Dimension>(path: &Path) -> Result<Array<A, D>
     }
     file.rewind()?;
     Array::read_npy(file)
+}
+
+/// Where the header ends, by the preamble's header length: magic (6 bytes), version (2), then
+/// the header length, 2 bytes in version 1 and 4 in versions 2 and 3. `None` when the bytes
+/// are not such a preamble (the header reader then says what is wrong).
+fn header_end(file: &mut impl Read) -> std::io::Result<Option<u64>> {
+    let mut preamble = [0u8; 12];
+    let mut filled = 0;
+    while filled < preamble.len() {
+        match file.read(&mut preamble[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let [
+        b'\x93',
+        b'N',
+        b'U',
+        b'M',
+        b'P',
+        b'Y',
+        major,
+        _,
+        l0,
+        l1,
+        l2,
+        l3,
+    ] = preamble
+    else {
+        return Ok(None);
+    };
+    Ok(match (major, filled) {
+        (1, 10..) => Some(10 + u64::from(u16::from_le_bytes([l0, l1]))),
+        (2 | 3, 12) => Some(12 + u64::from(u32::from_le_bytes([l0, l1, l2, l3]))),
+        _ => None,
+    })
 }
 
 /// Bytes per element of a numeric descriptor such as `<f4`, `|u1` or `>i8`; `None` for
@@ -109,6 +162,20 @@ mod tests {
             read::<f32, ndarray::Ix2>(&path).unwrap(),
             Array2::zeros((2, 2))
         );
+    }
+
+    #[test]
+    fn a_preamble_claiming_a_header_longer_than_the_file_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("header.npy");
+        // Version 2: a 4-byte header length of 3.9 GB in a 12-byte file.
+        std::fs::write(&path, b"\x93NUMPY\x02\x00\x00\x00\x00\xe9").unwrap();
+        let err = read::<f32, ndarray::IxDyn>(&path).unwrap_err();
+        assert!(matches!(err, ReadNpyError::MissingData), "{err}");
+        // Version 1, 2-byte length: 65,535 bytes claimed, 20 there.
+        std::fs::write(&path, b"\x93NUMPY\x01\x00\xff\xff{'descr'").unwrap();
+        let err = read::<f32, ndarray::IxDyn>(&path).unwrap_err();
+        assert!(matches!(err, ReadNpyError::MissingData), "{err}");
     }
 
     #[test]

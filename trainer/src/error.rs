@@ -36,64 +36,21 @@ pub enum DataError {
         #[source]
         source: ndarray_npy::WriteNpyError,
     },
-    /// The HDF5 file or dataset could not be read or written.
+    /// An HDF5 file could not be written.
     #[error("{path}:{dataset}: {source}")]
     Hdf5 {
         /// The file.
         path: PathBuf,
         /// The dataset inside it.
         dataset: String,
-        /// What the HDF5 reader said.
+        /// What the HDF5 writer said.
         #[source]
         source: hdf5_pure::Error,
     },
-    /// The HDF5 dataset's values do not fill the shape it declares.
-    #[error("{path}:{dataset}: values do not match the declared shape ({source})")]
-    Hdf5Layout {
-        /// The file.
-        path: PathBuf,
-        /// The dataset inside it.
-        dataset: String,
-        /// What ndarray said.
-        #[source]
-        source: ndarray::ShapeError,
-    },
-    /// The HDF5 dataset declares more values than this machine can allocate.
-    #[error(
-        "{path}:{dataset}: declares shape {shape:?}, more values than this machine can hold; read a smaller dataset"
-    )]
-    Hdf5TooLarge {
-        /// The file.
-        path: PathBuf,
-        /// The dataset inside it.
-        dataset: String,
-        /// The shape it declares.
-        shape: Vec<u64>,
-    },
-    /// The HDF5 dataset's element type is not one of the supported ones.
-    #[error(
-        "{path}:{dataset}: element type {found} is not supported; expected f32, f64, i16, u16 or u8"
-    )]
-    Hdf5Dtype {
-        /// The file.
-        path: PathBuf,
-        /// The dataset inside it.
-        dataset: String,
-        /// The element type found.
-        found: String,
-    },
-    /// The HDF5 file has no dataset of that name.
-    #[error(
-        "{path}: no dataset {dataset:?}; the file holds [{available}] (name one as {path}:/group/dataset)"
-    )]
-    MissingDataset {
-        /// The file.
-        path: PathBuf,
-        /// The dataset asked for.
-        dataset: String,
-        /// The datasets the file holds, comma-separated.
-        available: String,
-    },
+    /// An HDF5 dataset could not be read (the error names the file, the dataset, and what
+    /// the file holds).
+    #[error(transparent)]
+    Hdf5Read(#[from] latentlink_package::hdf5::Hdf5Error),
     /// The element type is not one of the supported ones.
     #[error(
         "{path}: unsupported element type; expected f32, f64, i16, u16 or u8 (convert with numpy's astype)"

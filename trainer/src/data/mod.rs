@@ -27,12 +27,10 @@ use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use crate::error::DataError;
 pub use latentlink_package::{EventShape, Normalisation};
 
-/// Whether the allocator grants `count` values of `T`, asked once and released at once.
-/// Arrays are made with infallible allocation, which aborts the process instead of returning
-/// an error; a size taken from a file header or an option is asked for here first.
-pub(crate) fn can_allocate<T>(count: usize) -> bool {
-    Vec::<T>::new().try_reserve_exact(count).is_ok()
-}
+/// Whether the allocator grants `count` values of `T`: arrays are made with infallible
+/// allocation, which aborts the process instead of returning an error, so a size taken from a
+/// file header or an option is asked for here first.
+pub(crate) use latentlink_package::hdf5::can_allocate;
 
 /// Where recorded events come from, written `FILE.npy` or `FILE.h5:/group/dataset` on the
 /// command line (`.h5`, `.hdf5`, `.hdf`, `.nxs` and `.nx5` files are HDF5).
@@ -62,7 +60,7 @@ impl DataSource {
     ///
     /// # Errors
     /// [`DataError`] naming the file (and dataset) for every bad-input case; an HDF5 file
-    /// given without a dataset gets [`DataError::MissingDataset`], which lists the datasets.
+    /// given without a dataset gets `Hdf5Error::MissingDataset`, which lists the datasets.
     pub fn load(&self) -> Result<Events, DataError> {
         match self {
             Self::Npy(path) => npy::load_events(path),
@@ -308,7 +306,8 @@ mod tests {
             source("scan.nxs:/entry").to_string(),
             "scan.nxs:/entry".to_string()
         );
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/facility.h5");
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../package/tests/data/facility.h5");
         let err = DataSource::Hdf5 {
             path: fixture,
             dataset: String::new(),

@@ -1,4 +1,4 @@
-"""Writes the hostile HDF5 fixtures of trainer/src/data/hdf5.rs's tests with libhdf5 (h5py).
+"""Writes the hostile HDF5 fixtures of package/src/hdf5.rs's tests with libhdf5 (h5py).
 Run: python3 make_hostile_h5.py
 
 - cycle.h5: groups that link back to themselves and to the root (hard-link cycles are legal

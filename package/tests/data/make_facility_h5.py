@@ -1,4 +1,4 @@
-"""Writes facility.h5, the HDF5 fixture of trainer/src/data/hdf5.rs's tests, with libhdf5 (h5py).
+"""Writes facility.h5, the HDF5 fixture of package/src/hdf5.rs's and trainer/src/data/hdf5.rs's tests, with libhdf5 (h5py).
 
 It is laid out the way facility files are: NeXus-style groups, chunked and gzip-compressed
 ADC counts, and a float dataset with the shuffle filter. Run: python3 make_facility_h5.py

@@ -1,4 +1,9 @@
-//! The code archive: an append-only file of every decoded code, replayable later.
+//! # latentlink archive
+//!
+//! The code archive: an append-only file of every decoded code, replayable later. A crate of
+//! its own, with no machine-learning dependency, so that tools and fuzz targets
+//! (`firmware-bridge/fuzz`) read archives without compiling a decoder; the bridge re-exports
+//! it as `latentlink_bridge::archive`.
 //!
 //! # Format (version 1, little-endian)
 //!
@@ -16,7 +21,7 @@
 //! |---|---|
 //! | 2 | stream id |
 //! | 8 | event id |
-//! | width | the code ([`latentlink_runtime::code`] layout) |
+//! | width | the code (the layout of `latentlink_runtime::code`) |
 //! | 4 | CRC-32C of the record's bytes before it |
 //!
 //! Records of one frame are written with one `write` call and flushed to the OS, so a killed
@@ -287,10 +292,10 @@ impl ArchiveWriter {
     }
 }
 
-/// Reads an archive, one record at a time.
+/// Reads an archive, one record at a time, from a file (or any reader of its bytes).
 #[derive(Debug)]
-pub struct ArchiveReader {
-    reader: BufReader<File>,
+pub struct ArchiveReader<R: Read = File> {
+    reader: BufReader<R>,
     path: PathBuf,
     record: Vec<u8>,
     scan: ArchiveScan,
@@ -306,11 +311,21 @@ impl ArchiveReader {
     /// # Errors
     /// [`ArchiveError`] if the file is missing, not an archive, or of another version.
     pub fn open(path: &Path) -> Result<Self, ArchiveError> {
-        let io_error = |source| ArchiveError::Io {
+        let file = File::open(path).map_err(|source| ArchiveError::Io {
             path: path.to_owned(),
             source,
-        };
-        let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
+        })?;
+        Self::from_reader(file, path)
+    }
+}
+
+impl<R: Read> ArchiveReader<R> {
+    /// Reads an archive's header from `reader`; `path` names it in errors.
+    ///
+    /// # Errors
+    /// [`ArchiveError`] if the bytes are not an archive, or of another version.
+    pub fn from_reader(reader: R, path: &Path) -> Result<Self, ArchiveError> {
+        let mut reader = BufReader::new(reader);
         let mut h = [0u8; HEADER_LEN];
         reader
             .read_exact(&mut h)

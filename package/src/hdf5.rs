@@ -1,0 +1,300 @@
+//! HDF5 dataset reading (feature `hdf5`), through the pure-Rust `hdf5-pure` crate, with the
+//! checks a file from anywhere needs before it is trusted.
+//!
+//! A dataset is named by its path inside the file (`/entry/data/spectra`). Contiguous,
+//! chunked and compact storage and the deflate, shuffle and LZF filters are read; the element
+//! types are `f32`, `f64`, `i16`, `u16` and `u8`, read as `f32`. Two things a hostile or
+//! damaged file can do are refused rather than followed:
+//!
+//! - hard links that form a cycle (a group that contains itself): listing the datasets for an
+//!   error message walks at most [`MAX_GROUPS_LISTED`] groups, [`MAX_GROUP_DEPTH`] deep;
+//! - a header that declares more values than the machine can allocate: refused as
+//!   [`Hdf5Error::TooLarge`] before the reader allocates them.
+//!
+//! The trainer (training data) reads HDF5 through [`read_f32`]; the fuzz target
+//! `firmware-bridge/fuzz` (`hdf5`) runs it on arbitrary bytes.
+
+use std::path::{Path, PathBuf};
+
+use hdf5_pure::{DType, File};
+use ndarray::{ArrayD, IxDyn};
+
+/// Groups visited when listing a file's datasets.
+pub const MAX_GROUPS_LISTED: usize = 256;
+/// Datasets listed at most.
+pub const MAX_DATASETS_LISTED: usize = 64;
+/// Deepest group visited when listing.
+pub const MAX_GROUP_DEPTH: usize = 16;
+
+/// Why an HDF5 dataset could not be read. Every variant names the file and the dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Hdf5Error {
+    /// The file could not be opened.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HDF5 reader refused the file or dataset.
+    #[error("{path}:{dataset}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// What the HDF5 reader said.
+        #[source]
+        source: hdf5_pure::Error,
+    },
+    /// The dataset's values do not fill the shape it declares.
+    #[error("{path}:{dataset}: values do not match the declared shape ({source})")]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// What ndarray said.
+        #[source]
+        source: ndarray::ShapeError,
+    },
+    /// The dataset declares more values than this machine can allocate.
+    #[error(
+        "{path}:{dataset}: declares shape {shape:?}, more values than this machine can hold; read a smaller dataset"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The shape it declares.
+        shape: Vec<u64>,
+    },
+    /// The dataset's element type is not one of the supported ones.
+    #[error(
+        "{path}:{dataset}: element type {found} is not supported; expected f32, f64, i16, u16 or u8"
+    )]
+    Dtype {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The element type found.
+        found: String,
+    },
+    /// The file has no dataset of that name.
+    #[error(
+        "{path}: no dataset {dataset:?}; the file holds [{available}] (name one as {path}:/group/dataset)"
+    )]
+    MissingDataset {
+        /// The file.
+        path: PathBuf,
+        /// The dataset asked for.
+        dataset: String,
+        /// The datasets the file holds, comma-separated.
+        available: String,
+    },
+}
+
+/// Reads dataset `dataset` of the HDF5 file at `path` as `f32` (`f64` rounds to the nearest
+/// `f32`; `i16`, `u16` and `u8` convert exactly).
+///
+/// # Errors
+/// [`Hdf5Error`] naming the file and dataset: missing file, not HDF5, no such dataset (the
+/// error lists the datasets the file holds), more values than memory, or an unsupported
+/// element type.
+pub fn read_f32(path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
+    if !path.exists() {
+        return Err(Hdf5Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let file = File::open(path).map_err(|source| Hdf5Error::Read {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        source,
+    })?;
+    read_dataset(&file, path, dataset)
+}
+
+/// As [`read_f32`], from the bytes of an HDF5 file; `path` names it in errors.
+///
+/// # Errors
+/// As [`read_f32`].
+pub fn read_f32_from_bytes(
+    bytes: Vec<u8>,
+    path: &Path,
+    dataset: &str,
+) -> Result<ArrayD<f32>, Hdf5Error> {
+    let file = File::from_bytes(bytes).map_err(|source| Hdf5Error::Read {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        source,
+    })?;
+    read_dataset(&file, path, dataset)
+}
+
+fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
+    let read_error = |source| Hdf5Error::Read {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        source,
+    };
+    let Ok(handle) = file.dataset(dataset) else {
+        return Err(Hdf5Error::MissingDataset {
+            path: path.to_owned(),
+            dataset: dataset.to_owned(),
+            available: dataset_paths(file).join(", "),
+        });
+    };
+    let declared = handle.shape().map_err(read_error)?;
+    let too_large = || Hdf5Error::TooLarge {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        shape: declared.clone(),
+    };
+    let shape: Vec<usize> = declared
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| too_large()))
+        .collect::<Result<_, _>>()?;
+    // The reader allocates what the header declares before reading, up to 8 bytes a value.
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if !values.is_some_and(can_allocate::<f64>) {
+        return Err(too_large());
+    }
+    let values: Vec<f32> = match handle.dtype().map_err(read_error)? {
+        DType::F32 => handle.read_f32().map_err(read_error)?,
+        DType::F64 => to_f32(handle.read_f64().map_err(read_error)?, |v| v as f32),
+        DType::I16 => to_f32(handle.read_i16().map_err(read_error)?, f32::from),
+        DType::U16 => to_f32(handle.read_u16().map_err(read_error)?, f32::from),
+        DType::U8 => to_f32(handle.read_u8().map_err(read_error)?, f32::from),
+        other => {
+            return Err(Hdf5Error::Dtype {
+                path: path.to_owned(),
+                dataset: dataset.to_owned(),
+                found: other.to_string(),
+            });
+        }
+    };
+    ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|source| Hdf5Error::Layout {
+        path: path.to_owned(),
+        dataset: dataset.to_owned(),
+        source,
+    })
+}
+
+/// Whether the allocator grants `count` values of `T`, asked once and released at once
+/// (`try_reserve` refuses where an infallible allocation would abort the process).
+pub fn can_allocate<T>(count: usize) -> bool {
+    Vec::<T>::new().try_reserve_exact(count).is_ok()
+}
+
+fn to_f32<T: Copy>(values: Vec<T>, convert: impl Fn(T) -> f32) -> Vec<f32> {
+    values.into_iter().map(convert).collect()
+}
+
+/// The datasets in the file, as full paths, so an error can list what is there (within the
+/// limits above; "..." marks a list cut short).
+fn dataset_paths(file: &File) -> Vec<String> {
+    struct Walk {
+        out: Vec<String>,
+        groups_left: usize,
+        cut: bool,
+    }
+    fn walk(group: &hdf5_pure::Group, prefix: &str, depth: usize, state: &mut Walk) {
+        let full = state.out.len() >= MAX_DATASETS_LISTED;
+        if full || state.groups_left == 0 || depth > MAX_GROUP_DEPTH {
+            state.cut = true;
+            return;
+        }
+        state.groups_left -= 1;
+        for name in group.datasets().unwrap_or_default() {
+            state.out.push(format!("{prefix}/{name}"));
+        }
+        for name in group.groups().unwrap_or_default() {
+            if let Ok(child) = group.group(&name) {
+                walk(&child, &format!("{prefix}/{name}"), depth + 1, state);
+            }
+        }
+    }
+    let mut state = Walk {
+        out: Vec::new(),
+        groups_left: MAX_GROUPS_LISTED,
+        cut: false,
+    };
+    walk(&file.root(), "", 0, &mut state);
+    if state.cut {
+        state.out.push("...".to_owned());
+    }
+    state.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
+    }
+
+    #[test]
+    fn reads_chunked_compressed_datasets_written_by_libhdf5() {
+        // `tests/data/make_facility_h5.py`: counts = arange(6·2·8) · 7 as chunked, gzip u16.
+        let counts = read_f32(&fixture("facility.h5"), "/entry/data/spectra").unwrap();
+        assert_eq!(counts.shape(), &[6, 2, 8]);
+        assert_eq!(counts[[1, 1, 0]], 168.0);
+        let calibrated = read_f32(&fixture("facility.h5"), "entry/data/calibrated").unwrap();
+        // The same values as float, halved, stored shuffled (its shape is events × samples).
+        assert_eq!(calibrated.len(), counts.len());
+        assert!(calibrated.iter().zip(&counts).all(|(c, v)| *c == v * 0.5));
+    }
+
+    #[test]
+    fn bad_datasets_name_the_file_and_what_is_there() {
+        let err = read_f32(&fixture("facility.h5"), "/entry/data/missing").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Hdf5Error::MissingDataset { .. })
+                && text.contains("facility.h5")
+                && text.contains("/entry/data/spectra"),
+            "{text}"
+        );
+        let err = read_f32(&fixture("facility.h5"), "/entry/data/labels").unwrap_err();
+        assert!(matches!(err, Hdf5Error::Dtype { .. }), "{err}");
+        let err = read_f32(&fixture("gone.h5"), "/x").unwrap_err();
+        assert!(matches!(err, Hdf5Error::Io { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_whose_links_form_a_cycle_lists_its_datasets_and_ends() {
+        let err = read_f32(&fixture("cycle.h5"), "/entry/missing").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Hdf5Error::MissingDataset { .. })
+                && text.contains("/entry/data,")
+                && text.contains(", ...]"),
+            "{text}"
+        );
+        assert_eq!(
+            read_f32(&fixture("cycle.h5"), "/entry/loop/loop/data")
+                .unwrap()
+                .len(),
+            12
+        );
+    }
+
+    #[test]
+    fn a_dataset_declaring_more_than_memory_is_refused_not_allocated() {
+        let err = read_f32(&fixture("huge.h5"), "/huge").unwrap_err();
+        assert!(
+            matches!(err, Hdf5Error::TooLarge { .. }) && err.to_string().contains("huge.h5"),
+            "{err}"
+        );
+    }
+}
