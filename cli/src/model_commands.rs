@@ -67,6 +67,33 @@ pub(crate) enum ModelCommand {
         #[arg(long, default_value = "flex")]
         backend: Backend,
     },
+    /// Re-write a package's golden vectors (inputs, float and int8 codes, reconstructions) from
+    /// other events, e.g. more of them, or events of your detector; the ONNX files are checked
+    /// in tract on the new inputs first. The model, and so its id, is unchanged: golden
+    /// vectors are what every side must reproduce, and the shipped package's are pinned by a
+    /// test, so re-writing them is a deliberate act.
+    ///
+    /// Example: latentlink golden --model runs/opis-b128 --sim opis --events 256
+    Golden {
+        /// Model package folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Simulate the events.
+        #[arg(long, conflicts_with = "data")]
+        sim: Option<Simulator>,
+        /// Or read them (the first --events of them): FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: Option<DataSource>,
+        /// Golden events.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = pipeline::GOLDEN_EVENTS)]
+        events: usize,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Compute backend.
+        #[arg(long, default_value = "flex")]
+        backend: Backend,
+    },
     /// Re-write a package's encoder.onnx and decoder.onnx from its burn record, verified in
     /// tract against burn on the golden inputs.
     ///
@@ -485,6 +512,41 @@ fn quantize_command(
     Ok(())
 }
 
+fn golden_command(model_dir: &Path, events: &Events, backend: Backend) -> Result<()> {
+    let LoadedPackage {
+        opened,
+        model,
+        normalisation,
+        device,
+    } = load_package(model_dir, backend)?;
+    events.expect_shape(opened.manifest.input.shape(), "the golden events")?;
+    let parity = verify::check(
+        &model,
+        &normalisation,
+        &fs::read(model_dir.join(files::ENCODER_ONNX))?,
+        &fs::read(model_dir.join(files::DECODER_ONNX))?,
+        &events.data,
+        &device,
+    )?;
+    let golden = pipeline::golden(
+        &model,
+        &normalisation,
+        &opened.blob,
+        events.data.clone(),
+        &device,
+    )?;
+    golden.write(model_dir)?;
+    println!(
+        "wrote {} golden events to {} (ONNX checked in tract on them: mu {:.1e}, reconstruction {:.1e} relative error); model id {} unchanged",
+        events.len(),
+        model_dir.join("golden").display(),
+        parity.mu,
+        parity.reconstruction,
+        opened.model_id()
+    );
+    Ok(())
+}
+
 fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
     let LoadedPackage {
         opened,
@@ -588,6 +650,17 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             calibration,
             backend,
         } => quantize_command(&model, &calibration, backend),
+        ModelCommand::Golden {
+            model,
+            sim,
+            data,
+            events,
+            seed,
+            backend,
+        } => {
+            let events = crate::link_commands::load_events(sim, data.as_ref(), events, seed)?;
+            golden_command(&model, &events, backend)
+        }
         ModelCommand::Export { model, backend } => export_command(&model, backend),
         ModelCommand::Eval {
             model,

@@ -201,7 +201,7 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     // Export the float model and check every file in tract before it is written.
     let encoder_onnx = onnx::to_bytes(&onnx::encoder(&model, &normalisation, events.shape))?;
     let decoder_onnx = onnx::to_bytes(&onnx::decoder(&model, &normalisation))?;
-    let golden_count = split.validation.len().min(16);
+    let golden_count = split.validation.len().min(GOLDEN_EVENTS);
     let golden_inputs = split
         .validation
         .data
@@ -298,8 +298,15 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     })
 }
 
-/// Golden vectors of `inputs`: float codes, int8 runtime codes, and the float decoder's
-/// reconstructions of the int8 codes.
+/// Golden events a new package gets (fewer if the validation split is smaller): enough to
+/// exercise every bit of the code and the decoder's range, small enough to commit.
+pub const GOLDEN_EVENTS: usize = 256;
+
+/// The golden vectors of `inputs`: float codes from the burn model, int8 codes from the
+/// runtime blob, and the burn decoder's reconstructions of the int8 codes.
+///
+/// # Errors
+/// [`PtqError`] if the blob does not encode the inputs.
 pub fn golden(
     model: &Vae,
     normalisation: &Normalisation,

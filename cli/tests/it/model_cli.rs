@@ -213,6 +213,30 @@ fn train_writes_a_complete_package() {
         !out.join("checkpoint.bpk").exists(),
         "the training checkpoint is not part of the package"
     );
+    // The golden set is re-written from other events on request; the model id stays, and
+    // every side still reproduces it.
+    let id = latentlink_package::Package::open(&out).unwrap().model_id();
+    let output = latentlink(&[
+        "golden",
+        "--model",
+        out.to_str().unwrap(),
+        "--sim",
+        "opis",
+        "--events",
+        "40",
+        "--seed",
+        "9",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        latentlink_package::Golden::read(&out).unwrap().inputs.nrows(),
+        40
+    );
+    assert_eq!(
+        latentlink_package::Package::open(&out).unwrap().model_id(),
+        id
+    );
+    check_package(&out, "train");
     // Training into it again is refused up front, before any training.
     refused(
         &["train", "--sim", "opis", "--out", out.to_str().unwrap()],

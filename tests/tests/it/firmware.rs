@@ -20,7 +20,7 @@ use latentlink_rig::{feed, qemu};
 use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::sim::Simulator;
 
-/// Simulated events after the 16 golden ones.
+/// Simulated events after the package's golden ones.
 const EVENTS: usize = 300;
 
 /// The tests build into one target folder with different budgets: one at a time.
