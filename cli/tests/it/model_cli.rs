@@ -229,7 +229,10 @@ fn train_writes_a_complete_package() {
     ]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(
-        latentlink_package::Golden::read(&out).unwrap().inputs.nrows(),
+        latentlink_package::Golden::read(&out)
+            .unwrap()
+            .inputs
+            .nrows(),
         40
     );
     assert_eq!(
