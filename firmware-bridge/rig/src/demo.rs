@@ -266,7 +266,10 @@ fn run_serial(
     codes: &[u8],
     emulate_config: &EmulateConfig,
 ) -> Result<LinkSummary, DemoError> {
-    let (master, slave) = serialport::TTYPort::pair()?;
+    let (mut master, slave) = serialport::TTYPort::pair()?;
+    // A UART transmitter waits for the line to drain; the pseudo-terminal's default 100 ms
+    // write timeout would fail the run whenever a busy machine keeps the bridge from reading.
+    serialport::SerialPort::set_timeout(&mut master, Duration::from_secs(60))?;
     let path = serialport::SerialPort::name(&slave).ok_or_else(|| DemoError::Link {
         link: "pseudo-terminal".into(),
         source: std::io::Error::other("the pseudo-terminal has no device path"),

@@ -462,7 +462,7 @@ fn a_restarted_front_end_starts_a_new_run_over_udp() {
 #[test]
 fn a_restarted_front_end_starts_a_new_run_over_one_serial_line() {
     // No reconnect shows on a serial line: only the boot nonce tells the new run.
-    let (master, slave) = serialport::TTYPort::pair().unwrap();
+    let (master, slave) = pseudo_terminal();
     let path = serialport::SerialPort::name(&slave).unwrap();
     let writer = std::sync::Mutex::new(Some(master.try_clone_native().unwrap()));
     let second = std::sync::Mutex::new(Some(master.try_clone_native().unwrap()));
@@ -599,7 +599,7 @@ fn udp_link_accounts_for_every_event() {
 
 #[test]
 fn serial_link_over_a_pseudo_terminal_accounts_for_every_event() {
-    let (master, slave) = serialport::TTYPort::pair().unwrap();
+    let (master, slave) = pseudo_terminal();
     let path = serialport::SerialPort::name(&slave).unwrap();
     let spec: LinkSpec = format!("serial:{path}?baud=921600").parse().unwrap();
     // The emulator writes the master side; the bridge opens the slave by its path, as it
@@ -612,6 +612,15 @@ fn serial_link_over_a_pseudo_terminal_accounts_for_every_event() {
     });
     drop((master, slave));
     check(&status, &log, dir.path());
+}
+
+/// A pseudo-terminal pair whose master side, where the emulator writes, waits as long as a
+/// UART would for the line to drain: the default 100 ms write timeout fails a test whenever
+/// a loaded machine keeps the bridge from reading for that long.
+fn pseudo_terminal() -> (serialport::TTYPort, serialport::TTYPort) {
+    let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+    serialport::SerialPort::set_timeout(&mut master, Duration::from_secs(60)).unwrap();
+    (master, slave)
 }
 
 fn free_port() -> u16 {
