@@ -113,11 +113,7 @@ pub fn read_f32(path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
-    let file = File::open(path).map_err(|source| Hdf5Error::Read {
-        path: path.to_owned(),
-        dataset: dataset.to_owned(),
-        source,
-    })?;
+    let file = File::open(path).map_err(read_error(path, dataset))?;
     read_dataset(&file, path, dataset)
 }
 
@@ -130,20 +126,21 @@ pub fn read_f32_from_bytes(
     path: &Path,
     dataset: &str,
 ) -> Result<ArrayD<f32>, Hdf5Error> {
-    let file = File::from_bytes(bytes).map_err(|source| Hdf5Error::Read {
-        path: path.to_owned(),
-        dataset: dataset.to_owned(),
-        source,
-    })?;
+    let file = File::from_bytes(bytes).map_err(read_error(path, dataset))?;
     read_dataset(&file, path, dataset)
 }
 
-fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
-    let read_error = |source| Hdf5Error::Read {
+/// What the HDF5 reader said about `dataset` of `path`, as an [`Hdf5Error::Read`].
+fn read_error(path: &Path, dataset: &str) -> impl Fn(hdf5_pure::Error) -> Hdf5Error {
+    move |source| Hdf5Error::Read {
         path: path.to_owned(),
         dataset: dataset.to_owned(),
         source,
-    };
+    }
+}
+
+fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
+    let read_error = read_error(path, dataset);
     let Ok(handle) = file.dataset(dataset) else {
         return Err(Hdf5Error::MissingDataset {
             path: path.to_owned(),
@@ -151,7 +148,7 @@ fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, 
             available: dataset_paths(file).join(", "),
         });
     };
-    let declared = handle.shape().map_err(read_error)?;
+    let declared = handle.shape().map_err(&read_error)?;
     let too_large = || Hdf5Error::TooLarge {
         path: path.to_owned(),
         dataset: dataset.to_owned(),
@@ -166,12 +163,12 @@ fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, 
     if !values.is_some_and(can_allocate::<f64>) {
         return Err(too_large());
     }
-    let values: Vec<f32> = match handle.dtype().map_err(read_error)? {
-        DType::F32 => handle.read_f32().map_err(read_error)?,
-        DType::F64 => to_f32(handle.read_f64().map_err(read_error)?, |v| v as f32),
-        DType::I16 => to_f32(handle.read_i16().map_err(read_error)?, f32::from),
-        DType::U16 => to_f32(handle.read_u16().map_err(read_error)?, f32::from),
-        DType::U8 => to_f32(handle.read_u8().map_err(read_error)?, f32::from),
+    let values: Vec<f32> = match handle.dtype().map_err(&read_error)? {
+        DType::F32 => handle.read_f32().map_err(&read_error)?,
+        DType::F64 => to_f32(handle.read_f64().map_err(&read_error)?, |v| v as f32),
+        DType::I16 => to_f32(handle.read_i16().map_err(&read_error)?, f32::from),
+        DType::U16 => to_f32(handle.read_u16().map_err(&read_error)?, f32::from),
+        DType::U8 => to_f32(handle.read_u8().map_err(&read_error)?, f32::from),
         other => {
             return Err(Hdf5Error::Dtype {
                 path: path.to_owned(),

@@ -22,7 +22,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use latentlink_runtime::wire::{
-    CRC_LEN, FrameError, FrameKey, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN, TAG_LEN,
+    FrameError, FrameKey, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN, raw_len,
 };
 use latentlink_runtime::{BlobError, EncodeError, Model};
 use ndarray::Array2;
@@ -294,8 +294,9 @@ pub fn send_codes_from(
     start: (u32, u64),
     sender: &mut Sender,
 ) -> Result<FaultLog, EmulateError> {
-    let tag = if config.key.is_some() { TAG_LEN } else { 0 };
-    let max = (MAX_FRAME_LEN - HEADER_LEN - tag - CRC_LEN) / code_bytes.max(1);
+    // What a frame holds besides its codes comes from the wire's own length formula.
+    let overhead = raw_len(0, code_bytes, config.key.is_some());
+    let max = (MAX_FRAME_LEN - overhead) / code_bytes.max(1);
     let per_frame = config.codes_per_frame;
     if per_frame == 0 || per_frame > max {
         return Err(EmulateError::FrameTooLarge {
