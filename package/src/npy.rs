@@ -7,9 +7,16 @@
 //! target). Every reader of `.npy` files in the workspace (training data, golden vectors,
 //! decoded chunks) goes through [`read`], which refuses both with
 //! [`ReadNpyError::MissingData`] first.
+//!
+//! The header itself is a Python literal, and the literal parser backtracks: each level of
+//! nested `[` or `{` multiplies its time by four to six, so a header of 150 bytes can take
+//! seconds (also found by the fuzz target). A numeric array's header is a flat dictionary
+//! holding one shape tuple, so [`read`] refuses, before parsing, headers that nest brackets
+//! deeper than that or that are longer than numpy's own limit of 10,000 bytes.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
 use ndarray::{Array, Dimension};
@@ -37,8 +44,11 @@ pub fn read_from<A: ReadableElement, D: Dimension>(
     mut file: impl Read + Seek,
     file_len: u64,
 ) -> Result<Array<A, D>, ReadNpyError> {
-    if header_end(&mut file)?.is_some_and(|end| end > file_len) {
-        return Err(ReadNpyError::MissingData);
+    if let Some(header) = header_span(&mut file)? {
+        if header.end > file_len {
+            return Err(ReadNpyError::MissingData);
+        }
+        check_header_shape(&mut file, header)?;
     }
     file.rewind()?;
     let header = Header::from_reader(&mut file)?;
@@ -57,10 +67,10 @@ pub fn read_from<A: ReadableElement, D: Dimension>(
     Array::read_npy(file)
 }
 
-/// Where the header ends, by the preamble's header length: magic (6 bytes), version (2), then
-/// the header length, 2 bytes in version 1 and 4 in versions 2 and 3. `None` when the bytes
-/// are not such a preamble (the header reader then says what is wrong).
-fn header_end(file: &mut impl Read) -> std::io::Result<Option<u64>> {
+/// Where the header lies in the file, by the preamble: magic (6 bytes), version (2), then the
+/// header length, 2 bytes in version 1 and 4 in versions 2 and 3. `None` when the bytes are
+/// not such a preamble (the header reader then says what is wrong).
+fn header_span(file: &mut impl Read) -> std::io::Result<Option<Range<u64>>> {
     let mut preamble = [0u8; 12];
     let mut filled = 0;
     while filled < preamble.len() {
@@ -87,10 +97,55 @@ fn header_end(file: &mut impl Read) -> std::io::Result<Option<u64>> {
         return Ok(None);
     };
     Ok(match (major, filled) {
-        (1, 10..) => Some(10 + u64::from(u16::from_le_bytes([l0, l1]))),
-        (2 | 3, 12) => Some(12 + u64::from(u32::from_le_bytes([l0, l1, l2, l3]))),
+        (1, 10..) => Some(10..10 + u64::from(u16::from_le_bytes([l0, l1]))),
+        (2 | 3, 12) => Some(12..12 + u64::from(u32::from_le_bytes([l0, l1, l2, l3]))),
         _ => None,
     })
+}
+
+/// The longest header numpy itself reads without being told it is trusted.
+const MAX_HEADER_BYTES: u64 = 10_000;
+
+/// The deepest bracket nesting of a numeric array's header: the dictionary and its shape tuple.
+const MAX_HEADER_NESTING: usize = 2;
+
+/// Refuses headers that are too long or nest too deep for a numeric array (which would only
+/// slow the backtracking literal parser down).
+fn check_header_shape(
+    file: &mut (impl Read + Seek),
+    header: Range<u64>,
+) -> Result<(), ReadNpyError> {
+    let refuse = |what: String| {
+        ReadNpyError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not a numeric .npy header: {what}"),
+        ))
+    };
+    let header_len = header.end - header.start;
+    if header_len > MAX_HEADER_BYTES {
+        return Err(refuse(format!(
+            "{header_len} bytes, over numpy's limit of {MAX_HEADER_BYTES}"
+        )));
+    }
+    file.seek(SeekFrom::Start(header.start))?;
+    let mut text = Vec::new();
+    file.take(header_len).read_to_end(&mut text)?;
+    let mut depth = 0usize;
+    for &byte in &text {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_HEADER_NESTING {
+                    return Err(refuse(format!(
+                        "brackets nested deeper than {MAX_HEADER_NESTING} levels"
+                    )));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Bytes per element of a numeric descriptor such as `<f4`, `|u1` or `>i8`; `None` for
@@ -186,5 +241,44 @@ mod tests {
         std::fs::write(&path, npy_bytes(dict, &[])).unwrap();
         let err = read::<f32, ndarray::IxDyn>(&path).unwrap_err();
         assert!(matches!(err, ReadNpyError::WrongDescriptor(_)), "{err}");
+    }
+
+    #[test]
+    fn headers_nesting_too_deep_or_too_long_are_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested.npy");
+        let refused = |dict: &str| {
+            std::fs::write(&path, npy_bytes(dict, &[0; 16])).unwrap();
+            let err = read::<f32, ndarray::IxDyn>(&path).unwrap_err();
+            match err {
+                ReadNpyError::Io(err) => err.to_string(),
+                other => panic!("{other}"),
+            }
+        };
+        // Twelve levels of `{` take the literal parser seconds; refused at once.
+        let deep = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': {}{}}}",
+            "{".repeat(12),
+            "}".repeat(12)
+        );
+        assert!(refused(&deep).contains("nested deeper than 2"));
+        let list = "{'descr': '<f4', 'fortran_order': False, 'shape': ([4],), }";
+        assert!(refused(list).contains("nested deeper than 2"));
+        let long = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }}{}",
+            " ".repeat(10_000)
+        );
+        assert!(refused(&long).contains("over numpy's limit of 10000"));
+        // Version 3 (4-byte header length): the same check, on the header after 12 bytes.
+        let v1 = npy_bytes(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
+            &[0; 16],
+        );
+        let header_len = u32::from(u16::from_le_bytes([v1[8], v1[9]]));
+        let mut v3 = b"\x93NUMPY\x03\x00".to_vec();
+        v3.extend_from_slice(&header_len.to_le_bytes());
+        v3.extend_from_slice(&v1[10..]);
+        std::fs::write(&path, &v3).unwrap();
+        assert_eq!(read::<f32, ndarray::IxDyn>(&path).unwrap().len(), 4);
     }
 }
