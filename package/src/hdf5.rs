@@ -9,14 +9,21 @@
 //! - hard links that form a cycle (a group that contains itself): listing the datasets for an
 //!   error message walks at most [`MAX_GROUPS_LISTED`] groups, [`MAX_GROUP_DEPTH`] deep;
 //! - a header that declares more values than the machine can allocate: refused as
-//!   [`Hdf5Error::TooLarge`] before the reader allocates them.
+//!   [`Hdf5Error::TooLarge`] before the reader allocates them;
+//! - a header that declares more bytes than the file could hold, even at deflate's best ratio
+//!   ([`MAX_DEFLATE_RATIO`]): refused as [`Hdf5Error::LargerThanFile`], because the reader
+//!   would otherwise allocate the declared size first (gigabytes, for a file of 163 bytes that
+//!   fuzzing found) and only then find the data missing;
+//! - a dataset whose storage was never written (a contiguous dataset without an address, a
+//!   chunked one without chunks): refused as [`Hdf5Error::NoData`], because the reader would
+//!   return its fill value, numbers nobody measured.
 //!
 //! The trainer (training data) reads HDF5 through [`read_f32`]; the fuzz target
 //! `firmware-bridge/fuzz` (`hdf5`) runs it on arbitrary bytes.
 
 use std::path::{Path, PathBuf};
 
-use hdf5_pure::{DType, File};
+use hdf5_pure::{ChunkIndex, DType, File, Layout};
 use ndarray::{ArrayD, IxDyn};
 
 /// Groups visited when listing a file's datasets.
@@ -25,6 +32,10 @@ pub const MAX_GROUPS_LISTED: usize = 256;
 pub const MAX_DATASETS_LISTED: usize = 64;
 /// Deepest group visited when listing.
 pub const MAX_GROUP_DEPTH: usize = 16;
+/// The most bytes one byte of a filtered (deflate) dataset can stand for: deflate codes a
+/// run of 258 bytes in at most 2 bits, so no stream inflates by more than 1032:1. Shuffle
+/// does not compress and LZF compresses less, so this bounds every filter the reader takes.
+pub const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// Why an HDF5 dataset could not be read. Every variant names the file and the dataset.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +84,35 @@ pub enum Hdf5Error {
         /// The shape it declares.
         shape: Vec<u64>,
     },
+    /// The dataset declares more bytes than the file could hold, even compressed.
+    #[error(
+        "{path}:{dataset}: declares shape {shape:?} ({declared_bytes} bytes), more than a file of {file_bytes} bytes can hold{compressed}; the file is damaged or truncated",
+        compressed = if *filtered { " at deflate's best ratio" } else { "" }
+    )]
+    LargerThanFile {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The shape it declares.
+        shape: Vec<u64>,
+        /// The bytes that shape takes at the dataset's element size.
+        declared_bytes: u64,
+        /// The file's length.
+        file_bytes: u64,
+        /// Whether the dataset is filtered (compressed), which allows [`MAX_DEFLATE_RATIO`].
+        filtered: bool,
+    },
+    /// The dataset's storage was never written, so it holds no measured values.
+    #[error(
+        "{path}:{dataset}: storage was never written (it would read as its fill value); write the data, or name another dataset"
+    )]
+    NoData {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+    },
     /// The dataset's element type is not one of the supported ones.
     #[error(
         "{path}:{dataset}: element type {found} is not supported; expected f32, f64, i16, u16 or u8"
@@ -113,8 +153,14 @@ pub fn read_f32(path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
+    let file_bytes = std::fs::metadata(path)
+        .map_err(|source| Hdf5Error::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
     let file = File::open(path).map_err(read_error(path, dataset))?;
-    read_dataset(&file, path, dataset)
+    read_dataset(&file, file_bytes, path, dataset)
 }
 
 /// As [`read_f32`], from the bytes of an HDF5 file; `path` names it in errors.
@@ -126,8 +172,9 @@ pub fn read_f32_from_bytes(
     path: &Path,
     dataset: &str,
 ) -> Result<ArrayD<f32>, Hdf5Error> {
+    let file_bytes = bytes.len() as u64;
     let file = File::from_bytes(bytes).map_err(read_error(path, dataset))?;
-    read_dataset(&file, path, dataset)
+    read_dataset(&file, file_bytes, path, dataset)
 }
 
 /// What the HDF5 reader said about `dataset` of `path`, as an [`Hdf5Error::Read`].
@@ -139,7 +186,12 @@ fn read_error(path: &Path, dataset: &str) -> impl Fn(hdf5_pure::Error) -> Hdf5Er
     }
 }
 
-fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, Hdf5Error> {
+fn read_dataset(
+    file: &File,
+    file_bytes: u64,
+    path: &Path,
+    dataset: &str,
+) -> Result<ArrayD<f32>, Hdf5Error> {
     let read_error = read_error(path, dataset);
     let Ok(handle) = file.dataset(dataset) else {
         return Err(Hdf5Error::MissingDataset {
@@ -147,6 +199,20 @@ fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, 
             dataset: dataset.to_owned(),
             available: dataset_paths(file).join(", "),
         });
+    };
+    let dtype = handle.dtype().map_err(&read_error)?;
+    let element_bytes: u64 = match dtype {
+        DType::F64 => 8,
+        DType::F32 => 4,
+        DType::I16 | DType::U16 => 2,
+        DType::U8 => 1,
+        other => {
+            return Err(Hdf5Error::Dtype {
+                path: path.to_owned(),
+                dataset: dataset.to_owned(),
+                found: other.to_string(),
+            });
+        }
     };
     let declared = handle.shape().map_err(&read_error)?;
     let too_large = || Hdf5Error::TooLarge {
@@ -159,28 +225,60 @@ fn read_dataset(file: &File, path: &Path, dataset: &str) -> Result<ArrayD<f32>, 
         .map(|&d| usize::try_from(d).map_err(|_| too_large()))
         .collect::<Result<_, _>>()?;
     // The reader allocates what the header declares before reading, up to 8 bytes a value.
-    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    if !values.is_some_and(can_allocate::<f64>) {
+    // The file's own length bounds that first, without allocating: probing the allocator
+    // with a damaged header's gigabytes is itself an allocation that big.
+    let Some(values) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(too_large());
+    };
+    let declared_bytes = (values as u64).saturating_mul(element_bytes);
+    let filtered = !handle.filters().is_empty();
+    let ratio = if filtered { MAX_DEFLATE_RATIO } else { 1 };
+    if declared_bytes > file_bytes.saturating_mul(ratio) {
+        return Err(Hdf5Error::LargerThanFile {
+            path: path.to_owned(),
+            dataset: dataset.to_owned(),
+            shape: declared,
+            declared_bytes,
+            file_bytes,
+            filtered,
+        });
+    }
+    if !can_allocate::<f64>(values) {
         return Err(too_large());
     }
-    let values: Vec<f32> = match handle.dtype().map_err(&read_error)? {
-        DType::F32 => handle.read_f32().map_err(&read_error)?,
+    if values > 0 && !storage_written(&handle).map_err(&read_error)? {
+        return Err(Hdf5Error::NoData {
+            path: path.to_owned(),
+            dataset: dataset.to_owned(),
+        });
+    }
+    let values: Vec<f32> = match dtype {
         DType::F64 => to_f32(handle.read_f64().map_err(&read_error)?, |v| v as f32),
+        DType::F32 => handle.read_f32().map_err(&read_error)?,
         DType::I16 => to_f32(handle.read_i16().map_err(&read_error)?, f32::from),
         DType::U16 => to_f32(handle.read_u16().map_err(&read_error)?, f32::from),
-        DType::U8 => to_f32(handle.read_u8().map_err(&read_error)?, f32::from),
-        other => {
-            return Err(Hdf5Error::Dtype {
-                path: path.to_owned(),
-                dataset: dataset.to_owned(),
-                found: other.to_string(),
-            });
-        }
+        _ => to_f32(handle.read_u8().map_err(&read_error)?, f32::from),
     };
     ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|source| Hdf5Error::Layout {
         path: path.to_owned(),
         dataset: dataset.to_owned(),
         source,
+    })
+}
+
+/// Whether the dataset has storage to read: false for a contiguous dataset without an
+/// address and a chunked one without a single chunk (both read as their fill value).
+fn storage_written(handle: &hdf5_pure::Dataset) -> Result<bool, hdf5_pure::Error> {
+    Ok(match handle.layout()? {
+        Layout::Contiguous { address, .. } => address.is_some(),
+        // A B-tree v2 index has no chunk enumerator in this reader; its chunks are read as
+        // they are found, so only the other indexes can be checked here.
+        Layout::Chunked {
+            index: ChunkIndex::BTreeV2,
+            ..
+        } => true,
+        Layout::Chunked { .. } => !handle.chunks()?.is_empty(),
+        _ => true,
     })
 }
 
@@ -288,10 +386,52 @@ mod tests {
 
     #[test]
     fn a_dataset_declaring_more_than_memory_is_refused_not_allocated() {
-        let err = read_f32(&fixture("huge.h5"), "/huge").unwrap_err();
+        // 2^40 × 2^40 values: more than a 64-bit count holds.
+        let err = read_f32(&fixture("huge.h5"), "/overflow").unwrap_err();
         assert!(
             matches!(err, Hdf5Error::TooLarge { .. }) && err.to_string().contains("huge.h5"),
             "{err}"
         );
+        // 2^40 values (4 TiB) declared in a file of a few kB.
+        let err = read_f32(&fixture("huge.h5"), "/huge").unwrap_err();
+        assert!(matches!(err, Hdf5Error::LargerThanFile { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_dataset_declaring_more_than_its_file_holds_is_refused_before_allocation() {
+        // The first 4096 bytes of a 200 × 50 f32 dataset (40,000 bytes, contiguous).
+        let err = read_f32(&fixture("truncated.h5"), "/spectra").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Hdf5Error::LargerThanFile {
+                    declared_bytes: 40_000,
+                    file_bytes: 4096,
+                    filtered: false,
+                    ..
+                }
+            ) && text.contains("truncated.h5"),
+            "{text}"
+        );
+        // The same bytes from memory take the same path.
+        let bytes = std::fs::read(fixture("truncated.h5")).unwrap();
+        let err = read_f32_from_bytes(bytes, Path::new("mem.h5"), "/spectra").unwrap_err();
+        assert!(matches!(err, Hdf5Error::LargerThanFile { .. }), "{err}");
+        // Found by the `hdf5` fuzz target: 163 bytes whose header declares 780 M values and
+        // whose element type is damaged. It once made the allocator probe ask for 6.2 GB.
+        let err = read_f32(&fixture("fuzzed_huge.h5"), "/huge").unwrap_err();
+        assert!(matches!(err, Hdf5Error::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_dataset_never_written_is_refused_not_read_as_fill_values() {
+        for dataset in ["/contiguous", "/chunked"] {
+            let err = read_f32(&fixture("unwritten.h5"), dataset).unwrap_err();
+            assert!(
+                matches!(err, Hdf5Error::NoData { .. }) && err.to_string().contains(dataset),
+                "{err}"
+            );
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! HDF5 dataset reading (training data from facility files), on any bytes: the HDF5 parser
-//! underneath, the bounded walk that lists datasets for an error message, and the check of a
-//! declared shape against memory. Checked: no panic, no stack overflow, no allocation beyond
-//! libFuzzer's rss limit. Seed it with `package/tests/data/*.h5` (see BENCHMARKS.md).
+//! underneath, the bounded walk that lists datasets for an error message, the checks of a
+//! declared shape against the file's length and memory, and the refusal of never-written
+//! storage. Checked: no panic, no stack overflow, no allocation beyond libFuzzer's rss limit. Seed it with `package/tests/data/*.h5` (see BENCHMARKS.md).
 #![no_main]
 
 use std::path::Path;
@@ -11,9 +11,12 @@ use libfuzzer_sys::fuzz_target;
 
 /// Dataset names the target asks for: the fixtures' own, a missing one (which lists the
 /// file's datasets), and a nested one.
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 7] = [
     "/entry/data/spectra",
     "/huge",
+    "/overflow",
+    "/spectra",
+    "/chunked",
     "/entry/missing",
     "/entry/loop/loop/data",
 ];

@@ -3,9 +3,20 @@ Run: python3 make_hostile_h5.py
 
 - cycle.h5: groups that link back to themselves and to the root (hard-link cycles are legal
   HDF5), so listing its datasets must not follow links for ever.
-- huge.h5: a 1.4 kB file declaring a dataset of 2^40 floats (chunks are allocated lazily, so
-  reading it would mean 4 TiB of fill values): a reader must refuse it, not abort.
+- huge.h5: a small file declaring a dataset of 2^40 floats (`/huge`; chunks are allocated
+  lazily, so reading it would mean 4 TiB of fill values) and one of 2^80 (`/overflow`, more
+  values than a 64-bit count holds): a reader must refuse both, not abort.
+- truncated.h5: the first 4096 bytes of a file holding a 200 × 50 f32 dataset (40,000
+  bytes): the header promises more than the file holds.
+- unwritten.h5: datasets created and never written, one contiguous (`/contiguous`, no
+  storage address) and one chunked (`/chunked`, no chunks): read, they would be fill values.
+
+fuzzed_huge.h5 is not written here: the `hdf5` fuzz target (firmware-bridge/fuzz) made it
+from huge.h5. Its 163 bytes declare 780 million values and a damaged element type; checking
+that many values against the allocator once asked it for 6.2 GB.
 """
+import os
+
 import h5py
 import numpy as np
 
@@ -17,3 +28,14 @@ with h5py.File("cycle.h5", "w") as f:
 
 with h5py.File("huge.h5", "w") as f:
     f.create_dataset("huge", shape=(1 << 40,), dtype="f4", chunks=(1 << 16,))
+    f.create_dataset("overflow", shape=(1 << 40, 1 << 40), dtype="f4", chunks=(1, 1 << 10))
+
+with h5py.File("whole.h5", "w") as f:
+    f.create_dataset("spectra", data=np.arange(200 * 50, dtype="f4").reshape(200, 50))
+with open("whole.h5", "rb") as whole, open("truncated.h5", "wb") as truncated:
+    truncated.write(whole.read(4096))
+os.remove("whole.h5")
+
+with h5py.File("unwritten.h5", "w") as f:
+    f.create_dataset("contiguous", shape=(4, 3), dtype="f4")
+    f.create_dataset("chunked", shape=(4, 3), dtype="f4", chunks=(2, 3))
