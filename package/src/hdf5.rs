@@ -14,6 +14,8 @@
 //!   ([`MAX_DEFLATE_RATIO`]): refused as [`Hdf5Error::LargerThanFile`], because the reader
 //!   would otherwise allocate the declared size first (gigabytes, for a file of 163 bytes that
 //!   fuzzing found) and only then find the data missing;
+//! - stored data (a contiguous run, or any chunk) that the layout places beyond the end of the
+//!   file: refused as [`Hdf5Error::OutsideFile`] before the reader allocates its claimed size;
 //! - a dataset whose storage was never written (a contiguous dataset without an address, a
 //!   chunked one without chunks): refused as [`Hdf5Error::NoData`], because the reader would
 //!   return its fill value, numbers nobody measured.
@@ -102,6 +104,22 @@ pub enum Hdf5Error {
         file_bytes: u64,
         /// Whether the dataset is filtered (compressed), which allows [`MAX_DEFLATE_RATIO`].
         filtered: bool,
+    },
+    /// The dataset's storage (or one of its chunks) lies beyond the end of the file.
+    #[error(
+        "{path}:{dataset}: stored bytes {address}..{address}+{size} lie beyond the file's {file_bytes} bytes; the file is damaged or truncated"
+    )]
+    OutsideFile {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// Where the stored run starts.
+        address: u64,
+        /// Its length in bytes.
+        size: u64,
+        /// The file's length.
+        file_bytes: u64,
     },
     /// The dataset's storage was never written, so it holds no measured values.
     #[error(
@@ -246,11 +264,21 @@ fn read_dataset(
     if !can_allocate::<f64>(values) {
         return Err(too_large());
     }
-    if values > 0 && !storage_written(&handle).map_err(&read_error)? {
-        return Err(Hdf5Error::NoData {
-            path: path.to_owned(),
-            dataset: dataset.to_owned(),
-        });
+    if values > 0 {
+        check_storage(&handle, file_bytes).map_err(|problem| match problem {
+            StorageProblem::Reader(source) => read_error(source),
+            StorageProblem::NotWritten => Hdf5Error::NoData {
+                path: path.to_owned(),
+                dataset: dataset.to_owned(),
+            },
+            StorageProblem::OutsideFile { address, size } => Hdf5Error::OutsideFile {
+                path: path.to_owned(),
+                dataset: dataset.to_owned(),
+                address,
+                size,
+                file_bytes,
+            },
+        })?;
     }
     let values: Vec<f32> = match dtype {
         DType::F64 => to_f32(handle.read_f64().map_err(&read_error)?, |v| v as f32),
@@ -266,20 +294,55 @@ fn read_dataset(
     })
 }
 
-/// Whether the dataset has storage to read: false for a contiguous dataset without an
-/// address and a chunked one without a single chunk (both read as their fill value).
-fn storage_written(handle: &hdf5_pure::Dataset) -> Result<bool, hdf5_pure::Error> {
-    Ok(match handle.layout()? {
-        Layout::Contiguous { address, .. } => address.is_some(),
-        // A B-tree v2 index has no chunk enumerator in this reader; its chunks are read as
-        // they are found, so only the other indexes can be checked here.
+/// What [`check_storage`] found wrong with a dataset's storage.
+enum StorageProblem {
+    /// The reader could not parse the layout or the chunk index.
+    Reader(hdf5_pure::Error),
+    /// No storage was ever written.
+    NotWritten,
+    /// A run of stored bytes lies (partly) beyond the end of the file.
+    OutsideFile { address: u64, size: u64 },
+}
+
+/// Checks, from the layout and the chunk index alone, that the dataset has storage and that
+/// every stored run lies inside the file. The reader allocates a run's declared size before
+/// it finds the file too short (a damaged chunk record claiming 2.9 GB, in fuzzing), and
+/// reads a dataset that was never written as its fill value.
+fn check_storage(handle: &hdf5_pure::Dataset, file_bytes: u64) -> Result<(), StorageProblem> {
+    let inside = |address: u64, size: u64| {
+        if address
+            .checked_add(size)
+            .is_some_and(|end| end <= file_bytes)
+        {
+            Ok(())
+        } else {
+            Err(StorageProblem::OutsideFile { address, size })
+        }
+    };
+    match handle.layout().map_err(StorageProblem::Reader)? {
+        Layout::Contiguous { address: None, .. } => Err(StorageProblem::NotWritten),
+        Layout::Contiguous {
+            address: Some(address),
+            size,
+        } => inside(address, size),
+        // A B-tree v2 index has no chunk enumerator in this reader, so its chunks cannot be
+        // checked before reading; libhdf5 writes it only for datasets extensible in two or
+        // more dimensions.
         Layout::Chunked {
             index: ChunkIndex::BTreeV2,
             ..
-        } => true,
-        Layout::Chunked { .. } => !handle.chunks()?.is_empty(),
-        _ => true,
-    })
+        } => Ok(()),
+        Layout::Chunked { .. } => {
+            let chunks = handle.chunks().map_err(StorageProblem::Reader)?;
+            if chunks.is_empty() {
+                return Err(StorageProblem::NotWritten);
+            }
+            chunks
+                .iter()
+                .try_for_each(|chunk| inside(chunk.address, chunk.storage_size))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether the allocator grants `count` values of `T`, asked once and released at once
@@ -418,6 +481,20 @@ mod tests {
         let bytes = std::fs::read(fixture("truncated.h5")).unwrap();
         let err = read_f32_from_bytes(bytes, Path::new("mem.h5"), "/spectra").unwrap_err();
         assert!(matches!(err, Hdf5Error::LargerThanFile { .. }), "{err}");
+        // Found by the `hdf5` fuzz target: facility.h5 cut to 5789 bytes, its chunk records
+        // pointing past the end, one claiming 2.9 GB (which the reader allocated before
+        // finding the file too short).
+        let err = read_f32(&fixture("fuzzed_chunk.h5"), "/entry/data/spectra").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Hdf5Error::OutsideFile {
+                    file_bytes: 5789,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         // Found by the `hdf5` fuzz target: 163 bytes whose header declares 780 M values and
         // whose element type is damaged. It once made the allocator probe ask for 6.2 GB.
         let err = read_f32(&fixture("fuzzed_huge.h5"), "/huge").unwrap_err();

@@ -13,7 +13,10 @@ Run: python3 make_hostile_h5.py
 
 fuzzed_huge.h5 is not written here: the `hdf5` fuzz target (firmware-bridge/fuzz) made it
 from huge.h5. Its 163 bytes declare 780 million values and a damaged element type; checking
-that many values against the allocator once asked it for 6.2 GB.
+that many values against the allocator once asked it for 6.2 GB. fuzzed_chunk.h5 is the
+same target's mutation of facility.h5, cut to 5789 bytes: the chunk records of
+/entry/data/spectra point past its end, one claiming 2.9 GB, which the reader allocated
+before finding the file too short.
 """
 import os
 
