@@ -582,6 +582,35 @@ fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// The epoch log the trainer left in the package's `report.json`, so that `eval` reports the
+/// epochs run and draws the training curve. A package without a readable log (written by
+/// hand, or cut down) is still evaluated: the summary then gives only the manifest's best
+/// epoch, and a warning says why.
+fn packaged_training_log(model_dir: &Path, best_epoch: usize) -> train::TrainingLog {
+    #[derive(serde::Deserialize)]
+    struct PackagedReport {
+        training: train::TrainingLog,
+    }
+    let path = model_dir.join(files::REPORT);
+    let read = fs::read(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(serde_json::from_slice::<PackagedReport>(&bytes)?));
+    match read {
+        Ok(report) => report.training,
+        Err(error) => {
+            eprintln!(
+                "warning: no training log in {} ({error}); the summary gives only the best epoch",
+                path.display()
+            );
+            train::TrainingLog {
+                epochs: Vec::new(),
+                best_epoch,
+                stopped_early: false,
+            }
+        }
+    }
+}
+
 fn eval_command(
     model_dir: &Path,
     data: &DataSource,
@@ -613,11 +642,7 @@ fn eval_command(
     if let Some(path) = factors {
         evaluation.report.factor_probe = factor_probe(&opened.blob, &events, path)?;
     }
-    let log = train::TrainingLog {
-        epochs: Vec::new(),
-        best_epoch: manifest.training.best_epoch,
-        stopped_early: false,
-    };
+    let log = packaged_training_log(model_dir, manifest.training.best_epoch);
     let summary = evaluate::markdown(&manifest.name, &evaluation.report, &log);
     println!("{summary}");
     if let Some(out) = out {

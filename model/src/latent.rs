@@ -29,10 +29,11 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::{sigmoid, softplus};
 
 /// Which latent head a model uses.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeadKind {
     /// Logit-normal latents with a Beta(α, α) prior; codes are the signs of μ.
+    #[default]
     Binary,
     /// Gaussian latents with a N(0, 1) prior (beta-VAE); float codes.
     Gaussian,

@@ -13,7 +13,7 @@ use crate::ptq::{self, Agreement};
 use crate::train::{TrainConfig, TrainingLog, mse, nmse, squared_spread};
 use crate::zfp::{self, ZfpError, ZfpSmallest};
 use burn::prelude::*;
-use latentlink_model::latent;
+use latentlink_model::latent::{self, HeadKind};
 use latentlink_model::tensor::{to_array, to_tensor};
 use latentlink_model::vae::Vae;
 use latentlink_package::files;
@@ -97,6 +97,11 @@ fn bit_correlations(codes: &Array2<f32>, balance: &[f64]) -> (f64, f64) {
 /// is trained in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The latent head the model was trained with. A Gaussian head's own code is its float
+    /// posterior mean; its int8 codes are the signs of those means, which it was not
+    /// trained to send.
+    #[serde(default)]
+    pub head: HeadKind,
     /// Events evaluated.
     pub events: usize,
     /// Code bits.
@@ -106,9 +111,10 @@ pub struct Report {
     /// nMSE in detector units from int8 runtime codes (what a deployed front-end sends):
     /// the headline.
     pub nmse_runtime_codes_detector_units: f64,
-    /// nMSE in detector units from soft float latents, for a decoder trained on them
-    /// (`None` for a decoder trained on hard bits: soft latents are not its input, and the
-    /// float reference is a Gaussian VAE of the same size, in `sweep`).
+    /// nMSE in detector units from float latents: a Gaussian head's posterior means, or a
+    /// binary head's soft samples when its decoder was trained on them (`None` for a binary
+    /// decoder trained on hard bits: soft latents are not its input, and the float reference
+    /// is a Gaussian VAE of the same size, in `sweep`).
     pub nmse_float_latents_detector_units: Option<f64>,
     /// What binarising costs: int8-code nMSE over float-latent nMSE, detector units (`None`
     /// with the float latents).
@@ -216,18 +222,20 @@ pub fn evaluate(
     let raw = &split.validation.data;
     let normalised = normalisation.apply(raw);
     let posterior = model.encode(to_tensor(&normalised, device));
-    let from_latents = if config.straight_through {
-        None
-    } else {
-        let sample = latent::sample(
-            latent::HeadKind::Binary,
-            posterior.mu.clone(),
-            posterior.log_sigma.clone(),
-            config.alpha,
-            true,
-            false,
-        );
-        Some(to_array(model.decode(sample.z))?)
+    let from_latents = match config.head {
+        HeadKind::Gaussian => Some(to_array(model.decode(posterior.mu.clone()))?),
+        HeadKind::Binary if config.straight_through => None,
+        HeadKind::Binary => {
+            let sample = latent::sample(
+                HeadKind::Binary,
+                posterior.mu.clone(),
+                posterior.log_sigma.clone(),
+                config.alpha,
+                true,
+                false,
+            );
+            Some(to_array(model.decode(sample.z))?)
+        }
     };
     let float_codes = to_array(latent::binarise(posterior.mu.clone()))?;
     let from_float_codes = to_array(model.decode(to_tensor(&float_codes, device)))?;
@@ -247,6 +255,7 @@ pub fn evaluate(
         .map(|latents| nmse(raw, &normalisation.invert(latents)));
     let event_nmse = event_nmse(&normalised, &from_runtime);
     let report = Report {
+        head: config.head,
         events: raw.nrows(),
         bits,
         compression_ratio: (raw.ncols() * 4) as f64 / bits.div_ceil(8) as f64,
@@ -334,9 +343,11 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         report.nmse_float_latents_detector_units,
         report.nmse_float_latents,
     ) {
-        md += &format!(
-            "| soft float latents (the decoder's training input) | {detector:.4} | {normalised:.4} |\n"
-        );
+        let latents = match report.head {
+            HeadKind::Gaussian => "float latents (the Gaussian head's own code)",
+            HeadKind::Binary => "soft float latents (the decoder's training input)",
+        };
+        md += &format!("| {latents} | {detector:.4} | {normalised:.4} |\n");
     }
     md += &format!(
         "| binary codes of the float encoder | | {:.4} |\n",
@@ -350,6 +361,9 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         report.pca.nmse,
         report.pca.describe()
     );
+    if report.head == HeadKind::Gaussian {
+        md += "- **Gaussian head**: this model was trained to send float latents; its int8 codes are their signs, which it was not trained to decode (train `--head binary` to deploy codes)\n";
+    }
     md += &format!(
         "- int8 codes against PCA at the same bits, detector units: {:.2}× PCA's error\n",
         report.nmse_runtime_codes_detector_units / report.pca_detector_units.nmse

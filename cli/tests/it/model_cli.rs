@@ -277,6 +277,12 @@ fn train_writes_a_complete_package() {
         "{}",
         text(&output)
     );
+    // The epochs come from the training log the package keeps (it was trained for two).
+    assert!(
+        text(&output).contains("training: 2 epochs, best epoch"),
+        "{}",
+        text(&output)
+    );
     let report = std::fs::read(eval_dir.join(files::REPORT)).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&report).unwrap();
     assert_eq!(json["events"].as_u64(), Some(30));
@@ -286,6 +292,7 @@ fn train_writes_a_complete_package() {
         files::SUMMARY,
         files::RECONSTRUCTIONS_PNG,
         files::ERRORS_PNG,
+        files::TRAINING_PNG,
     ] {
         assert!(eval_dir.join(name).is_file(), "eval wrote no {name}");
     }

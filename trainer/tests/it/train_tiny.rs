@@ -241,3 +241,42 @@ fn options_out_of_range_are_errors_that_name_them() {
         assert!(err.to_string().contains(option), "{err}");
     }
 }
+
+#[test]
+fn a_gaussian_head_is_reported_from_its_float_latents() {
+    let split = tiny_split();
+    let normalisation = Normalisation::fit_global(&split.train.data);
+    let config = TrainConfig {
+        head: HeadKind::Gaussian,
+        ..tiny_config(3)
+    };
+    let architecture = VaeConfig::new(4, 256, 8, vec![16]);
+    let (model, log) = train_tiny(&split, &normalisation, architecture, &config).unwrap();
+    let inference = Backend::Flex.device();
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        split.train.shape,
+        &split.train.data,
+        &inference,
+    )
+    .unwrap();
+    let evaluation =
+        evaluate::evaluate(&model, &blob, &normalisation, &split, &config, &inference).unwrap();
+    let report = &evaluation.report;
+    assert_eq!(report.head, HeadKind::Gaussian);
+    // The float row is the Gaussian head's own code, its posterior means, decoded: the
+    // training loop's validation figure from the same means (normalised units).
+    let latents = report.nmse_float_latents.unwrap();
+    let from_means = log.epochs[log.best_epoch - 1].validation_code_nmse;
+    assert!(
+        (latents - from_means).abs() < 1e-4,
+        "{latents} {from_means}"
+    );
+    assert!(report.binarisation_penalty.unwrap().is_finite());
+    let md = evaluate::markdown("g", report, &log);
+    assert!(
+        md.contains("Gaussian head's own code") && md.contains("**Gaussian head**"),
+        "{md}"
+    );
+}
