@@ -121,6 +121,20 @@ pub enum Hdf5Error {
         /// The file's length.
         file_bytes: u64,
     },
+    /// A chunk of the dataset claims a position outside the shape the dataset declares.
+    #[error(
+        "{path}:{dataset}: a chunk claims position {offset:?}, outside the declared shape {shape:?}; the file is damaged"
+    )]
+    ChunkOutsideShape {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The chunk's first element, one coordinate per dimension.
+        offset: Vec<u64>,
+        /// The shape the dataset declares.
+        shape: Vec<u64>,
+    },
     /// The dataset's storage was never written, so it holds no measured values.
     #[error(
         "{path}:{dataset}: storage was never written (it would read as its fill value); write the data, or name another dataset"
@@ -265,7 +279,7 @@ fn read_dataset(
         return Err(too_large());
     }
     if values > 0 {
-        check_storage(&handle, file_bytes).map_err(|problem| match problem {
+        check_storage(&handle, &declared, file_bytes).map_err(|problem| match problem {
             StorageProblem::Reader(source) => read_error(source),
             StorageProblem::NotWritten => Hdf5Error::NoData {
                 path: path.to_owned(),
@@ -277,6 +291,12 @@ fn read_dataset(
                 address,
                 size,
                 file_bytes,
+            },
+            StorageProblem::ChunkOutsideShape { offset } => Hdf5Error::ChunkOutsideShape {
+                path: path.to_owned(),
+                dataset: dataset.to_owned(),
+                offset,
+                shape: declared.clone(),
             },
         })?;
     }
@@ -302,13 +322,21 @@ enum StorageProblem {
     NotWritten,
     /// A run of stored bytes lies (partly) beyond the end of the file.
     OutsideFile { address: u64, size: u64 },
+    /// A chunk's first element lies outside the declared shape.
+    ChunkOutsideShape { offset: Vec<u64> },
 }
 
-/// Checks, from the layout and the chunk index alone, that the dataset has storage and that
-/// every stored run lies inside the file. The reader allocates a run's declared size before
-/// it finds the file too short (a damaged chunk record claiming 2.9 GB, in fuzzing), and
-/// reads a dataset that was never written as its fill value.
-fn check_storage(handle: &hdf5_pure::Dataset, file_bytes: u64) -> Result<(), StorageProblem> {
+/// Checks, from the layout and the chunk index alone, that the dataset has storage, that
+/// every stored run lies inside the file and that every chunk starts inside the dataset's
+/// `shape`. The reader allocates a run's declared size before it finds the file too short (a
+/// damaged chunk record claiming 2.9 GB, in fuzzing), reads a dataset that was never written
+/// as its fill value, and adds a chunk's position to coordinates inside it unchecked (a
+/// chunk claiming position 2^64 − 1 overflowed, in fuzzing).
+fn check_storage(
+    handle: &hdf5_pure::Dataset,
+    shape: &[u64],
+    file_bytes: u64,
+) -> Result<(), StorageProblem> {
     let inside = |address: u64, size: u64| {
         if address
             .checked_add(size)
@@ -337,9 +365,20 @@ fn check_storage(handle: &hdf5_pure::Dataset, file_bytes: u64) -> Result<(), Sto
             if chunks.is_empty() {
                 return Err(StorageProblem::NotWritten);
             }
-            chunks
-                .iter()
-                .try_for_each(|chunk| inside(chunk.address, chunk.storage_size))
+            chunks.iter().try_for_each(|chunk| {
+                let placed = chunk.offset.len() == shape.len()
+                    && chunk
+                        .offset
+                        .iter()
+                        .zip(shape)
+                        .all(|(start, end)| start < end);
+                if !placed {
+                    return Err(StorageProblem::ChunkOutsideShape {
+                        offset: chunk.offset.clone(),
+                    });
+                }
+                inside(chunk.address, chunk.storage_size)
+            })
         }
         _ => Ok(()),
     }
@@ -493,6 +532,14 @@ mod tests {
                     ..
                 }
             ),
+            "{err}"
+        );
+        // Found by the `hdf5` fuzz target: a 6895-byte mutation of facility.h5 whose
+        // spectra (now u16) have a chunk at position 2^64 − 1, which overflowed the
+        // reader's coordinate arithmetic.
+        let err = read_f32(&fixture("fuzzed_offset.h5"), "/entry/data/spectra").unwrap_err();
+        assert!(
+            matches!(&err, Hdf5Error::ChunkOutsideShape { offset, .. } if offset.contains(&u64::MAX)),
             "{err}"
         );
         // Found by the `hdf5` fuzz target: 163 bytes whose header declares 780 M values and

@@ -16,7 +16,9 @@ from huge.h5. Its 163 bytes declare 780 million values and a damaged element typ
 that many values against the allocator once asked it for 6.2 GB. fuzzed_chunk.h5 is the
 same target's mutation of facility.h5, cut to 5789 bytes: the chunk records of
 /entry/data/spectra point past its end, one claiming 2.9 GB, which the reader allocated
-before finding the file too short.
+before finding the file too short. fuzzed_offset.h5 is another of its mutations of
+facility.h5 (6895 bytes): a chunk of /entry/data/spectra claims position 2^64 - 1, which
+overflowed the reader's coordinate arithmetic.
 """
 import os
 
