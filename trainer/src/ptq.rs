@@ -152,10 +152,16 @@ impl Activations {
         // (`Scaling::Global`) a quiet feature would get a handful of them, and the int8 codes
         // would part from the float ones; so in front of a dense layer the blob z-scores each
         // feature and that layer's weight columns absorb the change of scale, which leaves
-        // the float model's arithmetic unchanged. A convolution shares its weights along the
-        // event, so there the input keeps the model's scaling.
+        // the float model's arithmetic unchanged. It keeps the model's means, which calibration
+        // events other than the training set (`latentlink quantize`) would move: a mean that
+        // moved would shift the layer's outputs, which scaling its columns cannot undo. A
+        // convolution shares its weights along the event, so there the input keeps the
+        // model's scaling.
         let input_scaling = if model.convs.is_empty() {
-            Normalisation::fit(calibration)
+            Normalisation {
+                mean: normalisation.mean.clone(),
+                std: Normalisation::fit(calibration).std,
+            }
         } else {
             normalisation.clone()
         };

@@ -108,6 +108,30 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
     let mean_event_nmse =
         evaluation.event_nmse.iter().sum::<f64>() / evaluation.event_nmse.len() as f64;
     assert!((mean_event_nmse - report.nmse_runtime_codes).abs() < 1e-6);
+
+    // Re-calibrated on other events (as `latentlink quantize` does) whose means differ, the
+    // blob still subtracts the means the model was trained with: its first layer's arithmetic
+    // must stay the model's.
+    let shifted = &split.validation.data + 5.0;
+    let blob = ptq::quantize(
+        &model,
+        &normalisation,
+        split.train.shape,
+        &shifted,
+        &inference,
+    )
+    .unwrap();
+    let runtime = latentlink_runtime::Model::from_bytes(&blob).unwrap();
+    let Some(Ok(latentlink_runtime::blob::Layer::Input(input))) = runtime.layers().next() else {
+        panic!("the blob starts with its input layer");
+    };
+    for (feature, mean) in normalisation.mean.iter().enumerate() {
+        assert_eq!(
+            input.feature(feature).unwrap().offset,
+            *mean,
+            "feature {feature}"
+        );
+    }
 }
 
 #[test]
