@@ -198,13 +198,17 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',')]
     decoder_hidden: Option<Vec<usize>>,
     /// How events are scaled for the encoder and the loss: global (one scale, so the loss is
-    /// the error in detector units) or feature (each feature to unit variance). Default:
-    /// global for the mlp decoder, feature for the conv decoder (which shares its weights
-    /// along the event, and learned nothing under global scaling).
+    /// the error in detector units), feature (each feature to unit variance), poisson
+    /// (counts: each feature by its shot noise, √mean, so the loss is a χ²) or none (as they
+    /// are; what --likelihood bernoulli uses). Default: global for the mlp decoder, feature
+    /// for the conv decoder (which shares its weights along the event, and learned nothing
+    /// under global scaling).
     #[arg(long)]
     scaling: Option<Scaling>,
     /// Reconstruction term: calibrated (a Gaussian whose variance follows the error reached,
-    /// so the KL cannot outweigh what a bit buys) or unit (unit variance in scaled units).
+    /// so the KL cannot outweigh what a bit buys), unit (unit variance in scaled units) or
+    /// bernoulli (binary events, pixels on or off: the decoder gives probabilities through a
+    /// sigmoid, and the events stay unscaled).
     #[arg(long, default_value = "calibrated")]
     likelihood: Likelihood,
     /// Binary head: train the decoder on soft samples instead of the hard bits it decodes
@@ -359,7 +363,16 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         DecoderKind::Mlp => "mlp".into(),
         DecoderKind::Conv => "conv".into(),
     })
-    .with_decoder_hidden(args.decoder_hidden.clone());
+    .with_decoder_hidden(args.decoder_hidden.clone())
+    .with_sigmoid_output(args.likelihood == Likelihood::Bernoulli);
+    let scaling = match (args.scaling, args.likelihood) {
+        (None | Some(Scaling::None), Likelihood::Bernoulli) => Scaling::None,
+        (Some(_), Likelihood::Bernoulli) => bail!(
+            "--likelihood bernoulli takes the events unscaled (its targets are the 0/1 values themselves): drop --scaling or give --scaling none"
+        ),
+        (Some(scaling), _) => scaling,
+        (None, _) => Scaling::suited_to(args.decoder),
+    };
     let train_config = TrainConfig {
         head: args.head,
         beta: args.beta,
@@ -376,9 +389,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         straight_through: !args.soft_latents,
         bit_usage_weight: args.bit_usage_weight,
         fine_tune_epochs: args.fine_tune_epochs,
-        scaling: args
-            .scaling
-            .unwrap_or_else(|| Scaling::suited_to(args.decoder)),
+        scaling,
         likelihood: args.likelihood,
         ..TrainConfig::default()
     };

@@ -131,6 +131,11 @@ pub struct VaeConfig {
     /// Decoder architecture (as its name, see [`DecoderKind`]).
     #[config(default = "\"mlp\".to_string()")]
     pub decoder: String,
+    /// The decoder ends in a sigmoid, so reconstructions are probabilities in (0, 1) (for
+    /// binary images trained with a Bernoulli likelihood, in unscaled units). `false`: a
+    /// linear output, as models trained before it existed had.
+    #[config(default = false)]
+    pub sigmoid_output: bool,
 }
 
 /// Kernel, stride and padding of both encoder convolutions.
@@ -254,6 +259,7 @@ impl VaeConfig {
             length: self.length,
             upsample_from,
             decoder_channels: c2,
+            sigmoid_output: self.sigmoid_output,
         }
     }
 }
@@ -281,6 +287,8 @@ pub struct Vae {
     pub upsample_from: usize,
     /// Channels of that feature map.
     pub decoder_channels: usize,
+    /// Whether the decoder's output goes through a sigmoid (see [`VaeConfig::sigmoid_output`]).
+    pub sigmoid_output: bool,
 }
 
 fn float_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -367,6 +375,16 @@ impl Vae {
     /// # Shapes
     /// `z`: `[batch, latent]` → `[batch, features]`.
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        self.activate(self.decode_logits(z))
+    }
+
+    /// The decoder's output before its final activation: the logits of a sigmoid output,
+    /// the reconstruction itself for a linear one. Losses on probabilities take these, which
+    /// stay exact where a probability rounds to 0 or 1.
+    ///
+    /// # Shapes
+    /// `z`: `[batch, latent]` → `[batch, features]`.
+    pub fn decode_logits(&self, z: Tensor<2>) -> Tensor<2> {
         let mut h = z;
         let conv = !self.decoder_convs.is_empty();
         let last = self.decoder.len().saturating_sub(1);
@@ -391,8 +409,19 @@ impl Vae {
         h
     }
 
-    /// One stochastic pass: posterior, sampled latents with their KL, reconstruction. With
-    /// `hard`, binary latents reach the decoder as bits (see [`latent::sample`]).
+    /// The final activation applied to [`Vae::decode_logits`]'s output.
+    pub fn activate(&self, logits: Tensor<2>) -> Tensor<2> {
+        if self.sigmoid_output {
+            burn::tensor::activation::sigmoid(logits)
+        } else {
+            logits
+        }
+    }
+
+    /// One stochastic pass: posterior, sampled latents with their KL, and the decoder's
+    /// output before its final activation ([`Vae::decode_logits`]; [`Vae::activate`] makes
+    /// it the reconstruction). With `hard`, binary latents reach the decoder as bits (see
+    /// [`latent::sample`]).
     pub fn forward(
         &self,
         x: Tensor<2>,
@@ -409,8 +438,8 @@ impl Vae {
             true,
             hard,
         );
-        let reconstruction = self.decode(sample.z.clone());
-        (posterior, sample, reconstruction)
+        let logits = self.decode_logits(sample.z.clone());
+        (posterior, sample, logits)
     }
 }
 

@@ -62,6 +62,21 @@ impl Normalisation {
         }
     }
 
+    /// Fits on events `[N, D]` of counts (photons, electrons: quanta) with each feature's
+    /// shot noise as its scale: per-feature means, and `√max(mean, 1)` as the std, a
+    /// Poisson count's standard deviation (at least one count's, so a feature almost never
+    /// hit is not weighted without bound). A squared error in these units is a χ² against
+    /// the shot noise: every feature's error counts relative to the noise it has anyway.
+    pub fn fit_poisson(events: &Array2<f32>) -> Self {
+        let mean = events
+            .mean_axis(Axis(0))
+            .unwrap_or_else(|| Array1::zeros(events.ncols()));
+        Self {
+            std: mean.iter().map(|m| m.max(1.0).sqrt()).collect(),
+            mean: mean.to_vec(),
+        }
+    }
+
     /// Normalised copy of `data`.
     pub fn apply(&self, data: &Array2<f32>) -> Array2<f32> {
         let mut out = data.clone();
@@ -82,5 +97,23 @@ impl Normalisation {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_scaling_is_each_features_shot_noise_at_least_one_count() {
+        // Means 100, 4, 0.5 and 0 counts.
+        let events = ndarray::array![[90.0, 2.0, 0.0, 0.0], [110.0, 6.0, 1.0, 0.0]];
+        let events = ndarray::concatenate![Axis(0), events, events];
+        let scaling = Normalisation::fit_poisson(&events);
+        assert_eq!(scaling.mean, vec![100.0, 4.0, 0.5, 0.0]);
+        assert_eq!(scaling.std, vec![10.0, 2.0, 1.0, 1.0]);
+        // A 20-count miss in the peak weighs as much as a 4-count miss where 4 are expected.
+        let errors = scaling.apply(&ndarray::array![[120.0, 8.0, 0.5, 0.0]]);
+        assert_eq!(errors.row(0).to_vec(), vec![2.0, 2.0, 0.0, 0.0]);
     }
 }

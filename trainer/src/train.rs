@@ -90,6 +90,11 @@ pub enum Likelihood {
     /// reconstructions improve the KL weighs relatively less, so a bit is kept whenever it
     /// pays for itself at the error already reached.
     Calibrated,
+    /// For binary events (pixels on or off): each feature is a Bernoulli variable whose
+    /// probability the decoder gives through a sigmoid, `−Σ [x ln p + (1 − x) ln(1 − p)]`.
+    /// It needs a model with [`VaeConfig::sigmoid_output`](latentlink_model::VaeConfig) and
+    /// events in [0, 1] left unscaled ([`Scaling::None`]).
+    Bernoulli,
 }
 
 impl Likelihood {
@@ -99,19 +104,36 @@ impl Likelihood {
     /// count. The calibrated term grows with the number of features and the KL with the
     /// number of latents, so a fixed weight collapses the bits of short events (64-pixel
     /// images at 64 bits) and barely regularises long ones; relative to both, one `beta`
-    /// suited every data set and code length it was tried on.
+    /// suited every data set and code length it was tried on. Bernoulli: as calibrated (its
+    /// term also grows with the feature count).
     pub fn kl_weight(self, beta: f64, features: usize, latents: usize) -> f64 {
         match self {
             Self::Unit => beta,
-            Self::Calibrated => beta * features as f64 / latents.max(1) as f64,
+            Self::Calibrated | Self::Bernoulli => beta * features as f64 / latents.max(1) as f64,
         }
     }
 
-    /// The mean loss of a batch from its squared errors `[batch, features]`.
-    fn loss(self, squared_errors: Tensor<2>) -> Tensor<1> {
+    /// The mean loss of a batch from the decoder's output before its final activation
+    /// ([`Vae::decode_logits`]) and the events it should give, both `[batch, features]`.
+    fn loss(self, logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
         match self {
-            Self::Unit => squared_errors.sum_dim(1).mul_scalar(0.5).mean(),
+            Self::Unit => (logits - target)
+                .powi_scalar(2)
+                .sum_dim(1)
+                .mul_scalar(0.5)
+                .mean(),
+            Self::Bernoulli => {
+                // −[x ln σ(l) + (1 − x) ln σ(−l)], with ln σ computed stably.
+                let log_p = burn::tensor::activation::log_sigmoid(logits.clone());
+                let log_not_p = burn::tensor::activation::log_sigmoid(logits.neg());
+                let one_minus_target = target.clone().neg().add_scalar(1.0);
+                (target * log_p + one_minus_target * log_not_p)
+                    .sum_dim(1)
+                    .neg()
+                    .mean()
+            }
             Self::Calibrated => {
+                let squared_errors = (logits - target).powi_scalar(2);
                 let features = squared_errors.dims()[1] as f64;
                 // The floor keeps ln finite for a batch reconstructed exactly.
                 squared_errors
@@ -128,7 +150,11 @@ impl std::str::FromStr for Likelihood {
     type Err = latentlink_model::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let choices = [("unit", Self::Unit), ("calibrated", Self::Calibrated)];
+        let choices = [
+            ("unit", Self::Unit),
+            ("calibrated", Self::Calibrated),
+            ("bernoulli", Self::Bernoulli),
+        ];
         latentlink_model::vae::UnknownName::pick("likelihood", name, &choices)
     }
 }
@@ -146,6 +172,14 @@ pub enum Scaling {
     /// Per-feature means, one scale for all: the loss is the squared error in detector
     /// units (see [`Normalisation::fit_global`]).
     Global,
+    /// For counts: each feature scaled by its shot noise, `√max(mean, 1)`, so the loss is
+    /// a χ² against Poisson noise (see [`Normalisation::fit_poisson`]); with the calibrated
+    /// likelihood, a Gaussian whose per-feature noise variance is the mean count times one
+    /// gain fitted along the way.
+    Poisson,
+    /// Events as they are (mean 0, scale 1 for every feature): what the Bernoulli
+    /// likelihood needs, whose targets are the raw 0/1 values.
+    None,
 }
 
 impl Scaling {
@@ -165,6 +199,11 @@ impl Scaling {
         match self {
             Self::PerFeature => Normalisation::fit(events),
             Self::Global => Normalisation::fit_global(events),
+            Self::Poisson => Normalisation::fit_poisson(events),
+            Self::None => Normalisation {
+                mean: vec![0.0; events.ncols()],
+                std: vec![1.0; events.ncols()],
+            },
         }
     }
 }
@@ -173,7 +212,12 @@ impl std::str::FromStr for Scaling {
     type Err = latentlink_model::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let choices = [("feature", Self::PerFeature), ("global", Self::Global)];
+        let choices = [
+            ("feature", Self::PerFeature),
+            ("global", Self::Global),
+            ("poisson", Self::Poisson),
+            ("none", Self::None),
+        ];
         latentlink_model::vae::UnknownName::pick("scaling", name, &choices)
     }
 }
@@ -301,6 +345,29 @@ pub enum TrainError {
         /// What it must be.
         wanted: &'static str,
     },
+    /// The likelihood does not fit the model's output: the Bernoulli likelihood needs a
+    /// sigmoid output, the Gaussian ones a linear output.
+    #[error(
+        "the {likelihood:?} likelihood needs a decoder with {wanted} output; train with --likelihood bernoulli for a sigmoid output, another likelihood for a linear one"
+    )]
+    OutputMismatch {
+        /// The likelihood asked for.
+        likelihood: Likelihood,
+        /// The output it needs.
+        wanted: &'static str,
+    },
+    /// The Bernoulli likelihood was asked for events that are not probabilities.
+    #[error(
+        "the bernoulli likelihood needs events in [0, 1] (pixels on or off), but the {what} range from {min} to {max}; use another --likelihood"
+    )]
+    NotProbabilities {
+        /// Which set.
+        what: &'static str,
+        /// Its smallest value.
+        min: f32,
+        /// Its largest value.
+        max: f32,
+    },
     /// A tensor could not be read back from the backend.
     #[error(transparent)]
     Tensor(#[from] TensorError),
@@ -349,6 +416,34 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// Checks that the likelihood fits the model's output (`sigmoid`) and, for the Bernoulli
+/// likelihood, that every named event set holds probabilities.
+fn check_output(
+    sigmoid: bool,
+    likelihood: Likelihood,
+    sets: [(&'static str, &Array2<f32>); 2],
+) -> Result<(), TrainError> {
+    let bernoulli = likelihood == Likelihood::Bernoulli;
+    if sigmoid != bernoulli {
+        let wanted = if bernoulli { "a sigmoid" } else { "a linear" };
+        return Err(TrainError::OutputMismatch { likelihood, wanted });
+    }
+    if bernoulli {
+        for (what, data) in sets {
+            let (min, max) = data
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            // NaN fails both comparisons, so it is refused too.
+            if !(min >= 0.0 && max <= 1.0) || data.iter().any(|v| v.is_nan()) {
+                return Err(TrainError::NotProbabilities { what, min, max });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Normalised MSE: mean squared error over the mean squared deviation of `truth` from its
@@ -403,7 +498,7 @@ fn validate(
     let mut start = 0;
     for chunk in data.axis_chunks_iter(Axis(0), 512) {
         let x = to_tensor(&chunk.to_owned(), device);
-        let (posterior, sample, reconstruction) =
+        let (posterior, sample, logits) =
             model.forward(x, config.head, config.alpha, config.straight_through);
         kl_sum += f64::from(sample.kl.sum().into_scalar::<f32>());
         let codes = match config.head {
@@ -413,7 +508,7 @@ fn validate(
         let end = start + chunk.nrows();
         sampled
             .slice_mut(ndarray::s![start..end, ..])
-            .assign(&to_array(reconstruction)?);
+            .assign(&to_array(model.activate(logits))?);
         from_codes
             .slice_mut(ndarray::s![start..end, ..])
             .assign(&to_array(model.decode(codes))?);
@@ -452,6 +547,14 @@ pub fn train(
             });
         }
     }
+    check_output(
+        model.sigmoid_output,
+        config.likelihood,
+        [
+            ("training events", train),
+            ("validation events", validation),
+        ],
+    )?;
     let inference_device = device.clone().without_autodiff();
     let mut optimizer = AdamConfig::new().init();
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -489,20 +592,21 @@ pub fn train(
         let (mut reconstruction_sum, mut kl_sum) = (0.0, 0.0);
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             let x = to_tensor(&train.select(Axis(0), batch), device);
-            let (posterior, sample, reconstruction) = model.forward(
+            let (posterior, sample, logits) = model.forward(
                 x.clone(),
                 config.head,
                 config.alpha,
                 config.straight_through,
             );
-            let squared_errors = (reconstruction - x).powi_scalar(2);
-            let reconstruction_loss = Likelihood::Unit.loss(squared_errors.clone());
+            // Logged in one unit whatever the likelihood: half the squared error per event.
+            let reconstruction_loss =
+                Likelihood::Unit.loss(model.activate(logits.clone()), x.clone());
             let kl = sample.kl.mean();
             let kl_term = match config.capacity {
                 Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
                 None => kl.clone(),
             };
-            let mut loss = config.likelihood.loss(squared_errors) + kl_term.mul_scalar(kl_weight);
+            let mut loss = config.likelihood.loss(logits, x) + kl_term.mul_scalar(kl_weight);
             if config.head == HeadKind::Binary && config.bit_usage_weight > 0.0 {
                 loss = loss
                     + latent::bit_usage_penalty(posterior.mu, posterior.log_sigma)
@@ -652,8 +756,7 @@ pub fn fine_tune_decoder(
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             let codes = to_tensor(&train.codes.select(Axis(0), batch), device);
             let x = to_tensor(&train.events.select(Axis(0), batch), device);
-            let squared_errors = (trainable.decode(codes) - x).powi_scalar(2);
-            let loss = config.likelihood.loss(squared_errors);
+            let loss = config.likelihood.loss(trainable.decode_logits(codes), x);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { epoch, step, value });
@@ -760,15 +863,30 @@ mod tests {
     }
 
     #[test]
+    fn the_bernoulli_likelihood_is_the_binary_cross_entropy_of_the_logits() {
+        let device = Default::default();
+        // p = ½ for a lit pixel (ln 2), p = ¾ for a dark one (ln 4): ln 8 for the event. A
+        // logit of ±100 must cost 100 or nothing, not overflow.
+        let logits = Tensor::<2>::from_floats([[0.0f32, 3f32.ln()], [100.0, -100.0]], &device);
+        let targets = Tensor::<2>::from_floats([[1.0f32, 0.0], [0.0, 0.0]], &device);
+        let loss = f64::from(
+            Likelihood::Bernoulli
+                .loss(logits, targets)
+                .into_scalar::<f32>(),
+        );
+        let expected = (8f64.ln() + 100.0) / 2.0;
+        assert!((loss - expected).abs() < 1e-4, "{loss} vs {expected}");
+    }
+
+    #[test]
     fn the_calibrated_likelihood_ignores_the_data_scale() {
         let device = Default::default();
+        // Squared errors 0.5, 2, 1 and 0.25, 1, 3: reconstructions at their roots from zeros.
         let errors = Tensor::<2>::from_floats([[0.5f32, 2.0, 1.0], [0.25, 1.0, 3.0]], &device);
         let loss = |likelihood: Likelihood, scale: f32| {
-            f64::from(
-                likelihood
-                    .loss(errors.clone().mul_scalar(scale * scale))
-                    .into_scalar::<f32>(),
-            )
+            let reconstructions = errors.clone().sqrt().mul_scalar(scale);
+            let zeros = reconstructions.zeros_like();
+            f64::from(likelihood.loss(reconstructions, zeros).into_scalar::<f32>())
         };
         // Unit: ½ Σ per event, averaged; it grows with the scale squared.
         assert!((loss(Likelihood::Unit, 1.0) - 1.9375).abs() < 1e-5);

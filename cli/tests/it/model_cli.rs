@@ -411,3 +411,47 @@ fn train_writes_a_complete_package() {
         "{err}"
     );
 }
+
+#[test]
+fn bernoulli_training_gives_probabilities_through_every_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sprites");
+    let out_arg = out.to_str().unwrap();
+    let tiny = |extra: &[&'static str]| -> Vec<&str> {
+        let mut args = vec![
+            "train",
+            "--events",
+            "200",
+            "--bits",
+            "16",
+            "--hidden",
+            "16",
+            "--epochs",
+            "2",
+            "--likelihood",
+            "bernoulli",
+            "--out",
+            out_arg,
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    // Counts are not probabilities, and the 0/1 targets must stay unscaled.
+    refused(&tiny(&["--sim", "opis"]), "needs events in [0, 1]");
+    refused(
+        &tiny(&["--sim", "sprites", "--scaling", "global"]),
+        "--likelihood bernoulli takes the events unscaled",
+    );
+    let output = latentlink(&tiny(&["--sim", "sprites"]));
+    assert!(output.status.success(), "{}", text(&output));
+    let manifest = latentlink_package::Package::open(&out).unwrap().manifest;
+    assert!(manifest.input.mean.iter().all(|&m| m == 0.0));
+    assert!(manifest.input.std.iter().all(|&s| s == 1.0));
+    // burn made the golden reconstructions, tract runs decoder.onnx: both end in the sigmoid,
+    // so they agree and every pixel is a probability.
+    let golden = latentlink_package::Golden::read(&out).unwrap();
+    let decoder = std::fs::read(out.join(files::DECODER_ONNX)).unwrap();
+    let decoded = verify::run("decoder.onnx", &decoder, &golden.int8_codes).unwrap();
+    assert!(verify::relative_error(&golden.reconstructions, &decoded[0]) <= verify::TOLERANCE);
+    assert!(decoded[0].iter().all(|p| (0.0..=1.0).contains(p)));
+}

@@ -293,6 +293,9 @@ pub fn decoder(model: &Vae, normalisation: &Normalisation) -> ModelProto {
         }
         h = g.node("Flatten", &[&h], vec![attribute_int("axis", 1)]);
     }
+    if model.sigmoid_output {
+        h = g.node("Sigmoid", &[&h], Vec::new());
+    }
     let std = g.float("normalisation.std", &[features], normalisation.std.clone());
     let mean = g.float(
         "normalisation.mean",
