@@ -364,7 +364,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         DecoderKind::Conv => "conv".into(),
     })
     .with_decoder_hidden(args.decoder_hidden.clone())
-    .with_sigmoid_output(args.likelihood == Likelihood::Bernoulli);
+    .with_sigmoid_output(Some(args.likelihood == Likelihood::Bernoulli));
     let scaling = match (args.scaling, args.likelihood) {
         (None | Some(Scaling::None), Likelihood::Bernoulli) => Scaling::None,
         (Some(_), Likelihood::Bernoulli) => bail!(

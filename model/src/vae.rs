@@ -131,11 +131,12 @@ pub struct VaeConfig {
     /// Decoder architecture (as its name, see [`DecoderKind`]).
     #[config(default = "\"mlp\".to_string()")]
     pub decoder: String,
-    /// The decoder ends in a sigmoid, so reconstructions are probabilities in (0, 1) (for
-    /// binary images trained with a Bernoulli likelihood, in unscaled units). `false`: a
-    /// linear output, as models trained before it existed had.
-    #[config(default = false)]
-    pub sigmoid_output: bool,
+    /// `Some(true)`: the decoder ends in a sigmoid, so reconstructions are probabilities in
+    /// (0, 1) (for binary images trained with a Bernoulli likelihood, in unscaled units).
+    /// `None` or `Some(false)`: a linear output. An option, so that the manifests of models
+    /// trained before it existed, which lack it, still parse.
+    #[config(default = "None")]
+    pub sigmoid_output: Option<bool>,
 }
 
 /// Kernel, stride and padding of both encoder convolutions.
@@ -259,7 +260,7 @@ impl VaeConfig {
             length: self.length,
             upsample_from,
             decoder_channels: c2,
-            sigmoid_output: self.sigmoid_output,
+            sigmoid_output: self.sigmoid_output == Some(true),
         }
     }
 }
