@@ -135,6 +135,25 @@ pub enum Hdf5Error {
         /// The shape the dataset declares.
         shape: Vec<u64>,
     },
+    /// The dataset's chunks declare more raw bytes than the file could hold, even compressed.
+    #[error(
+        "{path}:{dataset}: {chunks} chunk(s) of shape {chunk_shape:?} declare more bytes than a file of {file_bytes} bytes can hold{compressed}; the file is damaged",
+        compressed = if *filtered { " at deflate's best ratio" } else { "" }
+    )]
+    ChunksLargerThanFile {
+        /// The file.
+        path: PathBuf,
+        /// The dataset inside it.
+        dataset: String,
+        /// The chunk shape the dataset declares.
+        chunk_shape: Vec<u64>,
+        /// Chunks counted: those the index lists, or 1 where it cannot list them.
+        chunks: u64,
+        /// The file's length.
+        file_bytes: u64,
+        /// Whether the dataset is filtered (compressed), which allows [`MAX_DEFLATE_RATIO`].
+        filtered: bool,
+    },
     /// The dataset's storage was never written, so it holds no measured values.
     #[error(
         "{path}:{dataset}: storage was never written (it would read as its fill value); write the data, or name another dataset"
@@ -279,25 +298,38 @@ fn read_dataset(
         return Err(too_large());
     }
     if values > 0 {
-        check_storage(&handle, &declared, file_bytes).map_err(|problem| match problem {
-            StorageProblem::Reader(source) => read_error(source),
-            StorageProblem::NotWritten => Hdf5Error::NoData {
-                path: path.to_owned(),
-                dataset: dataset.to_owned(),
-            },
-            StorageProblem::OutsideFile { address, size } => Hdf5Error::OutsideFile {
-                path: path.to_owned(),
-                dataset: dataset.to_owned(),
-                address,
-                size,
-                file_bytes,
-            },
-            StorageProblem::ChunkOutsideShape { offset } => Hdf5Error::ChunkOutsideShape {
-                path: path.to_owned(),
-                dataset: dataset.to_owned(),
-                offset,
-                shape: declared.clone(),
-            },
+        check_storage(&handle, &declared, element_bytes, file_bytes, ratio).map_err(|problem| {
+            match problem {
+                StorageProblem::Reader(source) => read_error(source),
+                StorageProblem::NotWritten => Hdf5Error::NoData {
+                    path: path.to_owned(),
+                    dataset: dataset.to_owned(),
+                },
+                StorageProblem::OutsideFile { address, size } => Hdf5Error::OutsideFile {
+                    path: path.to_owned(),
+                    dataset: dataset.to_owned(),
+                    address,
+                    size,
+                    file_bytes,
+                },
+                StorageProblem::ChunkOutsideShape { offset } => Hdf5Error::ChunkOutsideShape {
+                    path: path.to_owned(),
+                    dataset: dataset.to_owned(),
+                    offset,
+                    shape: declared.clone(),
+                },
+                StorageProblem::ChunksLargerThanFile {
+                    chunk_shape,
+                    chunks,
+                } => Hdf5Error::ChunksLargerThanFile {
+                    path: path.to_owned(),
+                    dataset: dataset.to_owned(),
+                    chunk_shape,
+                    chunks,
+                    file_bytes,
+                    filtered,
+                },
+            }
         })?;
     }
     let values: Vec<f32> = match dtype {
@@ -324,6 +356,8 @@ enum StorageProblem {
     OutsideFile { address: u64, size: u64 },
     /// A chunk's first element lies outside the declared shape.
     ChunkOutsideShape { offset: Vec<u64> },
+    /// The chunks' raw bytes exceed what the file can hold.
+    ChunksLargerThanFile { chunk_shape: Vec<u64>, chunks: u64 },
 }
 
 /// Checks, from the layout and the chunk index alone, that the dataset has storage, that
@@ -335,7 +369,9 @@ enum StorageProblem {
 fn check_storage(
     handle: &hdf5_pure::Dataset,
     shape: &[u64],
+    element_bytes: u64,
     file_bytes: u64,
+    ratio: u64,
 ) -> Result<(), StorageProblem> {
     let inside = |address: u64, size: u64| {
         if address
@@ -353,17 +389,36 @@ fn check_storage(
             address: Some(address),
             size,
         } => inside(address, size),
-        // A B-tree v2 index has no chunk enumerator in this reader, so its chunks cannot be
-        // checked before reading; libhdf5 writes it only for datasets extensible in two or
-        // more dimensions.
-        Layout::Chunked {
-            index: ChunkIndex::BTreeV2,
-            ..
-        } => Ok(()),
-        Layout::Chunked { .. } => {
+        Layout::Chunked { chunk_shape, index } => {
+            // The reader walks every row of every chunk, inside the dataset or not, so
+            // declared chunks far larger than the file cost minutes (an 8-byte change made one
+            // take 93 s, in fuzzing). Stored whole, or compressed at most `ratio` times, all
+            // the chunks' raw bytes fit in `ratio` times the file.
+            let chunk_bytes = chunk_shape
+                .iter()
+                .try_fold(element_bytes, |bytes, &d| bytes.checked_mul(d));
+            let fits = |chunks: u64| {
+                chunk_bytes
+                    .and_then(|bytes| bytes.checked_mul(chunks))
+                    .is_some_and(|total| total <= file_bytes.saturating_mul(ratio))
+            };
+            let too_large = |chunks: u64| StorageProblem::ChunksLargerThanFile {
+                chunk_shape: chunk_shape.clone(),
+                chunks,
+            };
+            // A B-tree v2 index has no chunk enumerator in this reader, so only one chunk's
+            // size can be checked before reading; libhdf5 writes it only for datasets
+            // extensible in two or more dimensions.
+            if index == ChunkIndex::BTreeV2 {
+                return if fits(1) { Ok(()) } else { Err(too_large(1)) };
+            }
             let chunks = handle.chunks().map_err(StorageProblem::Reader)?;
             if chunks.is_empty() {
                 return Err(StorageProblem::NotWritten);
+            }
+            let listed = chunks.len() as u64;
+            if !fits(listed) {
+                return Err(too_large(listed));
             }
             chunks.iter().try_for_each(|chunk| {
                 let placed = chunk.offset.len() == shape.len()
@@ -540,6 +595,21 @@ mod tests {
         let err = read_f32(&fixture("fuzzed_offset.h5"), "/entry/data/spectra").unwrap_err();
         assert!(
             matches!(&err, Hdf5Error::ChunkOutsideShape { offset, .. } if offset.contains(&u64::MAX)),
+            "{err}"
+        );
+        // Found by the `hdf5` fuzz target: a 3688-byte mutation of facility.h5 whose three
+        // chunks declare shape [2, 2^27, 2]; the reader walked every row of each (93 s).
+        let err = read_f32(&fixture("fuzzed_slow.h5"), "/entry/data/spectra").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Hdf5Error::ChunksLargerThanFile {
+                    chunks: 3,
+                    file_bytes: 3688,
+                    filtered: false,
+                    ..
+                }
+            ),
             "{err}"
         );
         // Found by the `hdf5` fuzz target: 163 bytes whose header declares 780 M values and

@@ -1,7 +1,7 @@
 //! HDF5 dataset reading (training data from facility files), on any bytes: the HDF5 parser
 //! underneath, the bounded walk that lists datasets for an error message, the checks of a
-//! declared shape against the file's length and memory, of every stored run and chunk
-//! position, and the refusal of never-written storage. Checked: no panic, no stack overflow,
+//! declared shape and of the chunks against the file's length and memory, of every stored
+//! run and chunk position, and the refusal of never-written storage. Checked: no panic, no stack overflow,
 //! no allocation beyond libFuzzer's rss limit. Seed it with `package/tests/data/*.h5` (see
 //! BENCHMARKS.md).
 #![no_main]

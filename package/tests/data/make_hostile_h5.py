@@ -18,7 +18,8 @@ same target's mutation of facility.h5, cut to 5789 bytes: the chunk records of
 /entry/data/spectra point past its end, one claiming 2.9 GB, which the reader allocated
 before finding the file too short. fuzzed_offset.h5 is another of its mutations of
 facility.h5 (6895 bytes): a chunk of /entry/data/spectra claims position 2^64 - 1, which
-overflowed the reader's coordinate arithmetic.
+overflowed the reader's coordinate arithmetic. fuzzed_slow.h5 is a third (3688 bytes): its
+three chunks declare shape [2, 2^27, 2], and the reader walked every row of each (93 s).
 """
 import os
 
