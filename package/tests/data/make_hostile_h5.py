@@ -20,6 +20,8 @@ before finding the file too short. fuzzed_offset.h5 is another of its mutations 
 facility.h5 (6895 bytes): a chunk of /entry/data/spectra claims position 2^64 - 1, which
 overflowed the reader's coordinate arithmetic. fuzzed_slow.h5 is a third (3688 bytes): its
 three chunks declare shape [2, 2^27, 2], and the reader walked every row of each (93 s).
+fuzzed_empty.h5 is a fourth (4264 bytes): its spectra declare a zero dimension beside huge
+ones, and the reader placed a chunk at position 2^64 - 1 in that empty dataset (an overflow).
 """
 import os
 
