@@ -173,6 +173,7 @@ pub(crate) fn exact_requant(requant: Requant, acc: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::uniform_f64;
     use proptest::prelude::*;
 
     #[test]
@@ -208,7 +209,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_real_rounding(m in 1e-6f64..1000.0, acc in -(1i32 << 24)..(1i32 << 24)) {
+        fn matches_real_rounding(m in uniform_f64(1e-6, 1000.0), acc in -(1i32 << 24)..(1i32 << 24)) {
             let r = Requant::from_real(m).unwrap();
             prop_assert!((r.to_real() / m - 1.0).abs() < 1e-9);
             let exact = (f64::from(acc) * m).clamp(f64::from(i32::MIN), f64::from(i32::MAX));

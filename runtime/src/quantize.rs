@@ -329,20 +329,13 @@ mod tests {
     //! Float references: int8 results must stay within the quantisation step of the same
     //! layer computed in float on the dequantised operands.
     use super::*;
+    use crate::layers::testing::uniform_f32;
     use crate::layers::{Conv1d, Dense, InputQuant};
     use proptest::prelude::*;
     use std::vec;
 
-    /// Uniform floats in `[lo, hi]` on a grid of 2^24 steps. Not proptest's own float
-    /// ranges: their sampler can trip its internal assertion `self.low - result <
-    /// initial.step` (proptest 1.12; it failed `input_within_one_step_of_float` in CI once).
-    fn uniform(lo: f32, hi: f32) -> impl Strategy<Value = f32> {
-        const STEPS: u32 = 1 << 24;
-        (0..=STEPS).prop_map(move |k| lo + (hi - lo) * (k as f32 / STEPS as f32))
-    }
-
     fn floats(n: usize, scale: f32) -> impl Strategy<Value = Vec<f32>> {
-        proptest::collection::vec(uniform(-scale, scale), n)
+        proptest::collection::vec(uniform_f32(-scale, scale), n)
     }
 
     /// The largest |y| of `y = W x + b` over the given inputs, for calibrating outputs.
@@ -432,7 +425,7 @@ mod tests {
         #[test]
         fn input_within_one_step_of_float(
             (x, mean, std) in (1usize..32).prop_flat_map(|n| {
-                (floats(n, 100.0), floats(n, 50.0), proptest::collection::vec(uniform(0.1, 20.0), n))
+                (floats(n, 100.0), floats(n, 50.0), proptest::collection::vec(uniform_f32(0.1, 20.0), n))
             })
         ) {
             let normalised: Vec<f32> = x.iter().zip(&mean).zip(&std).map(|((x, m), s)| (x - m) / s).collect();

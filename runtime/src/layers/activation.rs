@@ -204,6 +204,7 @@ impl ElementwiseSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::uniform_f64;
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -259,7 +260,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn leaky_relu_matches_float(alpha in 0.0f64..0.99, zero in any::<i8>(), x in any::<i8>()) {
+        fn leaky_relu_matches_float(alpha in uniform_f64(0.0, 0.99), zero in any::<i8>(), x in any::<i8>()) {
             let mut bytes = Vec::new();
             let rq = Requant::from_real(alpha).unwrap();
             spec(1, zero).write_leaky_body(rq, &mut bytes);

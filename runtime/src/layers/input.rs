@@ -361,6 +361,7 @@ impl InputSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::testing::uniform_f32;
     use proptest::prelude::*;
     use std::vec;
     use std::vec::Vec;
@@ -416,7 +417,7 @@ mod tests {
     proptest! {
         #[test]
         fn integer_path_agrees_with_float_path(
-            offset in -3000.0f32..3000.0, gain in 0.0f32..2.0, zero in any::<i8>(),
+            offset in uniform_f32(-3000.0, 3000.0), gain in uniform_f32(0.0, 2.0), zero in any::<i8>(),
             samples in proptest::collection::vec(any::<i16>(), 1..16),
         ) {
             let params = FeatureParams::new(offset, gain).unwrap();
@@ -433,7 +434,7 @@ mod tests {
         }
 
         #[test]
-        fn u16_samples_work(offset in 0.0f32..60000.0, sample in any::<u16>()) {
+        fn u16_samples_work(offset in uniform_f32(0.0, 60000.0), sample in any::<u16>()) {
             let params = FeatureParams::new(offset, 0.01).unwrap();
             let bytes = layer_bytes(0, vec![params]);
             let layer = InputQuant::parse(&bytes).unwrap();

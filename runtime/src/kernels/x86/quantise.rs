@@ -122,6 +122,7 @@ pub(super) unsafe fn quantise(
 mod tests {
     use super::*;
     use crate::layers::input::{FeatureParams, InputQuant, InputSpec};
+    use crate::layers::testing::uniform_f32;
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -129,7 +130,7 @@ mod tests {
     /// non-finite one.
     fn sample() -> impl Strategy<Value = f32> {
         prop_oneof![
-            8 => -1e3f32..1e3,
+            8 => uniform_f32(-1e3, 1e3),
             1 => prop_oneof![Just(3e38f32), Just(-3e38), Just(0.0), Just(-0.0), Just(0.5), Just(-0.5)],
             1 => any::<f32>(),
         ]
@@ -137,7 +138,7 @@ mod tests {
 
     fn params() -> impl Strategy<Value = FeatureParams> {
         prop_oneof![
-            4 => (-1e3f32..1e3, 0f32..10.0),
+            4 => (uniform_f32(-1e3, 1e3), uniform_f32(0.0, 10.0)),
             1 => (prop_oneof![Just(-3e38f32), Just(3e38)], prop_oneof![Just(0f32), Just(1e-3)]),
         ]
         .prop_filter_map("representable", |(offset, gain)| {
