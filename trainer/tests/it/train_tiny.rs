@@ -39,6 +39,18 @@ fn train_tiny(
     )
 }
 
+/// The int8 blob of `model`, calibrated on the split's training events (as the pipeline does).
+fn quantize_on_train(model: &Vae, normalisation: &Normalisation, split: &data::Split) -> Vec<u8> {
+    ptq::quantize(
+        model,
+        normalisation,
+        split.train.shape,
+        &split.train.data,
+        &Backend::Flex.device(),
+    )
+    .unwrap()
+}
+
 fn tiny_config(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -75,14 +87,7 @@ fn tiny_binary_model_trains_quantises_and_runs_in_the_runtime() {
     );
 
     let inference = Backend::Flex.device();
-    let blob = ptq::quantize(
-        &model,
-        &normalisation,
-        split.train.shape,
-        &split.train.data,
-        &inference,
-    )
-    .unwrap();
+    let blob = quantize_on_train(&model, &normalisation, &split);
     let evaluation = evaluate::evaluate(
         &model,
         &blob,
@@ -141,14 +146,7 @@ fn conv_encoder_quantises_to_a_runnable_blob() {
     let config = VaeConfig::new(4, 256, 8, vec![16]).with_encoder("conv".into());
     let (model, _) = train_tiny(&split, &normalisation, config, &tiny_config(1)).unwrap();
     let inference = Backend::Flex.device();
-    let blob = ptq::quantize(
-        &model,
-        &normalisation,
-        split.train.shape,
-        &split.train.data,
-        &inference,
-    )
-    .unwrap();
+    let blob = quantize_on_train(&model, &normalisation, &split);
     let float =
         ptq::float_codes(&model, &normalisation, &split.validation.data, &inference).unwrap();
     let int8 = ptq::runtime_codes(&blob, &split.validation.data).unwrap();
@@ -182,18 +180,7 @@ fn decoder_fine_tuning_on_int8_codes_improves_the_decoder_and_leaves_the_blob() 
         ..tiny_config(3)
     };
     let (model, _) = train_tiny(&split, &normalisation, architecture.clone(), &config).unwrap();
-    let inference = Backend::Flex.device();
-    let quantize = |model: &Vae| {
-        ptq::quantize(
-            model,
-            &normalisation,
-            split.train.shape,
-            &split.train.data,
-            &inference,
-        )
-        .unwrap()
-    };
-    let blob = quantize(&model);
+    let blob = quantize_on_train(&model, &normalisation, &split);
     let (train_events, validation_events) = (
         normalisation.apply(&split.train.data),
         normalisation.apply(&split.validation.data),
@@ -225,7 +212,7 @@ fn decoder_fine_tuning_on_int8_codes_improves_the_decoder_and_leaves_the_blob() 
         "{log:?}"
     );
     // The encoder is frozen: the same blob, byte for byte.
-    assert_eq!(quantize(&tuned), blob);
+    assert_eq!(quantize_on_train(&tuned, &normalisation, &split), blob);
 }
 
 #[test]
@@ -277,14 +264,7 @@ fn a_gaussian_head_is_reported_from_its_float_latents() {
     let architecture = VaeConfig::new(4, 256, 8, vec![16]);
     let (model, log) = train_tiny(&split, &normalisation, architecture, &config).unwrap();
     let inference = Backend::Flex.device();
-    let blob = ptq::quantize(
-        &model,
-        &normalisation,
-        split.train.shape,
-        &split.train.data,
-        &inference,
-    )
-    .unwrap();
+    let blob = quantize_on_train(&model, &normalisation, &split);
     let evaluation =
         evaluate::evaluate(&model, &blob, &normalisation, &split, &config, &inference).unwrap();
     let report = &evaluation.report;
