@@ -434,13 +434,13 @@ fn check_output(
     }
     if bernoulli {
         for (what, data) in sets {
-            let (min, max) = data
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
-            // NaN fails both comparisons, so it is refused too.
-            if !(min >= 0.0 && max <= 1.0) || data.iter().any(|v| v.is_nan()) {
+            // NaN is in no range, so it is refused too.
+            if !data.iter().all(|v| (0.0..=1.0).contains(v)) {
+                let (min, max) = data
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
                 return Err(TrainError::NotProbabilities { what, min, max });
             }
         }
