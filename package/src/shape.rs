@@ -77,6 +77,53 @@ impl Normalisation {
         }
     }
 
+    /// Fits on point clouds, events `[N, points · features]` point-major, with one mean and
+    /// std per point feature (x, y, energy...) over every point of every event, repeated
+    /// for each point: a scaling that does not depend on a point's place in the event, so an
+    /// encoder that ignores the order of the points (PointNet) still does after it. Column
+    /// `c` is feature `c % features`; stds are floored as in [`Normalisation::fit`].
+    pub fn fit_points(events: &Array2<f32>, features: usize) -> Self {
+        let features = features.max(1);
+        let (mut sum, mut squares, mut count) = (
+            vec![0f64; features],
+            vec![0f64; features],
+            vec![0f64; features],
+        );
+        for row in events.rows() {
+            for (c, &x) in row.iter().enumerate() {
+                let f = c % features;
+                sum[f] += f64::from(x);
+                squares[f] += f64::from(x) * f64::from(x);
+                count[f] += 1.0;
+            }
+        }
+        let mean: Vec<f64> = sum
+            .iter()
+            .zip(&count)
+            .map(|(s, n)| s / n.max(1.0))
+            .collect();
+        let std: Vec<f64> = squares
+            .iter()
+            .zip(&count)
+            .zip(&mean)
+            .map(|((q, n), m)| (q / n.max(1.0) - m * m).max(0.0).sqrt())
+            .collect();
+        let typical = std.iter().sum::<f64>() / features as f64;
+        let floor = if typical > 0.0 { 0.01 * typical } else { 1.0 };
+        let repeat = |values: &[f64]| -> Vec<f32> {
+            values
+                .iter()
+                .map(|&v| v as f32)
+                .cycle()
+                .take(events.ncols())
+                .collect()
+        };
+        Self {
+            mean: repeat(&mean),
+            std: repeat(&std.iter().map(|s| s.max(floor)).collect::<Vec<_>>()),
+        }
+    }
+
     /// Normalised copy of `data`.
     pub fn apply(&self, data: &Array2<f32>) -> Array2<f32> {
         let mut out = data.clone();
@@ -103,6 +150,21 @@ impl Normalisation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn point_scaling_is_the_same_for_every_point() {
+        // Two events of two points (x, E).
+        let events = ndarray::array![[1.0, 10.0, 3.0, 30.0], [5.0, 50.0, 7.0, 70.0]];
+        let scaling = Normalisation::fit_points(&events, 2);
+        assert_eq!(scaling.mean, vec![4.0, 40.0, 4.0, 40.0]);
+        let std = 5f32.sqrt();
+        for (found, expected) in scaling.std.iter().zip([std, 10.0 * std, std, 10.0 * std]) {
+            assert!(
+                (found - expected).abs() < 1e-5 * expected,
+                "{found} vs {expected}"
+            );
+        }
+    }
 
     #[test]
     fn poisson_scaling_is_each_features_shot_noise_at_least_one_count() {
