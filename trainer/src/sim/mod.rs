@@ -6,8 +6,10 @@
 //! |---|---|---|
 //! | [`opis`] | `[N, 4, 256]` photoelectron time-of-flight spectra from 4 spectrometers | photon energy, intensity, baseline, interleave, pointing x, pointing y |
 //! | [`sprites`] | `[N, 32, 32]` images of a shape | shape, scale, rotation, x, y |
+//! | [`showers`] | `[N, 32, 4]` point clouds: calorimeter hits `(x, y, z, E)` | energy, entry x, entry y, θx, θy, particle |
 
 pub mod opis;
+pub mod showers;
 pub mod sprites;
 
 use ndarray::{Array2, ArrayD};
@@ -31,13 +33,19 @@ pub enum Simulator {
     Opis,
     /// 32 × 32 sprites (the classic beta-VAE test case).
     Sprites,
+    /// Calorimeter showers as point clouds of 32 hits `(x, y, z, E)`.
+    Showers,
 }
 
 impl std::str::FromStr for Simulator {
     type Err = latentlink_model::vae::UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let choices = [("opis", Self::Opis), ("sprites", Self::Sprites)];
+        let choices = [
+            ("opis", Self::Opis),
+            ("sprites", Self::Sprites),
+            ("showers", Self::Showers),
+        ];
         latentlink_model::vae::UnknownName::pick("simulator", name, &choices)
     }
 }
@@ -66,6 +74,7 @@ impl Simulator {
                 config.spectrometers * config.bins + opis::FACTORS
             }
             Self::Sprites => sprites::SIDE * sprites::SIDE + sprites::FACTORS,
+            Self::Showers => showers::HITS * showers::HIT_FEATURES + showers::FACTORS,
         }
     }
 
@@ -93,6 +102,7 @@ impl Simulator {
         match self {
             Self::Opis => opis::simulate(&opis::OpisConfig::default(), count, seed),
             Self::Sprites => sprites::simulate(count, seed),
+            Self::Showers => showers::simulate(count, seed),
         }
     }
 }
