@@ -197,20 +197,27 @@ pub(crate) struct TrainArgs {
     /// on the host, so it may be larger). Default: the encoder's widths mirrored.
     #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',')]
     decoder_hidden: Option<Vec<usize>>,
+    /// Widths of the pointnet encoder's per-point layers, comma separated (1 to 4 layers).
+    /// The events are then point clouds: axis 1 indexes the points, axis 2 their features.
+    #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',', default_value = "64,128")]
+    point_widths: Vec<usize>,
     /// How events are scaled for the encoder and the loss: global (one scale, so the loss is
     /// the error in detector units), feature (each feature to unit variance), poisson
     /// (counts: each feature by its shot noise, √mean, so the loss is a χ²) or none (as they
     /// are; what --likelihood bernoulli uses). Default: global for the mlp decoder, feature
     /// for the conv decoder (which shares its weights along the event, and learned nothing
-    /// under global scaling).
+    /// under global scaling), points (each point feature scaled alike for every point) for
+    /// the pointnet encoder, which needs it.
     #[arg(long)]
     scaling: Option<Scaling>,
     /// Reconstruction term: calibrated (a Gaussian whose variance follows the error reached,
-    /// so the KL cannot outweigh what a bit buys), unit (unit variance in scaled units) or
+    /// so the KL cannot outweigh what a bit buys), unit (unit variance in scaled units),
     /// bernoulli (binary events, pixels on or off: the decoder gives probabilities through a
-    /// sigmoid, and the events stay unscaled).
-    #[arg(long, default_value = "calibrated")]
-    likelihood: Likelihood,
+    /// sigmoid, and the events stay unscaled) or chamfer (point clouds: the Chamfer distance
+    /// between the clouds, whatever the order of their points). Default: chamfer for the
+    /// pointnet encoder, calibrated for the others.
+    #[arg(long)]
+    likelihood: Option<Likelihood>,
     /// Binary head: train the decoder on soft samples instead of the hard bits it decodes
     /// when deployed (the behaviour of older models).
     #[arg(long)]
@@ -358,20 +365,26 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     .with_encoder(match args.encoder {
         EncoderKind::Mlp => "mlp".into(),
         EncoderKind::Conv => "conv".into(),
+        EncoderKind::PointNet => "pointnet".into(),
     })
     .with_decoder(match args.decoder {
         DecoderKind::Mlp => "mlp".into(),
         DecoderKind::Conv => "conv".into(),
     })
     .with_decoder_hidden(args.decoder_hidden.clone())
-    .with_sigmoid_output(Some(args.likelihood == Likelihood::Bernoulli));
-    let scaling = match (args.scaling, args.likelihood) {
+    .with_point_widths((args.encoder == EncoderKind::PointNet).then(|| args.point_widths.clone()));
+    let likelihood = args.likelihood.unwrap_or(match args.encoder {
+        EncoderKind::PointNet => Likelihood::Chamfer,
+        EncoderKind::Mlp | EncoderKind::Conv => Likelihood::Calibrated,
+    });
+    let config = config.with_sigmoid_output(Some(likelihood == Likelihood::Bernoulli));
+    let scaling = match (args.scaling, likelihood) {
         (None | Some(Scaling::None), Likelihood::Bernoulli) => Scaling::None,
         (Some(_), Likelihood::Bernoulli) => bail!(
             "--likelihood bernoulli takes the events unscaled (its targets are the 0/1 values themselves): drop --scaling or give --scaling none"
         ),
         (Some(scaling), _) => scaling,
-        (None, _) => Scaling::suited_to(args.decoder),
+        (None, _) => Scaling::suited_to(args.encoder, args.decoder),
     };
     let train_config = TrainConfig {
         head: args.head,
@@ -390,7 +403,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
         bit_usage_weight: args.bit_usage_weight,
         fine_tune_epochs: args.fine_tune_epochs,
         scaling,
-        likelihood: args.likelihood,
+        likelihood,
         ..TrainConfig::default()
     };
     let outcome = pipeline::train_package(&TrainRequest {

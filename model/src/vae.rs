@@ -1,8 +1,8 @@
-//! The burn models: an encoder (MLP or 1-D convolutional) to latent parameters, a latent
-//! head ([`crate::latent`]), and a decoder back to events.
+//! The burn models: an encoder (MLP, 1-D convolutional or PointNet) to latent parameters, a
+//! latent head ([`crate::latent`]), and a decoder back to events.
 //!
-//! Encoders use only layers the runtime can execute (dense, conv1d, ReLU, flatten) so that
-//! post-training quantisation maps them one to one onto a runtime blob.
+//! Encoders use only layers the runtime can execute (dense, conv1d, point set, ReLU,
+//! flatten) so that post-training quantisation maps them one to one onto a runtime blob.
 
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
@@ -21,6 +21,10 @@ pub enum EncoderKind {
     Mlp,
     /// Two strided 1-D convolutions over each event's channels, then dense layers.
     Conv,
+    /// PointNet for point clouds: events are `channels` points of `length` features each;
+    /// the same dense layers run on every point, a max over the points pools them (so the
+    /// code does not depend on their order), then dense layers.
+    PointNet,
 }
 
 /// Decoder architecture.
@@ -77,7 +81,12 @@ impl std::str::FromStr for EncoderKind {
     type Err = UnknownName;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        UnknownName::pick("encoder", name, &[("mlp", Self::Mlp), ("conv", Self::Conv)])
+        let choices = [
+            ("mlp", Self::Mlp),
+            ("conv", Self::Conv),
+            ("pointnet", Self::PointNet),
+        ];
+        UnknownName::pick("encoder", name, &choices)
     }
 }
 
@@ -96,6 +105,12 @@ pub enum ArchitectureError {
     /// An encoder or decoder kind this version does not know.
     #[error(transparent)]
     UnknownKind(#[from] UnknownName),
+    /// The runtime's point-set block runs one to four per-point layers.
+    #[error("the pointnet encoder takes 1 to 4 per-point layers, {given} were given")]
+    PointLayers {
+        /// Layers asked for.
+        given: usize,
+    },
     /// The conv decoder upsamples by 4 and so needs a length divisible by 4.
     #[error(
         "the conv decoder needs a length divisible by 4, the events have {length}; use --decoder mlp"
@@ -128,6 +143,10 @@ pub struct VaeConfig {
     /// Conv channels of the two convolutions (conv encoder and conv decoder).
     #[config(default = "[8, 16]")]
     pub conv_channels: [usize; 2],
+    /// Widths of the PointNet encoder's per-point layers, first to last (`None`:
+    /// [`DEFAULT_POINT_WIDTHS`]). At most four: the runtime's point-set block has no more.
+    #[config(default = "None")]
+    pub point_widths: Option<Vec<usize>>,
     /// Decoder architecture (as its name, see [`DecoderKind`]).
     #[config(default = "\"mlp\".to_string()")]
     pub decoder: String,
@@ -138,6 +157,9 @@ pub struct VaeConfig {
     #[config(default = "None")]
     pub sigmoid_output: Option<bool>,
 }
+
+/// Per-point widths of the PointNet encoder when none are given.
+pub const DEFAULT_POINT_WIDTHS: [usize; 2] = [64, 128];
 
 /// Kernel, stride and padding of both encoder convolutions.
 pub const CONV_KERNEL: usize = 5;
@@ -163,11 +185,14 @@ impl VaeConfig {
     /// The encoder kind ([`VaeConfig::validate`] refuses unknown names; an unvalidated one
     /// reads as MLP).
     pub fn encoder_kind(&self) -> EncoderKind {
-        if self.encoder == "conv" {
-            EncoderKind::Conv
-        } else {
-            EncoderKind::Mlp
-        }
+        self.encoder.parse().unwrap_or(EncoderKind::Mlp)
+    }
+
+    /// Widths of the PointNet encoder's per-point layers.
+    pub fn point_widths(&self) -> Vec<usize> {
+        self.point_widths
+            .clone()
+            .unwrap_or_else(|| DEFAULT_POINT_WIDTHS.to_vec())
     }
 
     /// The decoder kind ([`VaeConfig::validate`] refuses unknown names; an unvalidated one
@@ -192,7 +217,13 @@ impl VaeConfig {
     /// # Errors
     /// [`ArchitectureError`] naming the problem and the fix.
     pub fn validate(&self) -> Result<(), ArchitectureError> {
-        self.encoder.parse::<EncoderKind>()?;
+        let encoder = self.encoder.parse::<EncoderKind>()?;
+        let point_layers = self.point_widths().len();
+        if encoder == EncoderKind::PointNet && !(1..=4).contains(&point_layers) {
+            return Err(ArchitectureError::PointLayers {
+                given: point_layers,
+            });
+        }
         let decoder = self.decoder.parse::<DecoderKind>()?;
         if decoder == DecoderKind::Conv && !self.length.is_multiple_of(4) {
             return Err(ArchitectureError::ConvDecoderLength {
@@ -205,8 +236,17 @@ impl VaeConfig {
     /// Builds the model on `device`.
     pub fn init(&self, device: &Device) -> Vae {
         let features = self.channels * self.length;
+        let mut point_layers = Vec::new();
         let (convs, mut width) = match self.encoder_kind() {
             EncoderKind::Mlp => (Vec::new(), features),
+            EncoderKind::PointNet => {
+                let mut width = self.length;
+                for h in self.point_widths() {
+                    point_layers.push(LinearConfig::new(width, h).init(device));
+                    width = h;
+                }
+                (Vec::new(), width)
+            }
             EncoderKind::Conv => {
                 let [c1, c2] = self.conv_channels;
                 let conv = |i: usize, o: usize| {
@@ -251,6 +291,7 @@ impl VaeConfig {
         };
         Vae {
             convs,
+            point_layers,
             encoder,
             mu,
             log_sigma,
@@ -268,8 +309,11 @@ impl VaeConfig {
 /// The variational autoencoder.
 #[derive(Module, Debug)]
 pub struct Vae {
-    /// Convolutions (empty for the MLP encoder), each followed by ReLU.
+    /// Convolutions (empty unless the encoder is conv), each followed by ReLU.
     pub convs: Vec<Conv1d>,
+    /// PointNet per-point layers (empty unless the encoder is pointnet), each followed by
+    /// ReLU, then a max over the points.
+    pub point_layers: Vec<Linear>,
     /// Dense encoder layers, each followed by ReLU.
     pub encoder: Vec<Linear>,
     /// Latent location (logit location for the binary head): the code bits are its signs.
@@ -339,6 +383,14 @@ pub struct Posterior {
 }
 
 impl Vae {
+    /// The event layout the model reads and writes (points × features for PointNet).
+    pub const fn shape(&self) -> EventShape {
+        EventShape {
+            channels: self.channels,
+            length: self.length,
+        }
+    }
+
     /// The last hidden activation of the encoder.
     ///
     /// # Shapes
@@ -353,10 +405,28 @@ impl Vae {
             }
             h = c.flatten(1, 2);
         }
+        if !self.point_layers.is_empty() {
+            h = self.pool_points(h);
+        }
         for layer in &self.encoder {
             h = relu(layer.forward(h));
         }
         h
+    }
+
+    /// The PointNet part of the encoder: the per-point layers on every point, then the max
+    /// over the points.
+    ///
+    /// # Shapes
+    /// `x`: `[batch, points · features]`, point-major → `[batch, last per-point width]`.
+    pub fn pool_points(&self, x: Tensor<2>) -> Tensor<2> {
+        let batch = x.dims()[0];
+        let mut p: Tensor<3> = x.reshape([batch, self.channels, self.length]);
+        for layer in &self.point_layers {
+            p = relu(layer.forward(p));
+        }
+        let width = p.dims()[2];
+        p.max_dim(1).reshape([batch, width])
     }
 
     /// Posterior parameters.
@@ -485,5 +555,72 @@ mod tests {
             unknown.validate(),
             Err(ArchitectureError::UnknownKind(_))
         ));
+    }
+
+    mod pointnet {
+        use super::*;
+        use proptest::prelude::*;
+
+        const POINTS: usize = 6;
+        const FEATURES: usize = 3;
+
+        fn model() -> Vae {
+            let device = crate::backend::Backend::Flex.device();
+            VaeConfig::new(POINTS, FEATURES, 16, vec![12])
+                .with_encoder("pointnet".into())
+                .with_point_widths(Some(vec![8, 10]))
+                .init(&device)
+        }
+
+        fn mu(model: &Vae, cloud: &[f32]) -> Vec<f32> {
+            let device = crate::backend::Backend::Flex.device();
+            let x = Tensor::<1>::from_floats(cloud, &device).reshape([1, POINTS * FEATURES]);
+            model.encode(x).mu.into_data().try_to_vec::<f32>().unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(32))]
+
+            /// Shuffled points give the same code bits (and the same latents up to rounding).
+            #[test]
+            fn shuffled_points_give_the_same_code(
+                cloud in prop::collection::vec(-30i32..30, POINTS * FEATURES),
+                order in Just((0..POINTS).collect::<Vec<_>>()).prop_shuffle(),
+            ) {
+                let model = model();
+                let cloud: Vec<f32> = cloud.iter().map(|&v| v as f32 / 10.0).collect();
+                let shuffled: Vec<f32> = order
+                    .iter()
+                    .flat_map(|&p| cloud[p * FEATURES..(p + 1) * FEATURES].to_vec())
+                    .collect();
+                let (a, b) = (mu(&model, &cloud), mu(&model, &shuffled));
+                for (x, y) in a.iter().zip(&b) {
+                    prop_assert!((x - y).abs() <= 1e-5, "{x} vs {y}");
+                    prop_assert_eq!(*x > 0.0, *y > 0.0);
+                }
+            }
+        }
+
+        #[test]
+        fn the_points_order_matters_to_an_mlp_but_not_to_pointnet() {
+            let cloud: Vec<f32> = (0..POINTS * FEATURES)
+                .map(|i| (i as f32 * 0.7).sin())
+                .collect();
+            let mut swapped = cloud.clone();
+            swapped[..FEATURES].copy_from_slice(&cloud[FEATURES..2 * FEATURES]);
+            swapped[FEATURES..2 * FEATURES].copy_from_slice(&cloud[..FEATURES]);
+            let pointnet = model();
+            assert_eq!(mu(&pointnet, &cloud), mu(&pointnet, &swapped));
+            let device = crate::backend::Backend::Flex.device();
+            let mlp = VaeConfig::new(POINTS, FEATURES, 16, vec![12]).init(&device);
+            assert_ne!(mu(&mlp, &cloud), mu(&mlp, &swapped));
+            let five = VaeConfig::new(POINTS, FEATURES, 16, vec![12])
+                .with_encoder("pointnet".into())
+                .with_point_widths(Some(vec![4; 5]));
+            assert_eq!(
+                five.validate(),
+                Err(ArchitectureError::PointLayers { given: 5 })
+            );
+        }
     }
 }

@@ -5,12 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use std::path::{Path, PathBuf};
 
+use crate::cloud::{self, CloudReport, CloudScore, LeadingPoints};
 use crate::data::{EventShape, Normalisation, Split};
 use crate::pca::{self, PcaBaseline};
 use crate::plot::{self, PlotError};
 use crate::probe::FactorProbe;
 use crate::ptq::{self, Agreement};
-use crate::train::{TrainConfig, TrainingLog, mse, nmse, squared_spread};
+use crate::train::{Likelihood, TrainConfig, TrainingLog, mse, nmse, squared_spread};
 use crate::zfp::{self, ZfpError, ZfpSmallest};
 use burn::prelude::*;
 use latentlink_model::latent::{self, HeadKind};
@@ -150,6 +151,12 @@ pub struct Report {
     /// were given; see [`crate::probe`]).
     #[serde(default)]
     pub factor_probe: Vec<FactorProbe>,
+    /// For point clouds (a model trained with the Chamfer likelihood): Chamfer and earth
+    /// mover's distances, observables, and the leading-points baseline at the same bits.
+    /// The nMSE figures above compare the point slots in order, which means little for a
+    /// cloud; these are the ones to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_cloud: Option<CloudReport>,
 }
 
 /// A [`Report`] plus what its plots are drawn from.
@@ -254,6 +261,20 @@ pub fn evaluate(
         .as_ref()
         .map(|latents| nmse(raw, &normalisation.invert(latents)));
     let event_nmse = event_nmse(&normalised, &from_runtime);
+    let point_cloud = (config.likelihood == Likelihood::Chamfer).then(|| {
+        let features = split.validation.shape.length;
+        let score = |estimate: &Array2<f32>| CloudScore::of(raw, estimate, features, normalisation);
+        let baseline =
+            LeadingPoints::fit(&split.train.data, features, bits, normalisation).map(|baseline| {
+                let restored = baseline.round_trip(raw);
+                (baseline, score(&restored))
+            });
+        CloudReport {
+            runtime_codes: score(&reconstructions),
+            chamfer_float_codes: cloud::mean_chamfer(&normalised, &from_float_codes, features),
+            baseline,
+        }
+    });
     let report = Report {
         head: config.head,
         events: raw.nrows(),
@@ -277,6 +298,7 @@ pub fn evaluate(
         bit_usage: bit_usage(&runtime_codes),
         fraction_near_half: near_half,
         factor_probe: Vec::new(),
+        point_cloud,
     };
     Ok(Evaluation {
         report,
@@ -284,6 +306,50 @@ pub fn evaluate(
         reconstructions,
         event_nmse,
     })
+}
+
+/// The point-cloud table of the report.
+fn cloud_markdown(cloud: &CloudReport, bits: usize) -> String {
+    let mut md = String::from(
+        "Point clouds (the table above compares point slots in order, which means little for a cloud):\n\n\
+         | reconstruction from | Chamfer | EMD | total weight (energy): bias, rms | centroid rms, detector units |\n|---|---|---|---|---|\n",
+    );
+    let row = |name: &str, score: &CloudScore| {
+        let centroid: Vec<String> = score
+            .observables
+            .centroid_rms
+            .iter()
+            .map(|c| format!("{c:.3}"))
+            .collect();
+        format!(
+            "| {name} | {:.4} | {:.4} | {:+.1} %, {:.1} % | {} |\n",
+            score.chamfer,
+            score.emd,
+            100.0 * score.observables.total_bias,
+            100.0 * score.observables.total_rms,
+            centroid.join(", ")
+        )
+    };
+    md += &row(
+        &format!("**int8 runtime codes ({bits} bits)**"),
+        &cloud.runtime_codes,
+    );
+    if let Some((baseline, score)) = &cloud.baseline {
+        md += &row(
+            &format!(
+                "the {} heaviest points, {} bits per feature ({} bits)",
+                baseline.points,
+                baseline.bits_per_feature,
+                baseline.bits()
+            ),
+            score,
+        );
+    }
+    md += &format!(
+        "\nChamfer and EMD in scaled units (each point feature over its spread); from the float encoder's binary codes the Chamfer distance is {:.4}. The last feature is taken as each point's weight.\n\n",
+        cloud.chamfer_float_codes
+    );
+    md
 }
 
 /// Writes the report's plots into `dir`: example reconstructions, the per-event error
@@ -361,6 +427,9 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
         report.pca.nmse,
         report.pca.describe()
     );
+    if let Some(cloud) = &report.point_cloud {
+        md += &cloud_markdown(cloud, report.bits);
+    }
     if report.head == HeadKind::Gaussian {
         md += "- **Gaussian head**: this model was trained to send float latents; its int8 codes are their signs, which it was not trained to decode (train `--head binary` to deploy codes)\n";
     }

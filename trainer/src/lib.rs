@@ -6,15 +6,13 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`sim`] | built-in detector simulators with ground-truth factors (OPIS spectra, sprites) |
+//! | [`sim`] | built-in detector simulators with ground-truth factors (OPIS spectra, sprites, calorimeter showers) |
 //! | [`data`] | `.npy` and HDF5 loading with clear errors, seeded splits, normalisation |
-//! | [`backend`] | the one place that picks the burn device (flex CPU by default) |
-//! | [`model`] | the burn VAE: MLP or conv encoder, binary (logit-normal, Beta prior) or Gaussian head, decoder |
 //! | [`train`] | the training loop: KL warm-up, validation, early stopping, checkpoints |
+//! | [`cloud`] | point clouds: the Chamfer distance as a loss and as a metric |
 //! | [`pca`] | the PCA baseline at the same bit budget |
 //! | [`ptq`] | post-training int8 quantisation into a runtime blob, and int8-vs-float bit agreement |
 //! | [`export`] | ONNX files of the float encoder and decoder, verified in tract against burn |
-//! | [`package`] | the model package: manifest, files, golden vectors, model id |
 //! | [`pipeline`] | events → trained, quantised, exported, verified package (what `train` runs) |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
 //! | [`probe`] | a linear probe from code bits to known factors (R² on held-out events) |
@@ -22,9 +20,13 @@
 //! | [`zfp`] | ZFP fixed-rate round trips of events, a classical baseline |
 //! | [`sweep`] | rate–distortion sweep: binary VAE against a Gaussian VAE, PCA and zstd |
 //!
-//! Data flow: events → [`data::Normalisation`] → [`model::Vae`] trained by [`train::train`]
+//! The burn model itself (and its backends) is the `latentlink-model` crate; the package
+//! format is `latentlink-package`.
+//!
+//! Data flow: events → [`data::Normalisation`] → [`latentlink_model::Vae`] trained by [`train::train`]
 //! → [`ptq::quantize`] → runtime blob, checked against the float model.
 
+pub mod cloud;
 pub mod data;
 pub mod error;
 pub mod evaluate;

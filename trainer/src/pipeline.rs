@@ -35,6 +35,15 @@ pub enum PipelineError {
     /// Bad input data.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// A PointNet encoder with a scaling that differs from point to point: the codes would
+    /// depend on the order of the points after all.
+    #[error(
+        "the pointnet encoder needs --scaling points (one scale for every point), not {scaling:?}"
+    )]
+    PointScaling {
+        /// The scaling asked for.
+        scaling: train::Scaling,
+    },
     /// The architecture does not fit the events.
     #[error("model configuration: {0}")]
     Config(#[from] ArchitectureError),
@@ -133,6 +142,13 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     let events = &request.events;
     let train_config = &request.train_config;
     request.config.validate()?;
+    let point_encoder =
+        request.config.encoder_kind() == latentlink_model::vae::EncoderKind::PointNet;
+    if point_encoder && train_config.scaling != train::Scaling::Points {
+        return Err(PipelineError::PointScaling {
+            scaling: train_config.scaling,
+        });
+    }
     // Checked before minutes of training, not when the files are written.
     if request.out.join(files::MANIFEST).exists() {
         return Err(PipelineError::Occupied {
@@ -141,7 +157,7 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     }
     fs::create_dir_all(&request.out).map_err(io(&request.out))?;
     let split = data::split(events, 0.1, 0.1, train_config.seed)?;
-    let normalisation = train_config.scaling.fit(&split.train.data);
+    let normalisation = train_config.scaling.fit(&split.train.data, events.shape);
     let config = request.config.clone();
     let model = {
         let device = request.backend.training_device();

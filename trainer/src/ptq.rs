@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use latentlink_runtime::blob::write::{LayerSpec, write_blob};
 use latentlink_runtime::layers::activation::ElementwiseSpec;
+use latentlink_runtime::layers::point_set::PointSetSpec;
 use latentlink_runtime::quantize::{self, ConvGeometry, QuantParams};
 use latentlink_runtime::{BlobError, Model};
 use ndarray::Array2;
@@ -136,6 +137,8 @@ struct Activations {
     input: Vec<f32>,
     /// Each conv layer's output after ReLU, first to last.
     convs: Vec<Vec<f32>>,
+    /// Each per-point layer's output after ReLU over every point, first to last.
+    points: Vec<Vec<f32>>,
     /// Each hidden dense layer's output after ReLU, first to last.
     dense: Vec<Vec<f32>>,
 }
@@ -156,8 +159,9 @@ impl Activations {
         // events other than the training set (`latentlink quantize`) would move: a mean that
         // moved would shift the layer's outputs, which scaling its columns cannot undo. A
         // convolution shares its weights along the event, so there the input keeps the
-        // model's scaling.
-        let input_scaling = if model.convs.is_empty() {
+        // model's scaling, and so does a point cloud, whose per-point layers share theirs
+        // across the points.
+        let input_scaling = if model.convs.is_empty() && model.point_layers.is_empty() {
             Normalisation {
                 mean: normalisation.mean.clone(),
                 std: Normalisation::fit(calibration).std,
@@ -185,6 +189,18 @@ impl Activations {
             }
             h = c.flatten(1, 2);
         }
+        let mut points = Vec::new();
+        if !model.point_layers.is_empty() {
+            let shape = model.shape();
+            let mut p: Tensor<3> =
+                h.clone()
+                    .reshape([calibration.nrows(), shape.channels, shape.length]);
+            for layer in &model.point_layers {
+                p = relu(layer.forward(p));
+                points.push(values(p.clone().flatten(1, 2))?);
+            }
+            h = model.pool_points(h);
+        }
         let mut dense = Vec::new();
         for layer in &model.encoder {
             h = relu(layer.forward(h));
@@ -195,6 +211,7 @@ impl Activations {
             column_scale,
             input,
             convs,
+            points,
             dense,
         })
     }
@@ -256,8 +273,38 @@ fn blob_with(
             zero_point: current_q.zero_point,
         }));
     }
+    if !model.point_layers.is_empty() {
+        let mut inner = Vec::new();
+        for (index, (layer, output)) in model
+            .point_layers
+            .iter()
+            .zip(&activations.points)
+            .enumerate()
+        {
+            let (inputs, outputs, w, b) = linear_weights(layer);
+            let out_q = range_of(output, coverage);
+            inner.push(
+                quantize::dense(
+                    inputs as u32,
+                    outputs as u32,
+                    &w,
+                    &b,
+                    current_q,
+                    out_q,
+                    true,
+                )
+                .map_err(quant_error(&format!("point layer {index}")))?,
+            );
+            current_q = out_q;
+        }
+        layers.push(LayerSpec::PointSet(PointSetSpec {
+            points: shape.channels as u32,
+            features: shape.length as u32,
+            inner,
+        }));
+    }
     // The input's change of scale goes into the first layer that reads it directly.
-    let fold_input = model.convs.is_empty();
+    let fold_input = model.convs.is_empty() && model.point_layers.is_empty();
     for (index, (layer, output)) in model.encoder.iter().zip(&activations.dense).enumerate() {
         let (inputs, outputs, mut w, b) = linear_weights(layer);
         if index == 0 && fold_input {

@@ -162,7 +162,7 @@ pub struct SweepConfig {
 /// [`SweepError`] if training, quantisation or zstd fails.
 pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Sweep, SweepError> {
     let split = data::split(events, 0.1, 0.1, config.train.seed)?;
-    let normalisation = config.train.scaling.fit(&split.train.data);
+    let normalisation = config.train.scaling.fit(&split.train.data, events.shape);
     let train_data = normalisation.apply(&split.train.data);
     let validation = normalisation.apply(&split.validation.data);
     let device = config.backend.training_device();

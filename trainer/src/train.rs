@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use latentlink_model::Vae;
 use latentlink_model::latent::{self, HeadKind};
 use latentlink_model::tensor::{TensorError, to_array, to_tensor};
-use latentlink_package::Normalisation;
+use latentlink_package::{EventShape, Normalisation};
 
 /// Hyper-parameters of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +95,11 @@ pub enum Likelihood {
     /// It needs a model with [`VaeConfig::sigmoid_output`](latentlink_model::VaeConfig) and
     /// events in [0, 1] left unscaled ([`Scaling::None`]).
     Bernoulli,
+    /// For point clouds (events of `points × features`, whose point order means nothing):
+    /// the [Chamfer distance](crate::cloud) between the reconstructed and the true cloud,
+    /// as the calibrated likelihood treats the squared error, `(D/2) · ln CD` for `D`
+    /// features. Needs a model whose encoder ignores the order (`--encoder pointnet`).
+    Chamfer,
 }
 
 impl Likelihood {
@@ -111,14 +116,36 @@ impl Likelihood {
     pub fn kl_weight(self, beta: f64, features: usize, latents: usize) -> f64 {
         match self {
             Self::Unit | Self::Bernoulli => beta,
-            Self::Calibrated => beta * features as f64 / latents.max(1) as f64,
+            Self::Calibrated | Self::Chamfer => beta * features as f64 / latents.max(1) as f64,
+        }
+    }
+
+    /// The validation error of `estimate` against `truth`, both `[N, features]` in scaled
+    /// units: the mean Chamfer distance for [`Likelihood::Chamfer`] (whose reconstructions
+    /// may list the points in any order), the nMSE for every other.
+    pub fn error(self, truth: &Array2<f32>, estimate: &Array2<f32>, shape: EventShape) -> f64 {
+        match self {
+            Self::Chamfer => crate::cloud::mean_chamfer(truth, estimate, shape.length),
+            Self::Unit | Self::Calibrated | Self::Bernoulli => nmse(truth, estimate),
         }
     }
 
     /// The mean loss of a batch from the decoder's output before its final activation
-    /// ([`Vae::decode_logits`]) and the events it should give, both `[batch, features]`.
-    fn loss(self, logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    /// ([`Vae::decode_logits`]) and the events it should give, both `[batch, features]` of
+    /// the given layout.
+    fn loss(self, logits: Tensor<2>, target: Tensor<2>, shape: EventShape) -> Tensor<1> {
         match self {
+            Self::Chamfer => {
+                let batch = logits.dims()[0];
+                let cloud = [batch, shape.channels, shape.length];
+                let distances =
+                    crate::cloud::chamfer_loss(logits.reshape(cloud), target.reshape(cloud));
+                distances
+                    .mean()
+                    .add_scalar(1e-8)
+                    .log()
+                    .mul_scalar(shape.features() as f64 / 2.0)
+            }
             Self::Unit => (logits - target)
                 .powi_scalar(2)
                 .sum_dim(1)
@@ -156,6 +183,7 @@ impl std::str::FromStr for Likelihood {
             ("unit", Self::Unit),
             ("calibrated", Self::Calibrated),
             ("bernoulli", Self::Bernoulli),
+            ("chamfer", Self::Chamfer),
         ];
         latentlink_model::vae::UnknownName::pick("likelihood", name, &choices)
     }
@@ -182,6 +210,10 @@ pub enum Scaling {
     /// Events as they are (mean 0, scale 1 for every feature): what the Bernoulli
     /// likelihood needs, whose targets are the raw 0/1 values.
     None,
+    /// For point clouds: each point feature (x, y, energy...) to zero mean and unit variance
+    /// over all points, the same for every point, so the scaled events keep no trace of a
+    /// point's place (see [`Normalisation::fit_points`]).
+    Points,
 }
 
 impl Scaling {
@@ -189,16 +221,23 @@ impl Scaling {
     /// feature for convolutional ones, which share their weights along the event and so
     /// cannot give each sample its own scale (under global scaling one learned nothing on
     /// OPIS: nMSE 1.00 at 64 bits).
-    pub const fn suited_to(kind: latentlink_model::vae::DecoderKind) -> Self {
-        match kind {
-            latentlink_model::vae::DecoderKind::Mlp => Self::Global,
-            latentlink_model::vae::DecoderKind::Conv => Self::PerFeature,
+    /// A PointNet encoder needs [`Scaling::Points`], which every point shares.
+    pub const fn suited_to(
+        encoder: latentlink_model::vae::EncoderKind,
+        decoder: latentlink_model::vae::DecoderKind,
+    ) -> Self {
+        use latentlink_model::vae::{DecoderKind, EncoderKind};
+        match (encoder, decoder) {
+            (EncoderKind::PointNet, _) => Self::Points,
+            (_, DecoderKind::Mlp) => Self::Global,
+            (_, DecoderKind::Conv) => Self::PerFeature,
         }
     }
 
-    /// The normalisation of this kind fitted on `events`.
-    pub fn fit(self, events: &Array2<f32>) -> Normalisation {
+    /// The normalisation of this kind fitted on `events` of layout `shape`.
+    pub fn fit(self, events: &Array2<f32>, shape: EventShape) -> Normalisation {
         match self {
+            Self::Points => Normalisation::fit_points(events, shape.length),
             Self::PerFeature => Normalisation::fit(events),
             Self::Global => Normalisation::fit_global(events),
             Self::Poisson => Normalisation::fit_poisson(events),
@@ -219,6 +258,7 @@ impl std::str::FromStr for Scaling {
             ("global", Self::Global),
             ("poisson", Self::Poisson),
             ("none", Self::None),
+            ("points", Self::Points),
         ];
         latentlink_model::vae::UnknownName::pick("scaling", name, &choices)
     }
@@ -487,7 +527,9 @@ pub fn squared_spread(truth: &Array2<f32>) -> f64 {
         .sum()
 }
 
-/// Validation metrics of `model` on normalised `data`, in batches.
+/// Validation metrics of `model` on normalised `data`, in batches: the likelihood's error
+/// ([`Likelihood::error`]) of sampled reconstructions and of reconstructions from the codes,
+/// and the mean KL.
 fn validate(
     model: &Vae,
     data: &Array2<f32>,
@@ -516,9 +558,10 @@ fn validate(
             .assign(&to_array(model.decode(codes))?);
         start = end;
     }
+    let shape = model.shape();
     Ok((
-        nmse(data, &sampled),
-        nmse(data, &from_codes),
+        config.likelihood.error(data, &sampled, shape),
+        config.likelihood.error(data, &from_codes, shape),
         kl_sum / data.nrows().max(1) as f64,
     ))
 }
@@ -582,6 +625,7 @@ pub fn train(
     let mut order: Vec<usize> = (0..train.nrows()).collect();
     let mut schedule = PlateauSchedule::new(config);
     let latents = model.mu.weight.dims()[1];
+    let shape = model.shape();
     for epoch in 1..=config.epochs {
         let started = Instant::now();
         let beta = if config.warmup_epochs == 0 {
@@ -602,13 +646,13 @@ pub fn train(
             );
             // Logged in one unit whatever the likelihood: half the squared error per event.
             let reconstruction_loss =
-                Likelihood::Unit.loss(model.activate(logits.clone()), x.clone());
+                Likelihood::Unit.loss(model.activate(logits.clone()), x.clone(), shape);
             let kl = sample.kl.mean();
             let kl_term = match config.capacity {
                 Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
                 None => kl.clone(),
             };
-            let mut loss = config.likelihood.loss(logits, x) + kl_term.mul_scalar(kl_weight);
+            let mut loss = config.likelihood.loss(logits, x, shape) + kl_term.mul_scalar(kl_weight);
             if config.head == HeadKind::Binary && config.bit_usage_weight > 0.0 {
                 loss = loss
                     + latent::bit_usage_penalty(posterior.mu, posterior.log_sigma)
@@ -736,9 +780,12 @@ pub fn fine_tune_decoder(
 ) -> Result<(Vae, FineTuneLog), TrainError> {
     config.check()?;
     let inference_device = device.clone().without_autodiff();
+    let shape = model.shape();
     let validation_nmse = |model: &Vae| -> Result<f64, TensorError> {
         let decoded = model.decode(to_tensor(validation.codes, &inference_device));
-        Ok(nmse(validation.events, &to_array(decoded)?))
+        Ok(config
+            .likelihood
+            .error(validation.events, &to_array(decoded)?, shape))
     };
     let mut log = FineTuneLog {
         validation_code_nmse: vec![validation_nmse(&model)?],
@@ -758,7 +805,9 @@ pub fn fine_tune_decoder(
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             let codes = to_tensor(&train.codes.select(Axis(0), batch), device);
             let x = to_tensor(&train.events.select(Axis(0), batch), device);
-            let loss = config.likelihood.loss(trainable.decode_logits(codes), x);
+            let loss = config
+                .likelihood
+                .loss(trainable.decode_logits(codes), x, shape);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { epoch, step, value });
@@ -874,7 +923,14 @@ mod tests {
         let targets = Tensor::<2>::from_floats([[1.0f32, 0.0], [0.0, 0.0]], &device);
         let loss = f64::from(
             Likelihood::Bernoulli
-                .loss(logits, targets)
+                .loss(
+                    logits,
+                    targets,
+                    EventShape {
+                        channels: 1,
+                        length: 2,
+                    },
+                )
                 .into_scalar::<f32>(),
         );
         let expected = (8f64.ln() + 100.0) / 2.0;
@@ -889,7 +945,15 @@ mod tests {
         let loss = |likelihood: Likelihood, scale: f32| {
             let reconstructions = errors.clone().sqrt().mul_scalar(scale);
             let zeros = reconstructions.zeros_like();
-            f64::from(likelihood.loss(reconstructions, zeros).into_scalar::<f32>())
+            let shape = EventShape {
+                channels: 1,
+                length: 3,
+            };
+            f64::from(
+                likelihood
+                    .loss(reconstructions, zeros, shape)
+                    .into_scalar::<f32>(),
+            )
         };
         // Unit: ½ Σ per event, averaged; it grows with the scale squared.
         assert!((loss(Likelihood::Unit, 1.0) - 1.9375).abs() < 1e-5);

@@ -7,7 +7,8 @@
 //! | `decoder.onnx` | `codes` `[N, bits]` (0/1) | `reconstruction` `[N, D]` detector units |
 //!
 //! Both fold in the training normalisation, so they take and give what the detector reads.
-//! Events are flat (`D = channels · length`, channel-major); the conv encoder reshapes inside.
+//! Events are flat (`D = channels · length`, channel-major); the conv and PointNet encoders
+//! reshape inside (PointNet: `[N, points, features]`, per-point MatMul, ReduceMax over points).
 
 use burn::nn::Linear;
 use burn::nn::conv::Conv1d;
@@ -113,6 +114,16 @@ impl GraphBuilder {
         self.node("Gemm", &[x, &w, &b], Vec::new())
     }
 
+    /// `x · W + b` on every point of `x` `[N, points, in]` (Gemm takes matrices only).
+    fn point_linear(&mut self, x: &str, layer: &Linear, name: &str) -> String {
+        let [inputs, outputs] = layer.weight.dims();
+        let (weights, bias) = linear_parameters(layer);
+        let w = self.float(&format!("{name}.weight"), &[inputs, outputs], weights);
+        let b = self.float(&format!("{name}.bias"), &[outputs], bias);
+        let product = self.node("MatMul", &[x, &w], Vec::new());
+        self.node("Add", &[&product, &b], Vec::new())
+    }
+
     /// A stride-1 decoder convolution.
     fn decoder_conv(&mut self, x: &str, conv: &Conv1d, name: &str) -> String {
         self.conv_with_stride(x, conv, name, 1)
@@ -208,6 +219,19 @@ pub fn encoder(model: &Vae, normalisation: &Normalisation, shape: EventShape) ->
             h = g.node("Relu", &[&c], Vec::new());
         }
         h = g.node("Flatten", &[&h], vec![attribute_int("axis", 1)]);
+    }
+    if !model.point_layers.is_empty() {
+        let target = g.int64(
+            "points.input_shape",
+            vec![-1, shape.channels as i64, shape.length as i64],
+        );
+        h = g.node("Reshape", &[&h, &target], Vec::new());
+        for (i, layer) in model.point_layers.iter().enumerate() {
+            let z = g.point_linear(&h, layer, &format!("point_layers.{i}"));
+            h = g.node("Relu", &[&z], Vec::new());
+        }
+        let pooled = vec![attribute_ints("axes", &[1]), attribute_int("keepdims", 0)];
+        h = g.node("ReduceMax", &[&h], pooled);
     }
     for (i, layer) in model.encoder.iter().enumerate() {
         let z = g.linear(&h, layer, &format!("encoder.{i}"));

@@ -1,0 +1,116 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+//! Point clouds through the whole trainer: a tiny PointNet on simulated calorimeter showers
+//! trains on the Chamfer distance, quantises to the runtime's point-set block (whose codes
+//! do not depend on the order of the points), exports to ONNX that tract runs like burn, and
+//! is reported against the leading-points baseline.
+
+use latentlink_model::Backend;
+use latentlink_model::vae::VaeConfig;
+use latentlink_trainer::data::{self, Events};
+use latentlink_trainer::export::{onnx, verify};
+use latentlink_trainer::sim::{Simulator, showers};
+use latentlink_trainer::train::{self, Likelihood, Scaling, TrainConfig};
+use latentlink_trainer::{evaluate, ptq};
+use ndarray::Array2;
+
+/// Each event's points in reverse order, then the first two swapped.
+fn shuffled(events: &Array2<f32>) -> Array2<f32> {
+    let features = showers::HIT_FEATURES;
+    let mut out = events.clone();
+    for (mut row, source) in out.rows_mut().into_iter().zip(events.rows()) {
+        let points: Vec<&[f32]> = source.as_slice().unwrap().chunks(features).collect();
+        let mut order: Vec<usize> = (0..points.len()).rev().collect();
+        order.swap(0, 1);
+        for (slot, &p) in order.iter().enumerate() {
+            for f in 0..features {
+                row[slot * features + f] = points[p][f];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order() {
+    let events = Events::from_array(Simulator::Showers.simulate(400, 2).events, "sim").unwrap();
+    let split = data::split(&events, 0.2, 0.1, 2).unwrap();
+    let shape = split.train.shape;
+    assert_eq!((shape.channels, shape.length), (showers::HITS, 4));
+    let normalisation = Scaling::Points.fit(&split.train.data, shape);
+    let config = TrainConfig {
+        epochs: 12,
+        warmup_epochs: 1,
+        batch_size: 32,
+        scaling: Scaling::Points,
+        likelihood: Likelihood::Chamfer,
+        ..TrainConfig::default()
+    };
+    let device = Backend::Flex.training_device();
+    device.seed(3);
+    let architecture = VaeConfig::new(shape.channels, shape.length, 16, vec![16])
+        .with_encoder("pointnet".into())
+        .with_point_widths(Some(vec![8, 16]));
+    architecture.validate().unwrap();
+    let (model, log) = train::train(
+        architecture.init(&device),
+        &config,
+        &normalisation.apply(&split.train.data),
+        &normalisation.apply(&split.validation.data),
+        &device,
+        None,
+        false,
+    )
+    .unwrap();
+    let (first, best) = (
+        log.epochs[0].validation_code_nmse,
+        log.epochs[log.best_epoch - 1].validation_code_nmse,
+    );
+    assert!(best < 0.9 * first, "Chamfer from codes {first} → {best}");
+
+    // The blob's point-set block pools with a max: the same codes in any order, exactly.
+    let inference = Backend::Flex.device();
+    let blob = ptq::quantize(&model, &normalisation, shape, &split.train.data, &inference).unwrap();
+    let runtime = latentlink_runtime::Model::from_bytes(&blob).unwrap();
+    assert!(
+        runtime
+            .layers()
+            .any(|l| matches!(l, Ok(latentlink_runtime::blob::Layer::PointSet(_))))
+    );
+    let validation = &split.validation.data;
+    let codes = ptq::runtime_codes(&blob, validation).unwrap();
+    assert_eq!(
+        codes,
+        ptq::runtime_codes(&blob, &shuffled(validation)).unwrap()
+    );
+
+    let evaluation =
+        evaluate::evaluate(&model, &blob, &normalisation, &split, &config, &inference).unwrap();
+    let report = &evaluation.report;
+    assert!(
+        report.agreement.bit_agreement > 0.9,
+        "{:?}",
+        report.agreement
+    );
+    let cloud = report.point_cloud.as_ref().unwrap();
+    let (baseline, baseline_score) = cloud.baseline.as_ref().unwrap();
+    assert!(baseline.bits() <= 16 && baseline.points >= 1);
+    for score in [&cloud.runtime_codes, baseline_score] {
+        assert!(score.chamfer > 0.0 && score.emd > 0.0 && score.chamfer.is_finite());
+        assert_eq!(score.observables.centroid_rms.len(), 3);
+    }
+    assert!(evaluate::markdown("tiny", report, &log).contains("heaviest points"));
+
+    // ONNX: a per-point MatMul and a ReduceMax, run by tract as burn runs it.
+    let encoder = onnx::to_bytes(&onnx::encoder(&model, &normalisation, shape)).unwrap();
+    let decoder = onnx::to_bytes(&onnx::decoder(&model, &normalisation)).unwrap();
+    let inputs = validation.slice(ndarray::s![..8, ..]).to_owned();
+    verify::check(
+        &model,
+        &normalisation,
+        &encoder,
+        &decoder,
+        &inputs,
+        &inference,
+    )
+    .unwrap();
+}
