@@ -338,7 +338,7 @@ fn simulate(
 }
 
 fn train_command(args: &TrainArgs) -> Result<()> {
-    let (events, data_description) = match (&args.data, args.sim) {
+    let (mut events, data_description) = match (&args.data, args.sim) {
         (Some(source), _) => (source.load()?, source.to_string()),
         (None, Some(sim)) => (
             Events::from_array(
@@ -356,6 +356,15 @@ fn train_command(args: &TrainArgs) -> Result<()> {
             )
         }
     };
+    if args.encoder == EncoderKind::PointNet {
+        let padded = events.pad_clouds_with_copies(&data_description)?;
+        if padded > 0 {
+            println!(
+                "{padded} of {} point slots were empty (all zeros) and now hold a copy of a real point of their event; pad the same way on the front-end",
+                events.len() * events.shape.channels
+            );
+        }
+    }
     let config = VaeConfig::new(
         events.shape.channels,
         events.shape.length,

@@ -398,6 +398,10 @@ pub struct CloudReport {
     pub runtime_codes: CloudScore,
     /// Chamfer distance from the float encoder's binary codes.
     pub chamfer_float_codes: f64,
+    /// Score from the float latents, where the model has them as its own code (a Gaussian
+    /// head's posterior means); `None` for a binary decoder trained on hard bits.
+    #[serde(default)]
+    pub float_latents: Option<CloudScore>,
     /// The leading-points baseline and its score (`None` when the bits cannot hold a point).
     pub baseline: Option<(LeadingPoints, CloudScore)>,
 }

@@ -77,6 +77,16 @@ pub enum DataError {
         /// Shape found.
         shape: Vec<usize>,
     },
+    /// A point cloud whose every point slot is empty (all zero).
+    #[error(
+        "{source_name}: event {event} is an empty point cloud (every point is all zeros); drop it before training"
+    )]
+    EmptyCloud {
+        /// File or simulator.
+        source_name: String,
+        /// Index of the event.
+        event: usize,
+    },
     /// A value is NaN or infinite.
     #[error(
         "{source_name}: event {event}, sample {sample} is NaN or infinite; clean or mask the data before training"

@@ -272,6 +272,9 @@ pub fn evaluate(
         CloudReport {
             runtime_codes: score(&reconstructions),
             chamfer_float_codes: cloud::mean_chamfer(&normalised, &from_float_codes, features),
+            float_latents: from_latents
+                .as_ref()
+                .map(|latents| score(&normalisation.invert(latents))),
             baseline,
         }
     });
@@ -369,16 +372,29 @@ pub fn write_plots(
         dir.join(files::RECONSTRUCTIONS_PNG),
         dir.join(files::ERRORS_PNG),
     ];
-    plot::reconstructions(
-        &written[0],
-        &evaluation.raw,
-        &evaluation.reconstructions,
-        shape,
-        4,
-        &format!(
-            "{name}: validation events (black) and reconstructions from {bits}-bit int8 codes (red)"
-        ),
-    )?;
+    let title = format!(
+        "{name}: validation events (black) and reconstructions from {bits}-bit int8 codes (red)"
+    );
+    if evaluation.report.point_cloud.is_some() {
+        plot::clouds(
+            &written[0],
+            &evaluation.raw,
+            &evaluation.reconstructions,
+            shape,
+            3,
+            &[],
+            &title,
+        )?;
+    } else {
+        plot::reconstructions(
+            &written[0],
+            &evaluation.raw,
+            &evaluation.reconstructions,
+            shape,
+            4,
+            &title,
+        )?;
+    }
     plot::error_histogram(
         &written[1],
         &evaluation.event_nmse,

@@ -139,6 +139,102 @@ pub fn reconstructions(
     })
 }
 
+/// Point clouds and their reconstructions, one row per event (at most `rows`), each point
+/// a circle whose size follows its weight (the last feature, e.g. energy): raw in black,
+/// reconstructed in red, in two projections (feature 0 against 1, and 2 against 0, when there
+/// are that many besides the weight).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn clouds(
+    path: &Path,
+    raw: &Array2<f32>,
+    reconstructed: &Array2<f32>,
+    shape: EventShape,
+    rows: usize,
+    names: &[&str],
+    title: &str,
+) -> Result<(), PlotError> {
+    let rows = rows.min(raw.nrows()).max(1);
+    let features = shape.length.max(1);
+    let coordinates = features.saturating_sub(1);
+    let projections: Vec<(usize, usize)> = match coordinates {
+        0 | 1 => vec![(0, 0)],
+        2 => vec![(0, 1)],
+        _ => vec![(0, 1), (2, 0)],
+    };
+    let name = |f: usize| {
+        names
+            .get(f)
+            .map_or_else(|| format!("feature {f}"), |n| (*n).to_owned())
+    };
+    draw_png(
+        path,
+        (560 * projections.len() as u32, 40 + 360 * rows as u32),
+        |root| {
+            let body = root.titled(title, (FONT, 20))?;
+            let panels = body.split_evenly((rows, projections.len()));
+            for event in 0..rows {
+                let clouds = [
+                    (raw.row(event), RAW_COLOUR),
+                    (reconstructed.row(event), RECONSTRUCTED_COLOUR),
+                ];
+                let weights = value_range(clouds.iter().flat_map(|(c, _)| {
+                    c.iter()
+                        .skip(coordinates)
+                        .step_by(features)
+                        .copied()
+                        .collect::<Vec<_>>()
+                }));
+                for (&(h, v), panel) in projections.iter().zip(&panels[event * projections.len()..])
+                {
+                    let axis = |f: usize| {
+                        value_range(clouds.iter().flat_map(|(c, _)| {
+                            c.iter()
+                                .skip(f)
+                                .step_by(features)
+                                .copied()
+                                .collect::<Vec<_>>()
+                        }))
+                    };
+                    let mut chart = ChartBuilder::on(panel)
+                        .caption(format!("event {event}"), (FONT, 14))
+                        .margin(8)
+                        .x_label_area_size(30)
+                        .y_label_area_size(44)
+                        .build_cartesian_2d(axis(h), axis(v))?;
+                    chart
+                        .configure_mesh()
+                        .disable_mesh()
+                        .x_desc(name(h))
+                        .y_desc(name(v))
+                        .label_style((FONT, 11))
+                        .draw()?;
+                    for (index, (cloud, colour)) in clouds.iter().enumerate() {
+                        let points = cloud.exact_chunks(features).into_iter().map(|p| {
+                            let weight =
+                                (p[coordinates] - weights.start) / (weights.end - weights.start);
+                            let radius = 2 + (8.0 * weight.clamp(0.0, 1.0)) as i32;
+                            Circle::new((p[h], p[v]), radius, colour.mix(0.6).stroke_width(1))
+                        });
+                        let drawn = chart.draw_series(points)?;
+                        if event == 0 {
+                            let colour = *colour;
+                            drawn
+                                .label(["raw", "reconstructed"][index])
+                                .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+                        }
+                    }
+                    if event == 0 {
+                        draw_legend(&mut chart, 11)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 fn traces(
     panel: &DrawingArea<BitMapBackend<'_>, Shift>,
     truth: ArrayView1<'_, f32>,
@@ -435,6 +531,29 @@ mod tests {
         assert_eq!(png_width, width);
         // A blank white image of this size compresses to well under 2 KB.
         assert!(bytes.len() > 4_000, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn draws_point_clouds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clouds.png");
+        // Two events of three (x, y, z, E) points.
+        let raw = Array2::from_shape_fn((2, 12), |(e, i)| (e * 12 + i) as f32 % 7.0 + 0.5);
+        let shape = EventShape {
+            channels: 3,
+            length: 4,
+        };
+        clouds(
+            &path,
+            &raw,
+            &(&raw * 1.1),
+            shape,
+            2,
+            &["x", "y", "z", "E"],
+            "clouds",
+        )
+        .unwrap();
+        assert_drawn(&path, 1120);
     }
 
     #[test]

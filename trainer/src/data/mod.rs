@@ -178,6 +178,39 @@ impl Events {
         }
     }
 
+    /// Reads the events as point clouds (`channels` points of `length` features) padded the
+    /// way most tools store them, every unused point slot all zeros, and pads them instead
+    /// with copies of the event's first non-zero point ("duplicate padding", see
+    /// [`crate::cloud`]): a max over the points and the set metrics then see only the real
+    /// points. Returns how many slots were padding. A real point at exactly zero in every
+    /// feature would be taken for padding; with an energy or pT feature there is none.
+    ///
+    /// # Errors
+    /// [`DataError::EmptyCloud`] for an event with no non-zero point.
+    pub fn pad_clouds_with_copies(&mut self, source: &str) -> Result<usize, DataError> {
+        let features = self.shape.length.max(1);
+        let is_empty = |point: &ndarray::ArrayViewMut1<'_, f32>| point.iter().all(|&v| v == 0.0);
+        let mut padded = 0;
+        for (event, mut row) in self.data.rows_mut().into_iter().enumerate() {
+            let mut points: Vec<_> = row.exact_chunks_mut(features).into_iter().collect();
+            let first = points
+                .iter()
+                .find(|point| !is_empty(point))
+                .map(|point| point.to_owned())
+                .ok_or_else(|| DataError::EmptyCloud {
+                    source_name: source.to_owned(),
+                    event,
+                })?;
+            for point in &mut points {
+                if is_empty(point) {
+                    point.assign(&first);
+                    padded += 1;
+                }
+            }
+        }
+        Ok(padded)
+    }
+
     /// Checks that these events fit a model trained on `expected`.
     ///
     /// # Errors
@@ -278,6 +311,32 @@ mod tests {
             back.iter()
                 .zip(all.data.iter())
                 .all(|(a, b)| (a - b).abs() < 1e-3)
+        );
+    }
+
+    #[test]
+    fn zero_padded_clouds_are_padded_with_a_copy_of_a_real_point() {
+        // Two clouds of three (x, E) slots: one with a zero slot, one full.
+        let array = ndarray::array![
+            [[0.0f32, 0.0], [2.0, 1.0], [0.0, 0.0]],
+            [[1.0, 1.0], [0.0, 3.0], [4.0, 2.0]]
+        ];
+        let mut events = Events::from_array(array.into_dyn(), "test").unwrap();
+        assert_eq!(events.pad_clouds_with_copies("test").unwrap(), 2);
+        assert_eq!(
+            events.data.row(0).to_vec(),
+            vec![2.0, 1.0, 2.0, 1.0, 2.0, 1.0]
+        );
+        assert_eq!(
+            events.data.row(1).to_vec(),
+            vec![1.0, 1.0, 0.0, 3.0, 4.0, 2.0]
+        );
+        let empty = ndarray::Array3::<f32>::zeros((2, 3, 2));
+        let mut events = Events::from_array(empty.into_dyn(), "file.npy").unwrap();
+        let error = events.pad_clouds_with_copies("file.npy").unwrap_err();
+        assert!(
+            matches!(error, DataError::EmptyCloud { event: 0, .. }),
+            "{error}"
         );
     }
 

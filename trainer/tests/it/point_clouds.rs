@@ -99,6 +99,9 @@ fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order()
         assert_eq!(score.observables.centroid_rms.len(), 3);
     }
     assert!(evaluate::markdown("tiny", report, &log).contains("heaviest points"));
+    let dir = tempfile::tempdir().unwrap();
+    let plots = evaluate::write_plots(dir.path(), "tiny", &evaluation, shape, &log).unwrap();
+    assert!(plots.iter().all(|p| p.metadata().unwrap().len() > 1000), "{plots:?}");
 
     // ONNX: a per-point MatMul and a ReduceMax, run by tract as burn runs it.
     let encoder = onnx::to_bytes(&onnx::encoder(&model, &normalisation, shape)).unwrap();
