@@ -180,9 +180,12 @@ pub(crate) enum LinkCommand {
         /// Model package folder.
         #[arg(long, default_value = "models/opis-b128")]
         model: PathBuf,
-        /// Use these events instead of simulated OPIS events: FILE.npy or FILE.h5:/dataset.
-        #[arg(long)]
+        /// Use these events instead of simulated ones: FILE.npy or FILE.h5:/dataset.
+        #[arg(long, conflicts_with = "sim")]
         data: Option<DataSource>,
+        /// Simulator of the events when no --data is given (showers for a point-cloud model).
+        #[arg(long, default_value = "opis")]
+        sim: Simulator,
         /// Events to simulate (or the most to send from --data).
         #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 2000)]
         events: usize,
@@ -277,9 +280,12 @@ pub(crate) struct FeedArgs {
     /// Model package folder (the one the firmware was built with).
     #[arg(long, default_value = "models/opis-b128")]
     model: PathBuf,
-    /// Read the events: FILE.npy or FILE.h5:/dataset (default: simulate OPIS events).
-    #[arg(long)]
+    /// Read the events: FILE.npy or FILE.h5:/dataset (default: simulate them with --sim).
+    #[arg(long, conflicts_with = "sim")]
     data: Option<DataSource>,
+    /// Simulator of the events when no --data is given (showers for a point-cloud model).
+    #[arg(long, default_value = "opis")]
+    sim: Simulator,
     /// Events after the golden ones.
     #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 300)]
     events: usize,
@@ -303,7 +309,7 @@ pub(crate) struct FeedArgs {
 impl FeedArgs {
     /// The package; the golden events, then the chosen ones; and the golden int8 code bits.
     fn open(&self) -> Result<(Package, ndarray::Array2<f32>, ndarray::Array2<f32>)> {
-        let sim = self.data.is_none().then_some(Simulator::Opis);
+        let sim = self.data.is_none().then_some(self.sim);
         let events = load_events(sim, self.data.as_ref(), self.events, self.seed)?;
         let package = Package::open(&self.model)?;
         events.expect_shape(package.manifest.input.shape(), "the events")?;
@@ -517,6 +523,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
         LinkCommand::Demo {
             model,
             data,
+            sim,
             events,
             out,
             decoder,
@@ -525,7 +532,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
             link,
             seed,
         } => {
-            let sim = data.is_none().then_some(Simulator::Opis);
+            let sim = data.is_none().then_some(sim);
             let config = demo::DemoConfig {
                 events: load_events(sim, data.as_ref(), events, seed)?,
                 package: Arc::new(Package::open(&model)?),

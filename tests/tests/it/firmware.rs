@@ -2,8 +2,9 @@
 //! The front-end firmware, built for `thumbv7em-none-eabihf` with the shipped model, runs on
 //! QEMU's Cortex-M4 board: every code it sends back over its emulated UART must equal the
 //! host runtime's and the package's golden codes, bit for bit, in frames sealed with the
-//! deployment key it was built with (`LATENTLINK_KEY_FILE`). And the build's memory budget
-//! check must stop a build whose model does not fit.
+//! deployment key it was built with (`LATENTLINK_KEY_FILE`). So must a point-cloud package
+//! (PointNet encoder) picked with `LATENTLINK_MODEL`. And the build's memory budget check must
+//! stop a build whose model does not fit.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` Rust target (`.ci/run` installs
 //! both). Where either is missing the tests say so and pass, unless
@@ -19,6 +20,7 @@ use latentlink_package::Package;
 use latentlink_rig::{feed, qemu};
 use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::sim::Simulator;
+use latentlink_trainer::train::{Likelihood, Scaling, TrainConfig};
 
 /// Simulated events after the package's golden ones.
 const EVENTS: usize = 300;
@@ -172,6 +174,74 @@ fn firmware_in_qemu_sends_codes_bit_exact_with_the_host() {
     assert!(run.footprint.static_ram() >= report.scratch);
     let nmse = run.feed.nmse.unwrap();
     assert!(nmse < 0.3, "decoded codes from the board: nMSE {nmse}");
+}
+
+#[test]
+fn a_pointnet_package_runs_bit_exact_on_the_board() {
+    if !tools_present() {
+        return;
+    }
+    // A tiny point-cloud package, trained in seconds: the path, not the quality, is tested.
+    let dir = tempfile::tempdir().unwrap();
+    let package_dir = dir.path().join("showers");
+    let events = latentlink_trainer::data::Events::from_array(
+        Simulator::Showers.simulate(300, 4).events,
+        "sim",
+    )
+    .unwrap();
+    let shape = events.shape;
+    latentlink_trainer::pipeline::train_package(&latentlink_trainer::pipeline::TrainRequest {
+        events,
+        data_description: "simulator".into(),
+        config: latentlink_model::vae::VaeConfig::new(shape.channels, shape.length, 32, vec![16])
+            .with_encoder("pointnet".into())
+            .with_point_widths(Some(vec![8, 16])),
+        train_config: TrainConfig {
+            epochs: 2,
+            warmup_epochs: 1,
+            batch_size: 32,
+            scaling: Scaling::Points,
+            likelihood: Likelihood::Chamfer,
+            ..TrainConfig::default()
+        },
+        backend: latentlink_model::Backend::Flex,
+        out: package_dir.clone(),
+        name: "showers".into(),
+        command: "firmware test".into(),
+        progress: false,
+    })
+    .unwrap();
+
+    let _one_at_a_time = FIRMWARE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let build = build_firmware(&[("LATENTLINK_MODEL", package_dir.to_str().unwrap())]);
+    assert!(
+        build.status.success(),
+        "firmware build failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let image = firmware_target().join("thumbv7em-none-eabihf/release/latentlink-firmware");
+    let package = Package::open(&package_dir).unwrap();
+    let showers = Simulator::Showers.simulate(40, 12).events;
+    let showers = showers
+        .into_shape_with_order((40, shape.features()))
+        .unwrap();
+    let (events, golden) = feed::golden_first(&package, &showers).unwrap();
+    let run = qemu::run(
+        &image,
+        &package,
+        &events,
+        Some(&test_key().0),
+        None,
+        Duration::from_secs(400),
+    )
+    .unwrap();
+    eprintln!("{}", qemu::table(&run));
+    let total = events.nrows();
+    assert_eq!(run.feed.received, total, "every code came back");
+    assert_eq!(run.feed.bit_exact, total, "{:?}", run.feed.mismatched);
+    assert_eq!(feed::golden_matches(&run.codes, &golden), golden.nrows());
 }
 
 #[test]
