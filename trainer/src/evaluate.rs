@@ -11,7 +11,7 @@ use crate::pca::{self, PcaBaseline};
 use crate::plot::{self, PlotError};
 use crate::probe::FactorProbe;
 use crate::ptq::{self, Agreement};
-use crate::train::{Likelihood, TrainConfig, TrainingLog, mse, nmse, squared_spread};
+use crate::train::{TrainConfig, TrainingLog, mse, nmse, squared_spread};
 use crate::zfp::{self, ZfpError, ZfpSmallest};
 use burn::prelude::*;
 use latentlink_model::latent::{self, HeadKind};
@@ -151,7 +151,7 @@ pub struct Report {
     /// were given; see [`crate::probe`]).
     #[serde(default)]
     pub factor_probe: Vec<FactorProbe>,
-    /// For point clouds (a model trained with the Chamfer likelihood): Chamfer and earth
+    /// For point clouds (a model trained with a point-cloud likelihood): Chamfer and earth
     /// mover's distances, observables, and the leading-points baseline at the same bits.
     /// The nMSE figures above compare the point slots in order, which means little for a
     /// cloud; these are the ones to read.
@@ -261,7 +261,7 @@ pub fn evaluate(
         .as_ref()
         .map(|latents| nmse(raw, &normalisation.invert(latents)));
     let event_nmse = event_nmse(&normalised, &from_runtime);
-    let point_cloud = (config.likelihood == Likelihood::Chamfer).then(|| {
+    let point_cloud = config.likelihood.is_point_cloud().then(|| {
         let features = split.validation.shape.length;
         let score = |estimate: &Array2<f32>| CloudScore::of(raw, estimate, features, normalisation);
         let baseline =

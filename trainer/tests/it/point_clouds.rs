@@ -30,19 +30,28 @@ fn shuffled(events: &Array2<f32>) -> Array2<f32> {
     out
 }
 
-#[test]
-fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order() {
+struct Tiny {
+    split: data::Split,
+    normalisation: latentlink_trainer::data::Normalisation,
+    config: TrainConfig,
+    model: latentlink_model::Vae,
+    log: train::TrainingLog,
+}
+
+/// A tiny PointNet trained on 400 showers with `likelihood`; asserts that its Chamfer
+/// distance from the codes fell by at least `gain` (a fraction) from the first epoch's.
+fn tiny(likelihood: Likelihood, epochs: usize, gain: f64) -> Tiny {
     let events = Events::from_array(Simulator::Showers.simulate(400, 2).events, "sim").unwrap();
     let split = data::split(&events, 0.2, 0.1, 2).unwrap();
     let shape = split.train.shape;
     assert_eq!((shape.channels, shape.length), (showers::HITS, 4));
     let normalisation = Scaling::Points.fit(&split.train.data, shape);
     let config = TrainConfig {
-        epochs: 12,
+        epochs,
         warmup_epochs: 1,
         batch_size: 32,
         scaling: Scaling::Points,
-        likelihood: Likelihood::Chamfer,
+        likelihood,
         ..TrainConfig::default()
     };
     let device = Backend::Flex.training_device();
@@ -65,7 +74,36 @@ fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order()
         log.epochs[0].validation_code_nmse,
         log.epochs[log.best_epoch - 1].validation_code_nmse,
     );
-    assert!(best < 0.9 * first, "Chamfer from codes {first} → {best}");
+    assert!(
+        best < (1.0 - gain) * first,
+        "Chamfer from codes {first} → {best}"
+    );
+    Tiny {
+        split,
+        normalisation,
+        config,
+        model,
+        log,
+    }
+}
+
+#[test]
+fn a_tiny_pointnet_learns_with_the_sinkhorn_loss_too() {
+    // Measured: 3.37 → 3.10 (8 %) in these 6 epochs; without a gradient through the
+    // transport plan it would not move.
+    tiny(Likelihood::Sinkhorn, 6, 0.05);
+}
+
+#[test]
+fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order() {
+    let Tiny {
+        split,
+        normalisation,
+        config,
+        model,
+        log,
+    } = tiny(Likelihood::Chamfer, 12, 0.1);
+    let shape = split.train.shape;
 
     // The blob's point-set block pools with a max: the same codes in any order, exactly.
     let inference = Backend::Flex.device();
@@ -101,7 +139,10 @@ fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order()
     assert!(evaluate::markdown("tiny", report, &log).contains("heaviest points"));
     let dir = tempfile::tempdir().unwrap();
     let plots = evaluate::write_plots(dir.path(), "tiny", &evaluation, shape, &log).unwrap();
-    assert!(plots.iter().all(|p| p.metadata().unwrap().len() > 1000), "{plots:?}");
+    assert!(
+        plots.iter().all(|p| p.metadata().unwrap().len() > 1000),
+        "{plots:?}"
+    );
 
     // ONNX: a per-point MatMul and a ReduceMax, run by tract as burn runs it.
     let encoder = onnx::to_bytes(&onnx::encoder(&model, &normalisation, shape)).unwrap();
