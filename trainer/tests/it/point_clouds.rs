@@ -32,7 +32,7 @@ fn shuffled(events: &Array2<f32>) -> Array2<f32> {
 
 struct Tiny {
     split: data::Split,
-    normalisation: latentlink_trainer::data::Normalisation,
+    normalisation: data::Normalisation,
     config: TrainConfig,
     model: latentlink_model::Vae,
     log: train::TrainingLog,
