@@ -337,6 +337,9 @@ fn cloud_markdown(cloud: &CloudReport, bits: usize) -> String {
         &format!("**int8 runtime codes ({bits} bits)**"),
         &cloud.runtime_codes,
     );
+    if let Some(score) = &cloud.float_latents {
+        md += &row("float latents (the model's own float code)", score);
+    }
     if let Some((baseline, score)) = &cloud.baseline {
         md += &row(
             &format!(
