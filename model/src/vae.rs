@@ -523,10 +523,10 @@ mod tests {
         assert_eq!("conv".parse(), Ok(EncoderKind::Conv));
         assert_eq!("mlp".parse(), Ok(DecoderKind::Mlp));
         let error = "lstm".parse::<EncoderKind>().unwrap_err();
-        assert_eq!(error.expected, "mlp, conv");
+        assert_eq!(error.expected, "mlp, conv, pointnet");
         assert_eq!(
             error.to_string(),
-            "unknown encoder \"lstm\"; expected one of: mlp, conv"
+            "unknown encoder \"lstm\"; expected one of: mlp, conv, pointnet"
         );
     }
 
