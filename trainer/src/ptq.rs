@@ -217,6 +217,19 @@ impl Activations {
     }
 }
 
+/// A dense layer followed by ReLU, from `linear_weights`' `(inputs, outputs, weights,
+/// bias)`, reading `input` and writing `output`; returns the spec and its output parameters.
+fn relu_dense(
+    (inputs, outputs, w, b): (usize, usize, Vec<f32>, Vec<f32>),
+    input: QuantParams,
+    output: QuantParams,
+    name: &str,
+) -> Result<(latentlink_runtime::layers::dense::DenseSpec, QuantParams), PtqError> {
+    let spec = quantize::dense(inputs as u32, outputs as u32, &w, &b, input, output, true)
+        .map_err(quant_error(name))?;
+    Ok((spec, output))
+}
+
 /// The blob of `model` with activation ranges clipped to `coverage` of the calibration
 /// `activations`.
 fn blob_with(
@@ -281,20 +294,13 @@ fn blob_with(
             .zip(&activations.points)
             .enumerate()
         {
-            let (inputs, outputs, w, b) = linear_weights(layer);
-            let out_q = range_of(output, coverage);
-            inner.push(
-                quantize::dense(
-                    inputs as u32,
-                    outputs as u32,
-                    &w,
-                    &b,
-                    current_q,
-                    out_q,
-                    true,
-                )
-                .map_err(quant_error(&format!("point layer {index}")))?,
-            );
+            let (dense, out_q) = relu_dense(
+                linear_weights(layer),
+                current_q,
+                range_of(output, coverage),
+                &format!("point layer {index}"),
+            )?;
+            inner.push(dense);
             current_q = out_q;
         }
         layers.push(LayerSpec::PointSet(PointSetSpec {
@@ -306,23 +312,17 @@ fn blob_with(
     // The input's change of scale goes into the first layer that reads it directly.
     let fold_input = model.convs.is_empty() && model.point_layers.is_empty();
     for (index, (layer, output)) in model.encoder.iter().zip(&activations.dense).enumerate() {
-        let (inputs, outputs, mut w, b) = linear_weights(layer);
+        let mut weights = linear_weights(layer);
         if index == 0 && fold_input {
-            scale_columns(&mut w, inputs, &activations.column_scale);
+            scale_columns(&mut weights.2, weights.0, &activations.column_scale);
         }
-        let out_q = range_of(output, coverage);
-        layers.push(LayerSpec::Dense(
-            quantize::dense(
-                inputs as u32,
-                outputs as u32,
-                &w,
-                &b,
-                current_q,
-                out_q,
-                true,
-            )
-            .map_err(quant_error(&format!("dense {index}")))?,
-        ));
+        let (dense, out_q) = relu_dense(
+            weights,
+            current_q,
+            range_of(output, coverage),
+            &format!("dense {index}"),
+        )?;
+        layers.push(LayerSpec::Dense(dense));
         current_q = out_q;
     }
     let (inputs, bits, mut w, b) = linear_weights(&model.mu);
