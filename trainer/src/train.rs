@@ -645,6 +645,9 @@ pub fn train(
     let mut schedule = PlateauSchedule::new(config);
     let latents = model.mu.weight.dims()[1];
     let shape = model.shape();
+    let full_weight_epoch = config
+        .warmup_epochs
+        .max(config.capacity.map_or(0, |capacity| capacity.epochs));
     for epoch in 1..=config.epochs {
         let started = Instant::now();
         let beta = if config.warmup_epochs == 0 {
@@ -714,7 +717,14 @@ pub fn train(
         tracing::info!(?stats, "epoch done");
         let metric = match config.head {
             HeadKind::Binary => validation_code_nmse,
-            HeadKind::Gaussian => validation_nmse + kl_weight * validation_kl / features as f64,
+            // The objective trained on: with a capacity, the KL's distance from its target.
+            HeadKind::Gaussian => {
+                let kl = match config.capacity {
+                    Some(capacity) => (validation_kl - capacity.at(epoch)).abs(),
+                    None => validation_kl,
+                };
+                validation_nmse + kl_weight * kl / features as f64
+            }
         };
         if !metric.is_finite() {
             return Err(TrainError::NonFinite {
@@ -724,8 +734,10 @@ pub fn train(
             });
         }
         log.epochs.push(stats);
-        // Only models trained at the full KL weight count as candidates.
-        let eligible = epoch >= config.warmup_epochs;
+        // Only models trained at the full KL weight (and the full capacity) count as
+        // candidates: one from before would be chosen for the information it may no longer
+        // spend.
+        let eligible = epoch >= full_weight_epoch;
         if eligible && best.as_ref().is_none_or(|(m, _)| metric < *m) {
             if let Some(path) = &checkpoint {
                 valid_model
@@ -743,7 +755,7 @@ pub fn train(
             }
             best = Some((metric, valid_model));
             log.best_epoch = epoch;
-        } else if eligible && epoch - log.best_epoch.max(config.warmup_epochs) >= config.patience {
+        } else if eligible && epoch - log.best_epoch.max(full_weight_epoch) >= config.patience {
             log.stopped_early = true;
             break;
         }
