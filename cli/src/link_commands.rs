@@ -343,7 +343,11 @@ fn check_feed(summary: &feed::FeedSummary, golden: usize, golden_total: usize) -
         summary.received, summary.events, summary.bit_exact, summary.differing_bits
     );
     println!("golden: {golden} of {golden_total} codes equal the package's golden int8 codes");
-    if let Some(nmse) = summary.nmse {
+    if let Some(chamfer) = summary.chamfer {
+        println!(
+            "reconstruction Chamfer distance of the returned codes (scaled units): {chamfer:.4}"
+        );
+    } else if let Some(nmse) = summary.nmse {
         println!("reconstruction nMSE of the returned codes: {nmse:.4}");
     }
     print_counters(&summary.counters);

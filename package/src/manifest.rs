@@ -132,6 +132,10 @@ pub struct MetricsSection {
     pub nmse_float_latents: Option<f64>,
     /// nMSE of PCA at the same bits.
     pub nmse_pca_same_bits: f64,
+    /// For point clouds, the mean Chamfer distance from int8 runtime codes, in the model's
+    /// scaled units (the nMSE compares point slots in order, which means little for a cloud).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chamfer_runtime_codes: Option<f64>,
     /// int8 vs float bit agreement.
     pub bit_agreement: f64,
     /// Sum of per-bit entropies (bits).

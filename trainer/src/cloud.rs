@@ -193,6 +193,31 @@ pub fn mean_chamfer(truth: &Array2<f32>, estimate: &Array2<f32>, features: usize
     total / truth.nrows().max(1) as f64
 }
 
+/// For a package that codes point clouds, the mean Chamfer distance of `reconstructions` to
+/// `truth` (both `[N, points · features]`, detector units) in the scaled units its report
+/// uses, so a link's figure compares with the report's; `None` for any other package, whose
+/// error is the nMSE.
+///
+/// # Errors
+/// [`PackageError`](latentlink_package::PackageError) if the manifest's training config
+/// cannot be read.
+pub fn package_chamfer(
+    manifest: &latentlink_package::Manifest,
+    truth: &Array2<f32>,
+    reconstructions: &Array2<f32>,
+) -> Result<Option<f64>, latentlink_package::PackageError> {
+    let config: crate::train::TrainConfig = manifest.training_config()?;
+    if !config.likelihood.is_point_cloud() {
+        return Ok(None);
+    }
+    let normalisation = manifest.input.normalisation();
+    Ok(Some(mean_chamfer(
+        &normalisation.apply(truth),
+        &normalisation.apply(reconstructions),
+        manifest.input.shape().length,
+    )))
+}
+
 /// Rows of `events` `[N, points · features]` as `[points, features]` clouds.
 fn clouds(events: &Array2<f32>, features: usize) -> impl Iterator<Item = ArrayView2<'_, f32>> {
     let features = features.max(1);

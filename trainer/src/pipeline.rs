@@ -279,6 +279,10 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
             nmse_runtime_codes: report.nmse_runtime_codes,
             nmse_float_latents: report.nmse_float_latents,
             nmse_pca_same_bits: report.pca.nmse,
+            chamfer_runtime_codes: report
+                .point_cloud
+                .as_ref()
+                .map(|cloud| cloud.runtime_codes.chamfer),
             bit_agreement: report.agreement.bit_agreement,
             code_entropy_bits: report.bit_usage.total_entropy,
             compression_ratio: report.compression_ratio,

@@ -14,6 +14,7 @@ use latentlink_bridge::listen::{self, ListenConfig, ListenError};
 use latentlink_bridge::sink::{SinkError, read_chunks};
 use latentlink_package::{Manifest, Package};
 use latentlink_runtime::wire::FrameKey;
+use latentlink_trainer::cloud;
 use latentlink_trainer::data::Events;
 use latentlink_trainer::evaluate::event_nmse;
 use latentlink_trainer::plot::{self, PlotError};
@@ -42,6 +43,9 @@ pub enum DemoError {
     /// A plot could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// The package's manifest could not be read.
+    #[error(transparent)]
+    Package(#[from] latentlink_package::PackageError),
     /// A link could not be set up.
     #[error("link {link}: {source}")]
     Link {
@@ -125,6 +129,11 @@ pub struct LinkSummary {
     pub nmse_detector_units: f64,
     /// Mean squared error per sample in detector units.
     pub mse_detector_units: f64,
+    /// For a point-cloud model, the mean Chamfer distance in the model's scaled units (the
+    /// report's figure); the nMSE compares point slots in order, which means little for a
+    /// cloud.
+    #[serde(default)]
+    pub chamfer: Option<f64>,
     /// What the front-end injected.
     pub faults: FaultLog,
 }
@@ -140,6 +149,9 @@ pub struct DemoSummary {
     pub decoder: String,
     /// nMSE of the int8 codes in the package's own report, for comparison.
     pub report_nmse: f64,
+    /// For a point-cloud model, the Chamfer distance of the int8 codes in its report.
+    #[serde(default)]
+    pub report_chamfer: Option<f64>,
     /// One entry per link.
     pub links: Vec<LinkSummary>,
 }
@@ -227,6 +239,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoSummary, DemoError> {
         model_id: manifest.model_id.to_string(),
         decoder: format!("{:?}", config.decoder).to_lowercase(),
         report_nmse: manifest.metrics.nmse_runtime_codes,
+        report_chamfer: manifest.metrics.chamfer_runtime_codes,
         links: summaries,
     };
     let json = serde_json::to_string_pretty(&summary)?;
@@ -383,14 +396,30 @@ fn stream(
         normalisation.apply(&reconstructions),
     );
     let title = format!("{listen_spec}");
-    plot::reconstructions(
-        &dir.join("reconstructions.png"),
-        &raw,
-        &reconstructions,
-        manifest.input.shape(),
-        4,
-        &format!("{title}: raw events (black) and reconstructions from the bridge (red)"),
-    )?;
+    let chamfer = cloud::package_chamfer(manifest, &raw, &reconstructions)?;
+    let plot_title =
+        format!("{title}: raw events (black) and reconstructions from the bridge (red)");
+    let plot_path = dir.join("reconstructions.png");
+    if chamfer.is_some() {
+        plot::clouds(
+            &plot_path,
+            &raw,
+            &reconstructions,
+            manifest.input.shape(),
+            3,
+            &[],
+            &plot_title,
+        )?;
+    } else {
+        plot::reconstructions(
+            &plot_path,
+            &raw,
+            &reconstructions,
+            manifest.input.shape(),
+            4,
+            &plot_title,
+        )?;
+    }
     plot::error_histogram(
         &dir.join("errors.png"),
         &event_nmse(&raw_n, &reco_n),
@@ -412,21 +441,31 @@ fn stream(
         nmse: nmse(&raw_n, &reco_n),
         nmse_detector_units: nmse(&raw, &reconstructions),
         mse_detector_units: mse(&raw, &reconstructions),
+        chamfer,
         faults: log,
     })
 }
 
 /// The summary as a table for the terminal.
 pub fn table(summary: &DemoSummary) -> String {
+    let report = match summary.report_chamfer {
+        Some(chamfer) => format!("Chamfer distance {chamfer:.4}"),
+        None => format!("nMSE {:.4}", summary.report_nmse),
+    };
     let mut out = format!(
-        "model {} ({}), decoder {}; the package's report gives nMSE {:.4} from int8 codes\n\n",
-        summary.model, summary.model_id, summary.decoder, summary.report_nmse
+        "model {} ({}), decoder {}; the package's report gives {report} from int8 codes\n\n",
+        summary.model, summary.model_id, summary.decoder
     );
-    out += "| link | events | decoded | lost | rejected | raw bytes | wire bytes | compression | payload efficiency | nMSE | MSE (detector units) |\n";
+    // A point cloud's error is its Chamfer distance; the nMSE would compare slots in order.
+    let error = |l: &LinkSummary| match l.chamfer {
+        Some(chamfer) => format!("Chamfer {chamfer:.4}"),
+        None => format!("nMSE {:.4}", l.nmse),
+    };
+    out += "| link | events | decoded | lost | rejected | raw bytes | wire bytes | compression | payload efficiency | error | MSE (detector units) |\n";
     out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for l in &summary.links {
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0}× | {:.1} % | {:.4} | {:.3e} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0}× | {:.1} % | {} | {:.3e} |\n",
             l.link,
             l.events,
             l.decoded,
@@ -436,7 +475,7 @@ pub fn table(summary: &DemoSummary) -> String {
             l.wire_bytes,
             l.compression_ratio,
             100.0 * l.payload_efficiency,
-            l.nmse,
+            error(l),
             l.mse_detector_units
         );
     }

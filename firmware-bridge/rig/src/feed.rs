@@ -16,7 +16,7 @@ use latentlink_bridge::replay::{ReplayError, codes_to_bits};
 use latentlink_package::{Package, PackageError};
 use latentlink_runtime::wire::FrameKey;
 use latentlink_runtime::wire::event::{EventRepr, event_packet_len, event_stream_len};
-use latentlink_trainer::train;
+use latentlink_trainer::{cloud, train};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
@@ -73,6 +73,10 @@ pub struct FeedSummary {
     pub counters: LinkCounters,
     /// nMSE of the decoded codes against the events sent (None without a decoder).
     pub nmse: Option<f64>,
+    /// For a point-cloud package, the mean Chamfer distance of the decoded clouds in the
+    /// report's scaled units (the nMSE compares point slots in order, which means little
+    /// for a cloud); None without a decoder or for other packages.
+    pub chamfer: Option<f64>,
     /// Seconds from the first event sent to the last code received.
     pub seconds: f64,
 }
@@ -158,6 +162,7 @@ pub fn feed(
         bytes_sent,
         counters: ingest.accounting().counters().clone(),
         nmse: None,
+        chamfer: None,
         seconds,
     };
     for (id, (code, host)) in codes.iter().zip(expected.chunks_exact(width)).enumerate() {
@@ -174,8 +179,11 @@ pub fn feed(
             summary.mismatched.push(id as u64);
         }
     }
-    if let Some(kind) = decoder {
-        summary.nmse = decode_error(package, kind, events, &codes)?;
+    if let Some(kind) = decoder
+        && let Some((nmse, chamfer)) = decode_error(package, kind, events, &codes)?
+    {
+        summary.nmse = Some(nmse);
+        summary.chamfer = chamfer;
     }
     Ok((codes, summary))
 }
@@ -210,13 +218,14 @@ pub fn golden_matches(codes: &[Option<Vec<u8>>], golden_bits: &Array2<f32>) -> u
         .count()
 }
 
-/// nMSE of the received codes' reconstructions against their events.
+/// nMSE of the received codes' reconstructions against their events, and for a point-cloud
+/// package their Chamfer distance.
 fn decode_error(
     package: &Package,
     kind: DecoderKind,
     events: &Array2<f32>,
     codes: &[Option<Vec<u8>>],
-) -> Result<Option<f64>, FeedError> {
+) -> Result<Option<(f64, Option<f64>)>, FeedError> {
     let rows: Vec<usize> = (0..codes.len()).filter(|&i| codes[i].is_some()).collect();
     if rows.is_empty() {
         return Ok(None);
@@ -227,7 +236,10 @@ fn decode_error(
     let mut decoder = decode::open(package, kind)?;
     let reconstructions = decoder.decode(&bits)?;
     let truth = events.select(Axis(0), &rows);
-    Ok(Some(train::nmse(&truth, &reconstructions)))
+    Ok(Some((
+        train::nmse(&truth, &reconstructions),
+        cloud::package_chamfer(manifest, &truth, &reconstructions)?,
+    )))
 }
 
 /// Writes a delimiter, every event as a packet, and the end of stream; returns the bytes sent.

@@ -174,6 +174,7 @@ fn firmware_in_qemu_sends_codes_bit_exact_with_the_host() {
     assert!(run.footprint.static_ram() >= report.scratch);
     let nmse = run.feed.nmse.unwrap();
     assert!(nmse < 0.3, "decoded codes from the board: nMSE {nmse}");
+    assert_eq!(run.feed.chamfer, None, "spectra are not point clouds");
 }
 
 #[test]
@@ -233,7 +234,7 @@ fn a_pointnet_package_runs_bit_exact_on_the_board() {
         &package,
         &events,
         Some(&test_key().0),
-        None,
+        Some(DecoderKind::Flex),
         Duration::from_secs(400),
     )
     .unwrap();
@@ -242,6 +243,9 @@ fn a_pointnet_package_runs_bit_exact_on_the_board() {
     assert_eq!(run.feed.received, total, "every code came back");
     assert_eq!(run.feed.bit_exact, total, "{:?}", run.feed.mismatched);
     assert_eq!(feed::golden_matches(&run.codes, &golden), golden.nrows());
+    // A cloud's error is its Chamfer distance, in the units of the package's report.
+    let chamfer = run.feed.chamfer.unwrap();
+    assert!(chamfer.is_finite() && chamfer > 0.0, "{chamfer}");
 }
 
 #[test]
