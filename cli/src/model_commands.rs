@@ -214,9 +214,11 @@ pub(crate) struct TrainArgs {
     /// so the KL cannot outweigh what a bit buys), unit (unit variance in scaled units),
     /// bernoulli (binary events, pixels on or off: the decoder gives probabilities through a
     /// sigmoid, and the events stay unscaled), chamfer (point clouds: the Chamfer distance
-    /// between the clouds, whatever the order of their points) or sinkhorn (point clouds:
-    /// entropic optimal transport, an approximation of the earth mover's distance; slower).
-    /// Default: chamfer for the pointnet encoder, calibrated for the others.
+    /// between the clouds, whatever the order of their points), sinkhorn (point clouds:
+    /// entropic optimal transport, an approximation of the earth mover's distance; slower)
+    /// or sinkhorn-weighted (as sinkhorn, each point's mass its share of the event's
+    /// weight, the last feature, plus the total weight's relative error: the energy mover's
+    /// distance). Default: chamfer for the pointnet encoder, calibrated for the others.
     #[arg(long)]
     likelihood: Option<Likelihood>,
     /// Binary head: train the decoder on soft samples instead of the hard bits it decodes

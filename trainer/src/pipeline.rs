@@ -14,6 +14,7 @@ use latentlink_package::manifest::{self, Manifest};
 use latentlink_package::open::{data_hash, write_file};
 use latentlink_package::{Golden, ModelId, PackageError, files};
 
+use crate::cloud::WeightScaling;
 use crate::data::{self, Events, Normalisation};
 use crate::error::DataError;
 use crate::evaluate::{self, Evaluation};
@@ -158,6 +159,13 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     fs::create_dir_all(&request.out).map_err(io(&request.out))?;
     let split = data::split(events, 0.1, 0.1, train_config.seed)?;
     let normalisation = train_config.scaling.fit(&split.train.data, events.shape);
+    // The energy-weighted transport reads the weights in detector units.
+    let train_config = &TrainConfig {
+        point_weight: (train_config.likelihood == train::Likelihood::SinkhornWeighted)
+            .then(|| WeightScaling::of(&normalisation, events.shape.length))
+            .flatten(),
+        ..train_config.clone()
+    };
     let config = request.config.clone();
     let model = {
         let device = request.backend.training_device();

@@ -26,6 +26,8 @@ use latentlink_model::latent::{self, HeadKind};
 use latentlink_model::tensor::{TensorError, to_array, to_tensor};
 use latentlink_package::{EventShape, Normalisation};
 
+use crate::cloud::WeightScaling;
+
 /// Hyper-parameters of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -72,6 +74,10 @@ pub struct TrainConfig {
     /// after quantisation, the encoder frozen (0: none, as models trained before it existed).
     #[serde(default)]
     pub fine_tune_epochs: usize,
+    /// For [`Likelihood::SinkhornWeighted`]: how the points' weight feature was scaled. Not
+    /// an option: the pipeline sets it from the scaling it fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_weight: Option<WeightScaling>,
 }
 
 /// The reconstruction term of the loss, per event.
@@ -105,12 +111,21 @@ pub enum Likelihood {
     /// distance) in place of the Chamfer distance: every point's mass must go somewhere.
     /// Slower (30 iterations per step). Validation still measures the Chamfer distance.
     Sinkhorn,
+    /// For point clouds whose last feature is each point's weight (energy, pT): as
+    /// [`Likelihood::Sinkhorn`], but each point's mass is its share of the event's total
+    /// weight and the total's relative error is added
+    /// ([`crate::cloud::weighted_sinkhorn_loss`], after the energy mover's distance). Needs
+    /// [`TrainConfig::point_weight`], which the pipeline sets from the fitted scaling.
+    SinkhornWeighted,
 }
 
 impl Likelihood {
     /// Whether the events are point clouds compared as sets (Chamfer or Sinkhorn).
     pub const fn is_point_cloud(self) -> bool {
-        matches!(self, Self::Chamfer | Self::Sinkhorn)
+        matches!(
+            self,
+            Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted
+        )
     }
 
     /// The weight of the KL term for `beta` on events of `features` features coded by
@@ -126,7 +141,7 @@ impl Likelihood {
     pub fn kl_weight(self, beta: f64, features: usize, latents: usize) -> f64 {
         match self {
             Self::Unit | Self::Bernoulli => beta,
-            Self::Calibrated | Self::Chamfer | Self::Sinkhorn => {
+            Self::Calibrated | Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted => {
                 beta * features as f64 / latents.max(1) as f64
             }
         }
@@ -137,7 +152,7 @@ impl Likelihood {
     /// may list the points in any order), the nMSE for every other.
     pub fn error(self, truth: &Array2<f32>, estimate: &Array2<f32>, shape: EventShape) -> f64 {
         match self {
-            Self::Chamfer | Self::Sinkhorn => {
+            Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted => {
                 crate::cloud::mean_chamfer(truth, estimate, shape.length)
             }
             Self::Unit | Self::Calibrated | Self::Bernoulli => nmse(truth, estimate),
@@ -146,17 +161,27 @@ impl Likelihood {
 
     /// The mean loss of a batch from the decoder's output before its final activation
     /// ([`Vae::decode_logits`]) and the events it should give, both `[batch, features]` of
-    /// the given layout.
-    fn loss(self, logits: Tensor<2>, target: Tensor<2>, shape: EventShape) -> Tensor<1> {
+    /// the given layout; `weight` is how the points' weight feature was scaled (only
+    /// [`Likelihood::SinkhornWeighted`] reads it, and [`TrainConfig::check`] makes sure it
+    /// has it).
+    fn loss(
+        self,
+        logits: Tensor<2>,
+        target: Tensor<2>,
+        shape: EventShape,
+        weight: Option<WeightScaling>,
+    ) -> Tensor<1> {
         match self {
-            Self::Chamfer | Self::Sinkhorn => {
+            Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted => {
                 let batch = logits.dims()[0];
                 let cloud = [batch, shape.channels, shape.length];
                 let (estimate, truth) = (logits.reshape(cloud), target.reshape(cloud));
-                let distances = if self == Self::Chamfer {
-                    crate::cloud::chamfer_loss(estimate, truth)
-                } else {
-                    crate::cloud::sinkhorn_loss(estimate, truth)
+                let distances = match (self, weight) {
+                    (Self::Chamfer, _) => crate::cloud::chamfer_loss(estimate, truth),
+                    (Self::SinkhornWeighted, Some(weight)) => {
+                        crate::cloud::weighted_sinkhorn_loss(estimate, truth, weight)
+                    }
+                    _ => crate::cloud::sinkhorn_loss(estimate, truth),
                 };
                 distances
                     .mean()
@@ -203,6 +228,7 @@ impl std::str::FromStr for Likelihood {
             ("bernoulli", Self::Bernoulli),
             ("chamfer", Self::Chamfer),
             ("sinkhorn", Self::Sinkhorn),
+            ("sinkhorn-weighted", Self::SinkhornWeighted),
         ];
         latentlink_model::vae::UnknownName::pick("likelihood", name, &choices)
     }
@@ -322,6 +348,7 @@ impl Default for TrainConfig {
             scaling: Scaling::Global,
             likelihood: Likelihood::Calibrated,
             fine_tune_epochs: 40,
+            point_weight: None,
         }
     }
 }
@@ -406,6 +433,12 @@ pub enum TrainError {
         /// What it must be.
         wanted: &'static str,
     },
+    /// The energy-weighted Sinkhorn loss was asked for without the scaling of the points'
+    /// weight feature (the pipeline sets it; a caller of [`train`] must too).
+    #[error(
+        "--likelihood sinkhorn-weighted needs the scaling of the points' weight feature (TrainConfig::point_weight, e.g. WeightScaling::of(&normalisation, features)) and a finite, positive spread"
+    )]
+    MissingPointWeight,
     /// The likelihood does not fit the model's output: the Bernoulli likelihood needs a
     /// sigmoid output, the Gaussian ones a linear output.
     #[error(
@@ -474,6 +507,12 @@ impl TrainConfig {
                     wanted,
                 });
             }
+        }
+        let weight_scaled = self.point_weight.is_some_and(|weight| {
+            weight.mean.is_finite() && weight.std.is_finite() && weight.std > 0.0
+        });
+        if self.likelihood == Likelihood::SinkhornWeighted && !weight_scaled {
+            return Err(TrainError::MissingPointWeight);
         }
         Ok(())
     }
@@ -668,13 +707,16 @@ pub fn train(
             );
             // Logged in one unit whatever the likelihood: half the squared error per event.
             let reconstruction_loss =
-                Likelihood::Unit.loss(model.activate(logits.clone()), x.clone(), shape);
+                Likelihood::Unit.loss(model.activate(logits.clone()), x.clone(), shape, None);
             let kl = sample.kl.mean();
             let kl_term = match config.capacity {
                 Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
                 None => kl.clone(),
             };
-            let mut loss = config.likelihood.loss(logits, x, shape) + kl_term.mul_scalar(kl_weight);
+            let mut loss = config
+                .likelihood
+                .loss(logits, x, shape, config.point_weight)
+                + kl_term.mul_scalar(kl_weight);
             if config.head == HeadKind::Binary && config.bit_usage_weight > 0.0 {
                 loss = loss
                     + latent::bit_usage_penalty(posterior.mu, posterior.log_sigma)
@@ -836,9 +878,12 @@ pub fn fine_tune_decoder(
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             let codes = to_tensor(&train.codes.select(Axis(0), batch), device);
             let x = to_tensor(&train.events.select(Axis(0), batch), device);
-            let loss = config
-                .likelihood
-                .loss(trainable.decode_logits(codes), x, shape);
+            let loss = config.likelihood.loss(
+                trainable.decode_logits(codes),
+                x,
+                shape,
+                config.point_weight,
+            );
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { epoch, step, value });
@@ -961,6 +1006,7 @@ mod tests {
                         channels: 1,
                         length: 2,
                     },
+                    None,
                 )
                 .into_scalar::<f32>(),
         );
@@ -982,7 +1028,7 @@ mod tests {
             };
             f64::from(
                 likelihood
-                    .loss(reconstructions, zeros, shape)
+                    .loss(reconstructions, zeros, shape, None)
                     .into_scalar::<f32>(),
             )
         };

@@ -6,6 +6,7 @@
 
 use latentlink_model::Backend;
 use latentlink_model::vae::VaeConfig;
+use latentlink_trainer::cloud::WeightScaling;
 use latentlink_trainer::data::{self, Events};
 use latentlink_trainer::export::{onnx, verify};
 use latentlink_trainer::sim::{Simulator, showers};
@@ -52,6 +53,7 @@ fn tiny(likelihood: Likelihood, epochs: usize, gain: f64) -> Tiny {
         batch_size: 32,
         scaling: Scaling::Points,
         likelihood,
+        point_weight: WeightScaling::of(&normalisation, shape.length),
         ..TrainConfig::default()
     };
     let device = Backend::Flex.training_device();
@@ -74,6 +76,7 @@ fn tiny(likelihood: Likelihood, epochs: usize, gain: f64) -> Tiny {
         log.epochs[0].validation_code_nmse,
         log.epochs[log.best_epoch - 1].validation_code_nmse,
     );
+    eprintln!("{likelihood:?}: Chamfer from codes {first:.3} → {best:.3}");
     assert!(
         best < (1.0 - gain) * first,
         "Chamfer from codes {first} → {best}"
@@ -89,9 +92,27 @@ fn tiny(likelihood: Likelihood, epochs: usize, gain: f64) -> Tiny {
 
 #[test]
 fn a_tiny_pointnet_learns_with_the_sinkhorn_loss_too() {
-    // Measured: 3.37 → 3.10 (8 %) in these 6 epochs; without a gradient through the
+    // Measured: 3.59 → 3.04 (15 %) in these 6 epochs; without a gradient through the
     // transport plan it would not move.
     tiny(Likelihood::Sinkhorn, 6, 0.05);
+}
+
+#[test]
+fn a_tiny_pointnet_learns_with_the_energy_weighted_sinkhorn_loss() {
+    // Measured: 3.77 → 3.18 (16 %) in these 6 epochs.
+    tiny(Likelihood::SinkhornWeighted, 6, 0.05);
+}
+
+#[test]
+fn the_energy_weighted_loss_needs_the_weight_scaling() {
+    let config = TrainConfig {
+        likelihood: Likelihood::SinkhornWeighted,
+        ..TrainConfig::default()
+    };
+    assert!(matches!(
+        config.check(),
+        Err(train::TrainError::MissingPointWeight)
+    ));
 }
 
 #[test]
