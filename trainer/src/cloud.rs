@@ -286,13 +286,20 @@ pub fn chamfer(truth: ArrayView2<'_, f32>, estimate: ArrayView2<'_, f32>) -> f64
     to_cloud + from_cloud
 }
 
-/// The mean Chamfer distance over events `[N, points · features]` (point-major rows).
-pub fn mean_chamfer(truth: &Array2<f32>, estimate: &Array2<f32>, features: usize) -> f64 {
-    let total: f64 = clouds(truth, features)
+/// The Chamfer distance of each event `[N, points · features]` (point-major rows).
+pub fn event_chamfers(truth: &Array2<f32>, estimate: &Array2<f32>, features: usize) -> Vec<f64> {
+    clouds(truth, features)
         .zip(clouds(estimate, features))
         .map(|(t, e)| chamfer(t, e))
-        .sum();
-    total / truth.nrows().max(1) as f64
+        .collect()
+}
+
+/// The mean Chamfer distance over events `[N, points · features]` (point-major rows).
+pub fn mean_chamfer(truth: &Array2<f32>, estimate: &Array2<f32>, features: usize) -> f64 {
+    event_chamfers(truth, estimate, features)
+        .iter()
+        .sum::<f64>()
+        / truth.nrows().max(1) as f64
 }
 
 /// For a package that codes point clouds, the mean Chamfer distance of `reconstructions` to

@@ -170,6 +170,9 @@ pub struct Evaluation {
     pub reconstructions: Array2<f32>,
     /// Each event's nMSE from int8 runtime codes (normalised units).
     pub event_nmse: Vec<f64>,
+    /// For point clouds, each event's Chamfer distance from int8 runtime codes (scaled
+    /// units), the error `errors.png` then shows.
+    pub event_chamfer: Option<Vec<f64>>,
 }
 
 /// Each row's squared error over the data set's mean squared spread per event, so that the
@@ -306,6 +309,9 @@ pub fn evaluate(
     Ok(Evaluation {
         report,
         raw: raw.clone(),
+        event_chamfer: config.likelihood.is_point_cloud().then(|| {
+            cloud::event_chamfers(&normalised, &from_runtime, split.validation.shape.length)
+        }),
         reconstructions,
         event_nmse,
     })
@@ -398,10 +404,14 @@ pub fn write_plots(
             &title,
         )?;
     }
+    let (errors, label) = match &evaluation.event_chamfer {
+        Some(chamfer) => (chamfer, "Chamfer distance per event (scaled units)"),
+        None => (&evaluation.event_nmse, "nMSE per event"),
+    };
     plot::error_histogram(
         &written[1],
-        &evaluation.event_nmse,
-        "nMSE per event",
+        errors,
+        label,
         &format!("{name}: reconstruction error from {bits}-bit codes"),
     )?;
     if !log.epochs.is_empty() {

@@ -420,10 +420,18 @@ fn stream(
             &plot_title,
         )?;
     }
+    let (errors, label) = if chamfer.is_some() {
+        (
+            cloud::event_chamfers(&raw_n, &reco_n, manifest.input.shape().length),
+            "Chamfer distance per event (scaled units)",
+        )
+    } else {
+        (event_nmse(&raw_n, &reco_n), "nMSE per event")
+    };
     plot::error_histogram(
         &dir.join("errors.png"),
-        &event_nmse(&raw_n, &reco_n),
-        "nMSE per event",
+        &errors,
+        label,
         &format!("{title}: reconstruction error"),
     )?;
     let raw_bytes = (config.events.data.len() * 4) as u64;

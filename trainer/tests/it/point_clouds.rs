@@ -158,6 +158,14 @@ fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order()
         assert_eq!(score.observables.centroid_rms.len(), 3);
     }
     assert!(evaluate::markdown("tiny", report, &log).contains("heaviest points"));
+    // errors.png shows each event's Chamfer distance; their mean is the report's.
+    let per_event = evaluation.event_chamfer.as_ref().unwrap();
+    let mean = per_event.iter().sum::<f64>() / per_event.len() as f64;
+    assert!(
+        (mean - cloud.runtime_codes.chamfer).abs() < 1e-3 * cloud.runtime_codes.chamfer,
+        "{mean} vs {}",
+        cloud.runtime_codes.chamfer
+    );
     let dir = tempfile::tempdir().unwrap();
     let plots = evaluate::write_plots(dir.path(), "tiny", &evaluation, shape, &log).unwrap();
     assert!(
