@@ -120,7 +120,7 @@ pub enum Likelihood {
 }
 
 impl Likelihood {
-    /// Whether the events are point clouds compared as sets (Chamfer or Sinkhorn).
+    /// Whether the events are point clouds compared as sets (Chamfer or either Sinkhorn).
     pub const fn is_point_cloud(self) -> bool {
         matches!(
             self,
@@ -181,6 +181,8 @@ impl Likelihood {
                     (Self::SinkhornWeighted, Some(weight)) => {
                         crate::cloud::weighted_sinkhorn_loss(estimate, truth, weight)
                     }
+                    // Sinkhorn. `TrainConfig::check` refuses the weighted loss without its
+                    // scaling before any step, so it never gets here.
                     _ => crate::cloud::sinkhorn_loss(estimate, truth),
                 };
                 distances
