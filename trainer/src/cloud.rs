@@ -315,8 +315,7 @@ pub fn package_chamfer(
     truth: &Array2<f32>,
     reconstructions: &Array2<f32>,
 ) -> Result<Option<f64>, latentlink_package::PackageError> {
-    let config: crate::train::TrainConfig = manifest.training_config()?;
-    if !config.likelihood.is_point_cloud() {
+    if !codes_point_clouds(manifest)? {
         return Ok(None);
     }
     let normalisation = manifest.input.normalisation();
@@ -325,6 +324,19 @@ pub fn package_chamfer(
         &normalisation.apply(reconstructions),
         manifest.input.shape().length,
     )))
+}
+
+/// Whether the package codes point clouds (it was trained on a set loss), so that its
+/// reconstructions are judged by the Chamfer distance rather than the nMSE.
+///
+/// # Errors
+/// [`PackageError`](latentlink_package::PackageError) if the manifest's training config
+/// cannot be read.
+pub fn codes_point_clouds(
+    manifest: &latentlink_package::Manifest,
+) -> Result<bool, latentlink_package::PackageError> {
+    let config: crate::train::TrainConfig = manifest.training_config()?;
+    Ok(config.likelihood.is_point_cloud())
 }
 
 /// Rows of `events` `[N, points · features]` as `[points, features]` clouds.

@@ -175,6 +175,18 @@ pub struct Evaluation {
     pub event_chamfer: Option<Vec<f64>>,
 }
 
+/// The per-event error an error histogram shows, and its axis label: the Chamfer distance
+/// where there is one (point clouds), the nMSE otherwise.
+pub fn per_event_errors<'a>(
+    event_nmse: &'a [f64],
+    event_chamfer: Option<&'a [f64]>,
+) -> (&'a [f64], &'static str) {
+    match event_chamfer {
+        Some(chamfer) => (chamfer, "Chamfer distance per event (scaled units)"),
+        None => (event_nmse, "nMSE per event"),
+    }
+}
+
 /// Each row's squared error over the data set's mean squared spread per event, so that the
 /// mean over events is [`nmse`].
 pub fn event_nmse(truth: &Array2<f32>, estimate: &Array2<f32>) -> Vec<f64> {
@@ -384,30 +396,16 @@ pub fn write_plots(
     let title = format!(
         "{name}: validation events (black) and reconstructions from {bits}-bit int8 codes (red)"
     );
-    if evaluation.report.point_cloud.is_some() {
-        plot::clouds(
-            &written[0],
-            &evaluation.raw,
-            &evaluation.reconstructions,
-            shape,
-            3,
-            &[],
-            &title,
-        )?;
-    } else {
-        plot::reconstructions(
-            &written[0],
-            &evaluation.raw,
-            &evaluation.reconstructions,
-            shape,
-            4,
-            &title,
-        )?;
-    }
-    let (errors, label) = match &evaluation.event_chamfer {
-        Some(chamfer) => (chamfer, "Chamfer distance per event (scaled units)"),
-        None => (&evaluation.event_nmse, "nMSE per event"),
-    };
+    plot::examples(
+        &written[0],
+        &evaluation.raw,
+        &evaluation.reconstructions,
+        shape,
+        evaluation.report.point_cloud.is_some(),
+        &title,
+    )?;
+    let (errors, label) =
+        per_event_errors(&evaluation.event_nmse, evaluation.event_chamfer.as_deref());
     plot::error_histogram(
         &written[1],
         errors,

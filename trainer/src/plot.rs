@@ -99,6 +99,27 @@ fn value_range(values: impl IntoIterator<Item = f32>) -> Range<f32> {
     (low - margin)..(high + margin)
 }
 
+/// Example events (black) beside their reconstructions (red): point clouds as points sized
+/// by their weight ([`clouds`], the first 3 events), any other event as curves or images
+/// ([`reconstructions`], the first 4).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn examples(
+    path: &Path,
+    raw: &Array2<f32>,
+    reconstructed: &Array2<f32>,
+    shape: EventShape,
+    point_clouds: bool,
+    title: &str,
+) -> Result<(), PlotError> {
+    if point_clouds {
+        clouds(path, raw, reconstructed, shape, 3, &[], title)
+    } else {
+        reconstructions(path, raw, reconstructed, shape, 4, title)
+    }
+}
+
 /// Raw events and their reconstructions, one panel per event (at most `rows`): traces for
 /// spectra and waveforms (channels side by side), and two images for image-like events
 /// (`channels ≥ 8`, e.g. 32 × 32 sprites).

@@ -16,7 +16,7 @@ use latentlink_package::{Manifest, Package};
 use latentlink_runtime::wire::FrameKey;
 use latentlink_trainer::cloud;
 use latentlink_trainer::data::Events;
-use latentlink_trainer::evaluate::event_nmse;
+use latentlink_trainer::evaluate::{event_nmse, per_event_errors};
 use latentlink_trainer::plot::{self, PlotError};
 use latentlink_trainer::train::{mse, nmse};
 use ndarray::Axis;
@@ -396,41 +396,27 @@ fn stream(
         normalisation.apply(&reconstructions),
     );
     let title = format!("{listen_spec}");
-    let chamfer = cloud::package_chamfer(manifest, &raw, &reconstructions)?;
-    let plot_title =
-        format!("{title}: raw events (black) and reconstructions from the bridge (red)");
-    let plot_path = dir.join("reconstructions.png");
-    if chamfer.is_some() {
-        plot::clouds(
-            &plot_path,
-            &raw,
-            &reconstructions,
-            manifest.input.shape(),
-            3,
-            &[],
-            &plot_title,
-        )?;
-    } else {
-        plot::reconstructions(
-            &plot_path,
-            &raw,
-            &reconstructions,
-            manifest.input.shape(),
-            4,
-            &plot_title,
-        )?;
-    }
-    let (errors, label) = if chamfer.is_some() {
-        (
-            cloud::event_chamfers(&raw_n, &reco_n, manifest.input.shape().length),
-            "Chamfer distance per event (scaled units)",
-        )
-    } else {
-        (event_nmse(&raw_n, &reco_n), "nMSE per event")
-    };
+    let shape = manifest.input.shape();
+    // Each event's Chamfer distance for a point-cloud model: the histogram and, averaged,
+    // the link's error.
+    let event_chamfer = cloud::codes_point_clouds(manifest)?
+        .then(|| cloud::event_chamfers(&raw_n, &reco_n, shape.length));
+    let chamfer = event_chamfer
+        .as_ref()
+        .map(|each| each.iter().sum::<f64>() / each.len().max(1) as f64);
+    plot::examples(
+        &dir.join("reconstructions.png"),
+        &raw,
+        &reconstructions,
+        shape,
+        chamfer.is_some(),
+        &format!("{title}: raw events (black) and reconstructions from the bridge (red)"),
+    )?;
+    let nmse_of_each = event_nmse(&raw_n, &reco_n);
+    let (errors, label) = per_event_errors(&nmse_of_each, event_chamfer.as_deref());
     plot::error_histogram(
         &dir.join("errors.png"),
-        &errors,
+        errors,
         label,
         &format!("{title}: reconstruction error"),
     )?;
