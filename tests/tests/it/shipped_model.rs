@@ -125,18 +125,16 @@ fn reproduces_golden_vectors(name: &str) {
     assert_eq!(outputs[2], golden.float_codes, "{name}");
 }
 
-/// The claims the README makes of the shipped model, measured now rather than read from its
-/// manifest: on OPIS events it never saw (as `latentlink eval` runs it), its int8 codes beat
-/// PCA at the same bits, and the int8 runtime agrees with the float encoder on 99.5 % of bits.
-#[test]
-fn shipped_model_beats_pca_on_new_events_as_eval_measures_it() {
-    let opened = latentlink_package::Package::open(&shipped("opis-b128")).unwrap();
+/// The report of the shipped package `name` on `events` new events of `simulator` (seed 7),
+/// half of them held out as validation, as `latentlink eval` runs it.
+fn evaluate_on_new_events(name: &str, simulator: Simulator, events: usize) -> evaluate::Report {
+    let opened = latentlink_package::Package::open(&shipped(name)).unwrap();
     let manifest = &opened.manifest;
     let device = Backend::Flex.device();
     let model = latentlink_model::load_vae(&opened, &device).unwrap();
-    let events = Events::from_array(Simulator::Opis.simulate(2000, 7).events, "sim").unwrap();
+    let events = Events::from_array(simulator.simulate(events, 7).events, "sim").unwrap();
     let split = data::split(&events, 0.5, 0.01, 1).unwrap();
-    let evaluation = evaluate::evaluate(
+    evaluate::evaluate(
         &model,
         &opened.blob,
         &manifest.input.normalisation(),
@@ -144,8 +142,16 @@ fn shipped_model_beats_pca_on_new_events_as_eval_measures_it() {
         &manifest.training_config::<TrainConfig>().unwrap(),
         &device,
     )
-    .unwrap();
-    let report = &evaluation.report;
+    .unwrap()
+    .report
+}
+
+/// The claims the README makes of the shipped model, measured now rather than read from its
+/// manifest: on OPIS events it never saw (as `latentlink eval` runs it), its int8 codes beat
+/// PCA at the same bits, and the int8 runtime agrees with the float encoder on 99.5 % of bits.
+#[test]
+fn shipped_model_beats_pca_on_new_events_as_eval_measures_it() {
+    let report = &evaluate_on_new_events("opis-b128", Simulator::Opis, 2000);
     assert!(
         report.nmse_runtime_codes < report.pca.nmse,
         "int8 codes {} against PCA {}",
@@ -165,22 +171,7 @@ fn shipped_model_beats_pca_on_new_events_as_eval_measures_it() {
 /// the int8 runtime agrees with the float encoder on 99 % of bits.
 #[test]
 fn shipped_shower_model_beats_the_heaviest_points_on_new_showers() {
-    let opened = latentlink_package::Package::open(&shipped("showers-b128")).unwrap();
-    let manifest = &opened.manifest;
-    let device = Backend::Flex.device();
-    let model = latentlink_model::load_vae(&opened, &device).unwrap();
-    let events = Events::from_array(Simulator::Showers.simulate(1000, 7).events, "sim").unwrap();
-    let split = data::split(&events, 0.5, 0.01, 1).unwrap();
-    let evaluation = evaluate::evaluate(
-        &model,
-        &opened.blob,
-        &manifest.input.normalisation(),
-        &split,
-        &manifest.training_config::<TrainConfig>().unwrap(),
-        &device,
-    )
-    .unwrap();
-    let report = &evaluation.report;
+    let report = &evaluate_on_new_events("showers-b128", Simulator::Showers, 1000);
     let clouds = report.point_cloud.as_ref().unwrap();
     let (_, baseline) = clouds.baseline.as_ref().unwrap();
     assert!(
