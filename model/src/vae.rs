@@ -156,7 +156,18 @@ pub struct VaeConfig {
     /// trained before it existed, which lack it, still parse.
     #[config(default = "None")]
     pub sigmoid_output: Option<bool>,
+    /// For point clouds whose last point feature is a weight (energy, pT): that feature's
+    /// scaled value at zero, `−mean/std`. The decoder then ends that feature in a softplus
+    /// above it ([`Vae::activate`]), so no reconstructed point carries a negative weight in
+    /// detector units. `None`: every output linear (models trained before it existed).
+    #[config(default = "None")]
+    pub point_weight_floor: Option<f64>,
 }
+
+/// Sharpness of the softplus that keeps reconstructed point weights above their floor, per
+/// scaled unit: the output follows the linear value to within a tenth of the weight's
+/// spread of zero weight.
+pub const POINT_WEIGHT_SHARPNESS: f64 = 10.0;
 
 /// Per-point widths of the PointNet encoder when none are given.
 pub const DEFAULT_POINT_WIDTHS: [usize; 2] = [64, 128];
@@ -302,6 +313,7 @@ impl VaeConfig {
             upsample_from,
             decoder_channels: c2,
             sigmoid_output: self.sigmoid_output == Some(true),
+            point_weight_floor: self.point_weight_floor,
         }
     }
 }
@@ -334,6 +346,8 @@ pub struct Vae {
     pub decoder_channels: usize,
     /// Whether the decoder's output goes through a sigmoid (see [`VaeConfig::sigmoid_output`]).
     pub sigmoid_output: bool,
+    /// The floor of each point's last feature (see [`VaeConfig::point_weight_floor`]).
+    pub point_weight_floor: Option<f64>,
 }
 
 fn float_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -480,13 +494,33 @@ impl Vae {
         h
     }
 
-    /// The final activation applied to [`Vae::decode_logits`]'s output.
+    /// The final activation applied to [`Vae::decode_logits`]'s output: a sigmoid
+    /// ([`VaeConfig::sigmoid_output`]), a floor on each point's weight
+    /// ([`VaeConfig::point_weight_floor`]: `floor + softplus(k·(y − floor))/k` for
+    /// `k =` [`POINT_WEIGHT_SHARPNESS`] on the last feature of every point), or none.
     pub fn activate(&self, logits: Tensor<2>) -> Tensor<2> {
         if self.sigmoid_output {
-            burn::tensor::activation::sigmoid(logits)
-        } else {
-            logits
+            return burn::tensor::activation::sigmoid(logits);
         }
+        let Some(floor) = self.point_weight_floor else {
+            return logits;
+        };
+        let [batch, features] = logits.dims();
+        let (points, per_point) = (features / self.length, self.length);
+        let cloud: Tensor<3> = logits.reshape([batch, points, per_point]);
+        let weight = cloud
+            .clone()
+            .slice([0..batch, 0..points, per_point - 1..per_point])
+            .sub_scalar(floor);
+        let weight =
+            burn::tensor::activation::softplus(weight, POINT_WEIGHT_SHARPNESS).add_scalar(floor);
+        let cloud = if per_point == 1 {
+            weight
+        } else {
+            let others = cloud.slice([0..batch, 0..points, 0..per_point - 1]);
+            Tensor::cat(vec![others, weight], 2)
+        };
+        cloud.reshape([batch, features])
     }
 
     /// One stochastic pass: posterior, sampled latents with their KL, and the decoder's

@@ -35,8 +35,8 @@
 //! - [`CloudReport`]: all of them for a model's reconstructions against the baseline's.
 
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use latentlink_model::tensor::{TensorError, to_tensor};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
 use pathfinding::matrix::Matrix;
 use serde::{Deserialize, Serialize};
@@ -161,6 +161,12 @@ impl WeightScaling {
             std: f64::from(*normalisation.std.get(column)?),
         })
     }
+
+    /// A weight of zero in scaled units, `−mean/std`: the floor of the decoder's weight
+    /// output ([`VaeConfig::point_weight_floor`](latentlink_model::VaeConfig)).
+    pub fn floor(self) -> f64 {
+        -self.mean / self.std
+    }
 }
 
 /// The energy-weighted entropic transport cost between each event's reconstruction and its
@@ -168,10 +174,11 @@ impl WeightScaling {
 /// each point's mass is its share of the event's total weight (the last feature, in
 /// detector units through `scaling`), the cost of moving it is the squared distance in the
 /// other features, and the squared relative error of the total weight is added, so where
-/// the energy sits and how much there is are both learned. A reconstructed weight enters
-/// through a softplus a tenth of the weight's spread wide, so a point predicted below zero
-/// carries almost no mass and still gets a gradient. For one feature only, that feature is
-/// both mass and position.
+/// the energy sits and how much there is are both learned. The reconstruction should come
+/// from a decoder that floors its weights at zero
+/// ([`VaeConfig::point_weight_floor`](latentlink_model::VaeConfig)): the mass of a point
+/// is its weight clamped at zero, and a clamped point gets no gradient. For one feature
+/// only, that feature is both mass and position.
 ///
 /// # Shapes
 /// `estimate`, `truth`: `[batch, points, features]` in scaled units → `[batch]`.
@@ -190,8 +197,7 @@ pub fn weighted_sinkhorn_loss(
             .mul_scalar(scaling.std)
             .add_scalar(scaling.mean)
     };
-    let smoothing = 10.0 / scaling.std.max(f64::MIN_POSITIVE);
-    let estimate_weight = softplus(weight(estimate.clone(), p), smoothing);
+    let estimate_weight = weight(estimate.clone(), p).clamp_min(0.0);
     let truth_weight = weight(truth.clone(), q).clamp_min(0.0) * set_weights(truth.clone());
     let (estimate_total, truth_total) = (
         estimate_weight.clone().sum_dim(1),
@@ -215,6 +221,36 @@ pub fn weighted_sinkhorn_loss(
         .powi_scalar(2)
         .reshape([batch]);
     transport_cost(cost, log_a, log_b) + total_error
+}
+
+/// The mean of [`weighted_sinkhorn_loss`] over events `[N, points · features]` in scaled
+/// units (point-major rows), computed in batches on the CPU: the validation error of
+/// models trained on it.
+///
+/// # Errors
+/// [`TensorError`] if a batch's losses cannot be read back.
+pub fn mean_weighted_transport(
+    truth: &Array2<f32>,
+    estimate: &Array2<f32>,
+    shape: latentlink_package::EventShape,
+    scaling: WeightScaling,
+) -> Result<f64, TensorError> {
+    let device = latentlink_model::Backend::Flex.device();
+    let cloud = |rows: ArrayView2<'_, f32>| -> Tensor<3> {
+        to_tensor(&rows.to_owned(), &device).reshape([rows.nrows(), shape.channels, shape.length])
+    };
+    let mut sum = 0.0;
+    for (truth, estimate) in truth
+        .axis_chunks_iter(Axis(0), 512)
+        .zip(estimate.axis_chunks_iter(Axis(0), 512))
+    {
+        let losses = weighted_sinkhorn_loss(cloud(estimate), cloud(truth), scaling)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|source| TensorError::Data { source })?;
+        sum += losses.iter().map(|&l| f64::from(l)).sum::<f64>();
+    }
+    Ok(sum / truth.nrows().max(1) as f64)
 }
 
 /// `Σ π_ij C_ij` for the entropic transport plan `π` between masses `exp(log_a)` and
@@ -760,8 +796,7 @@ mod tests {
             [0.0f32, 1.0, 0.0, -1.0, 1.0, 1.0],
             [0.5, 1.0, 2.0, 2.0, 3.0, 3.0]
         ];
-        let tensor =
-            |a: &Array2<f32>| latentlink_model::tensor::to_tensor(a, &device()).reshape([2, 3, 2]);
+        let tensor = |a: &Array2<f32>| to_tensor(a, &device()).reshape([2, 3, 2]);
         let loss = chamfer_loss(tensor(&estimate), tensor(&truth))
             .into_data()
             .try_to_vec::<f32>()

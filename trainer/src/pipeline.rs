@@ -159,14 +159,19 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     fs::create_dir_all(&request.out).map_err(io(&request.out))?;
     let split = data::split(events, 0.1, 0.1, train_config.seed)?;
     let normalisation = train_config.scaling.fit(&split.train.data, events.shape);
-    // The energy-weighted transport reads the weights in detector units.
+    // The energy-weighted transport reads the weights in detector units, from a decoder
+    // that keeps them at or above zero.
+    let point_weight = (train_config.likelihood == train::Likelihood::SinkhornWeighted)
+        .then(|| WeightScaling::of(&normalisation, events.shape.length))
+        .flatten();
     let train_config = &TrainConfig {
-        point_weight: (train_config.likelihood == train::Likelihood::SinkhornWeighted)
-            .then(|| WeightScaling::of(&normalisation, events.shape.length))
-            .flatten(),
+        point_weight,
         ..train_config.clone()
     };
-    let config = request.config.clone();
+    let config = request
+        .config
+        .clone()
+        .with_point_weight_floor(point_weight.map(WeightScaling::floor));
     let model = {
         let device = request.backend.training_device();
         device.seed(train_config.seed);

@@ -149,33 +149,47 @@ impl Likelihood {
 
     /// The validation error of `estimate` against `truth`, both `[N, features]` in scaled
     /// units: the mean Chamfer distance for the point-cloud likelihoods (whose reconstructions
-    /// may list the points in any order), the nMSE for every other.
-    pub fn error(self, truth: &Array2<f32>, estimate: &Array2<f32>, shape: EventShape) -> f64 {
-        match self {
-            Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted => {
+    /// may list the points in any order), except the energy-weighted transport for
+    /// [`Likelihood::SinkhornWeighted`], whose points of little weight may sit anywhere; the
+    /// nMSE for every other. `weight` is as for [`Likelihood::loss`].
+    pub fn error(
+        self,
+        truth: &Array2<f32>,
+        estimate: &Array2<f32>,
+        shape: EventShape,
+        weight: Option<WeightScaling>,
+    ) -> Result<f64, TensorError> {
+        Ok(match (self, weight) {
+            (Self::SinkhornWeighted, Some(weight)) => {
+                crate::cloud::mean_weighted_transport(truth, estimate, shape, weight)?
+            }
+            // The weighted loss without its scaling never trains (`TrainConfig::check`).
+            (Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted, _) => {
                 crate::cloud::mean_chamfer(truth, estimate, shape.length)
             }
-            Self::Unit | Self::Calibrated | Self::Bernoulli => nmse(truth, estimate),
-        }
+            (Self::Unit | Self::Calibrated | Self::Bernoulli, _) => nmse(truth, estimate),
+        })
     }
 
-    /// The mean loss of a batch from the decoder's output before its final activation
-    /// ([`Vae::decode_logits`]) and the events it should give, both `[batch, features]` of
-    /// the given layout; `weight` is how the points' weight feature was scaled (only
-    /// [`Likelihood::SinkhornWeighted`] reads it, and [`TrainConfig::check`] makes sure it
-    /// has it).
+    /// The mean loss of a batch from the decoder's output and the events it should give,
+    /// both `[batch, features]` of the given layout. `output` is the logits
+    /// ([`Vae::decode_logits`]) for [`Likelihood::Bernoulli`], which stays exact where a
+    /// probability rounds to 0 or 1, and the reconstruction ([`Vae::decode`]) for the
+    /// others; [`TrainConfig::loss`] picks. `weight` is how the points' weight feature was
+    /// scaled (only [`Likelihood::SinkhornWeighted`] reads it, and [`TrainConfig::check`]
+    /// makes sure it has it).
     fn loss(
         self,
-        logits: Tensor<2>,
+        output: Tensor<2>,
         target: Tensor<2>,
         shape: EventShape,
         weight: Option<WeightScaling>,
     ) -> Tensor<1> {
         match self {
             Self::Chamfer | Self::Sinkhorn | Self::SinkhornWeighted => {
-                let batch = logits.dims()[0];
+                let batch = output.dims()[0];
                 let cloud = [batch, shape.channels, shape.length];
-                let (estimate, truth) = (logits.reshape(cloud), target.reshape(cloud));
+                let (estimate, truth) = (output.reshape(cloud), target.reshape(cloud));
                 let distances = match (self, weight) {
                     (Self::Chamfer, _) => crate::cloud::chamfer_loss(estimate, truth),
                     (Self::SinkhornWeighted, Some(weight)) => {
@@ -191,15 +205,15 @@ impl Likelihood {
                     .log()
                     .mul_scalar(shape.features() as f64 / 2.0)
             }
-            Self::Unit => (logits - target)
+            Self::Unit => (output - target)
                 .powi_scalar(2)
                 .sum_dim(1)
                 .mul_scalar(0.5)
                 .mean(),
             Self::Bernoulli => {
                 // −[x ln σ(l) + (1 − x) ln σ(−l)], with ln σ computed stably.
-                let log_p = burn::tensor::activation::log_sigmoid(logits.clone());
-                let log_not_p = burn::tensor::activation::log_sigmoid(logits.neg());
+                let log_p = burn::tensor::activation::log_sigmoid(output.clone());
+                let log_not_p = burn::tensor::activation::log_sigmoid(output.neg());
                 let one_minus_target = target.clone().neg().add_scalar(1.0);
                 (target * log_p + one_minus_target * log_not_p)
                     .sum_dim(1)
@@ -207,7 +221,7 @@ impl Likelihood {
                     .mean()
             }
             Self::Calibrated => {
-                let squared_errors = (logits - target).powi_scalar(2);
+                let squared_errors = (output - target).powi_scalar(2);
                 let features = squared_errors.dims()[1] as f64;
                 // The floor keeps ln finite for a batch reconstructed exactly.
                 squared_errors
@@ -436,9 +450,10 @@ pub enum TrainError {
         wanted: &'static str,
     },
     /// The energy-weighted Sinkhorn loss was asked for without the scaling of the points'
-    /// weight feature (the pipeline sets it; a caller of [`train`] must too).
+    /// weight feature or a model that floors it (the pipeline sets both; a caller of
+    /// [`train`] must too).
     #[error(
-        "--likelihood sinkhorn-weighted needs the scaling of the points' weight feature (TrainConfig::point_weight, e.g. WeightScaling::of(&normalisation, features)) and a finite, positive spread"
+        "--likelihood sinkhorn-weighted needs the scaling of the points' weight feature (TrainConfig::point_weight, e.g. WeightScaling::of(&normalisation, features)) with a finite, positive spread, and a decoder that keeps the weights at or above zero (VaeConfig::point_weight_floor, WeightScaling::floor)"
     )]
     MissingPointWeight,
     /// The likelihood does not fit the model's output: the Bernoulli likelihood needs a
@@ -518,17 +533,47 @@ impl TrainConfig {
         }
         Ok(())
     }
+
+    /// The mean loss of a batch from `model`'s decoder output before its final activation
+    /// ([`Vae::decode_logits`]): [`Likelihood::loss`] of the logits or the reconstruction,
+    /// whichever the likelihood reads.
+    fn loss(&self, model: &Vae, logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+        let output = match self.likelihood {
+            Likelihood::Bernoulli => logits,
+            _ => model.activate(logits),
+        };
+        self.likelihood
+            .loss(output, target, model.shape(), self.point_weight)
+    }
+
+    /// [`Likelihood::error`] with this configuration's point weight scaling.
+    ///
+    /// # Errors
+    /// [`TensorError`] if the weighted transport's tensors cannot be read back.
+    fn validation_error(
+        &self,
+        truth: &Array2<f32>,
+        estimate: &Array2<f32>,
+        shape: EventShape,
+    ) -> Result<f64, TensorError> {
+        self.likelihood
+            .error(truth, estimate, shape, self.point_weight)
+    }
 }
 
-/// Checks that the likelihood fits the model's output (`sigmoid`) and, for the Bernoulli
-/// likelihood, that every named event set holds probabilities.
+/// Checks that the likelihood fits the model's output (a sigmoid for the Bernoulli
+/// likelihood, a floor on the points' weight for the energy-weighted transport) and, for
+/// the Bernoulli likelihood, that every named event set holds probabilities.
 fn check_output(
-    sigmoid: bool,
+    model: &Vae,
     likelihood: Likelihood,
     sets: [(&'static str, &Array2<f32>); 2],
 ) -> Result<(), TrainError> {
+    if likelihood == Likelihood::SinkhornWeighted && model.point_weight_floor.is_none() {
+        return Err(TrainError::MissingPointWeight);
+    }
     let bernoulli = likelihood == Likelihood::Bernoulli;
-    if sigmoid != bernoulli {
+    if model.sigmoid_output != bernoulli {
         let wanted = if bernoulli { "a sigmoid" } else { "a linear" };
         return Err(TrainError::OutputMismatch { likelihood, wanted });
     }
@@ -620,8 +665,8 @@ fn validate(
     }
     let shape = model.shape();
     Ok((
-        config.likelihood.error(data, &sampled, shape),
-        config.likelihood.error(data, &from_codes, shape),
+        config.validation_error(data, &sampled, shape)?,
+        config.validation_error(data, &from_codes, shape)?,
         kl_sum / data.nrows().max(1) as f64,
     ))
 }
@@ -653,7 +698,7 @@ pub fn train(
         }
     }
     check_output(
-        model.sigmoid_output,
+        &model,
         config.likelihood,
         [
             ("training events", train),
@@ -715,10 +760,7 @@ pub fn train(
                 Some(capacity) => kl.clone().sub_scalar(capacity.at(epoch)).abs(),
                 None => kl.clone(),
             };
-            let mut loss = config
-                .likelihood
-                .loss(logits, x, shape, config.point_weight)
-                + kl_term.mul_scalar(kl_weight);
+            let mut loss = config.loss(&model, logits, x) + kl_term.mul_scalar(kl_weight);
             if config.head == HeadKind::Binary && config.bit_usage_weight > 0.0 {
                 loss = loss
                     + latent::bit_usage_penalty(posterior.mu, posterior.log_sigma)
@@ -858,9 +900,7 @@ pub fn fine_tune_decoder(
     let shape = model.shape();
     let validation_nmse = |model: &Vae| -> Result<f64, TensorError> {
         let decoded = model.decode(to_tensor(validation.codes, &inference_device));
-        Ok(config
-            .likelihood
-            .error(validation.events, &to_array(decoded)?, shape))
+        config.validation_error(validation.events, &to_array(decoded)?, shape)
     };
     let mut log = FineTuneLog {
         validation_code_nmse: vec![validation_nmse(&model)?],
@@ -880,12 +920,7 @@ pub fn fine_tune_decoder(
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             let codes = to_tensor(&train.codes.select(Axis(0), batch), device);
             let x = to_tensor(&train.events.select(Axis(0), batch), device);
-            let loss = config.likelihood.loss(
-                trainable.decode_logits(codes),
-                x,
-                shape,
-                config.point_weight,
-            );
+            let loss = config.loss(&trainable, trainable.decode_logits(codes), x);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(TrainError::NonFinite { epoch, step, value });

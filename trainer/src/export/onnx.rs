@@ -320,6 +320,9 @@ pub fn decoder(model: &Vae, normalisation: &Normalisation) -> ModelProto {
     if model.sigmoid_output {
         h = g.node("Sigmoid", &[&h], Vec::new());
     }
+    if let Some(floor) = model.point_weight_floor {
+        h = point_weight_floor(&mut g, &h, floor, model.shape().length, features);
+    }
     let std = g.float("normalisation.std", &[features], normalisation.std.clone());
     let mean = g.float(
         "normalisation.mean",
@@ -333,6 +336,33 @@ pub fn decoder(model: &Vae, normalisation: &Normalisation) -> ModelProto {
         vec![value_info("codes", bits)],
         vec![value_info("reconstruction", features)],
     )
+}
+
+/// [`Vae::activate`]'s floor on the last feature of every point of `h`, `[B, features]`
+/// with `per_point` features per point: `floor + Softplus(k·(h − floor))/k` there (ONNX's
+/// Softplus has no sharpness), `h` itself elsewhere, blended by a constant 0/1 mask.
+fn point_weight_floor(
+    g: &mut GraphBuilder,
+    h: &str,
+    floor: f64,
+    per_point: usize,
+    features: usize,
+) -> String {
+    let sharpness = latentlink_model::vae::POINT_WEIGHT_SHARPNESS as f32;
+    let floor_value = g.scalar("point_weight.floor", floor as f32);
+    let k = g.scalar("point_weight.sharpness", sharpness);
+    let mask: Vec<f32> = (0..features)
+        .map(|i| f32::from(u8::from(i % per_point == per_point - 1)))
+        .collect();
+    let mask = g.float("point_weight.mask", &[features], mask);
+    let shifted = g.node("Sub", &[h, &floor_value], Vec::new());
+    let sharpened = g.node("Mul", &[&shifted, &k], Vec::new());
+    let soft = g.node("Softplus", &[&sharpened], Vec::new());
+    let rise = g.node("Div", &[&soft, &k], Vec::new());
+    let floored = g.node("Add", &[&rise, &floor_value], Vec::new());
+    let change = g.node("Sub", &[&floored, h], Vec::new());
+    let masked = g.node("Mul", &[&change, &mask], Vec::new());
+    g.node("Add", &[h, &masked], Vec::new())
 }
 
 /// Serialises a model to bytes.
