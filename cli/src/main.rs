@@ -5,8 +5,10 @@
 //! |---|---|---|
 //! | models | `simulate`, `train`, `quantize`, `export`, `eval`, `sweep` | [`model_commands`] |
 //! | links | `listen`, `decode`, `stats` (the bridge); `emulate`, `feed`, `qemu`, `demo` (the rig) | [`link_commands`] |
+//! | codes | `latent traverse`, `latent interpolate`, `latent arithmetic` | [`latent_commands`] |
 #![allow(clippy::print_stdout)] // a command-line tool prints its results
 
+mod latent_commands;
 mod link_commands;
 mod model_commands;
 mod ranges;
@@ -31,6 +33,9 @@ enum Command {
     Model(model_commands::ModelCommand),
     #[command(flatten)]
     Link(link_commands::LinkCommand),
+    /// Read what a model's codes mean and use them: traversals, interpolation, arithmetic.
+    #[command(subcommand)]
+    Latent(latent_commands::LatentCommand),
 }
 
 fn main() -> Result<()> {
@@ -43,5 +48,6 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Model(command) => model_commands::run(command),
         Command::Link(command) => link_commands::run(command),
+        Command::Latent(command) => latent_commands::run(command),
     }
 }

@@ -291,7 +291,7 @@ pub(crate) enum DataFormat {
 
 /// Refuses an `--out` folder that holds any of `files` from an earlier run of `what`, so a
 /// command never overwrites results silently (checked before the work, not after).
-fn refuse_earlier_run(out: &Path, files: &[&str], what: &str) -> Result<()> {
+pub(crate) fn refuse_earlier_run(out: &Path, files: &[&str], what: &str) -> Result<()> {
     if let Some(name) = files.iter().find(|name| out.join(name).exists()) {
         bail!(
             "{} holds {name} of an earlier {what} already; give a new --out folder",
@@ -458,14 +458,14 @@ fn command_line() -> String {
 }
 
 /// A package opened for a command: its files, float model and normalisation.
-struct LoadedPackage {
-    opened: Package,
-    model: Vae,
-    normalisation: Normalisation,
-    device: latentlink_model::Device,
+pub(crate) struct LoadedPackage {
+    pub(crate) opened: Package,
+    pub(crate) model: Vae,
+    pub(crate) normalisation: Normalisation,
+    pub(crate) device: latentlink_model::Device,
 }
 
-fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedPackage> {
+pub(crate) fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedPackage> {
     let opened = Package::open(model_dir)?;
     let device = backend.device();
     let model = load_vae(&opened, &device)?;
@@ -479,7 +479,7 @@ fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedPackage> {
 }
 
 /// Events from `source`, refused unless they have the package's layout.
-fn load_matching_events(source: &DataSource, manifest: &Manifest) -> Result<Events> {
+pub(crate) fn load_matching_events(source: &DataSource, manifest: &Manifest) -> Result<Events> {
     let events = source.load()?;
     events.expect_shape(manifest.input.shape(), &source.to_string())?;
     Ok(events)

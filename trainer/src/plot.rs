@@ -99,9 +99,27 @@ fn value_range(values: impl IntoIterator<Item = f32>) -> Range<f32> {
     (low - margin)..(high + margin)
 }
 
-/// Example events (black) beside their reconstructions (red): point clouds as points sized
-/// by their weight ([`clouds`], the first 3 events), any other event as curves or images
-/// ([`reconstructions`], the first 4).
+/// How the rows and the two series of a [`pairs`] plot are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    /// One caption per row, first to last; as many rows are drawn (at most the events').
+    pub rows: Vec<String>,
+    /// The first series (black) and the second (red).
+    pub series: [String; 2],
+}
+
+impl Comparison {
+    /// The first `rows` events, raw against reconstructed.
+    pub fn reconstructions(rows: usize) -> Self {
+        Self {
+            rows: (0..rows).map(|event| format!("event {event}")).collect(),
+            series: ["raw".into(), "reconstructed".into()],
+        }
+    }
+}
+
+/// Example events (black) beside their reconstructions (red): the first 3 point clouds or
+/// the first 4 of any other events (see [`pairs`]).
 ///
 /// # Errors
 /// [`PlotError`] if the file cannot be written.
@@ -113,16 +131,42 @@ pub fn examples(
     point_clouds: bool,
     title: &str,
 ) -> Result<(), PlotError> {
+    let rows = if point_clouds { 3 } else { 4 };
+    let comparison = Comparison::reconstructions(rows);
+    pairs(
+        path,
+        [raw, reconstructed],
+        shape,
+        point_clouds,
+        &comparison,
+        title,
+    )
+}
+
+/// Two versions of each event (e.g. raw and reconstructed), one row per event as
+/// `comparison` names them: point clouds as points sized by their weight ([`clouds`]), any
+/// other event as curves or images ([`reconstructions`]).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn pairs(
+    path: &Path,
+    [first, second]: [&Array2<f32>; 2],
+    shape: EventShape,
+    point_clouds: bool,
+    comparison: &Comparison,
+    title: &str,
+) -> Result<(), PlotError> {
     if point_clouds {
-        clouds(path, raw, reconstructed, shape, 3, &[], title)
+        clouds(path, first, second, shape, comparison, &[], title)
     } else {
-        reconstructions(path, raw, reconstructed, shape, 4, title)
+        reconstructions(path, first, second, shape, comparison, title)
     }
 }
 
-/// Raw events and their reconstructions, one panel per event (at most `rows`): traces for
-/// spectra and waveforms (channels side by side), and two images for image-like events
-/// (`channels ≥ 8`, e.g. 32 × 32 sprites).
+/// Two versions of each event, one panel per row of `comparison`: traces for spectra and
+/// waveforms (channels side by side), and two images for image-like events (`channels ≥ 8`,
+/// e.g. 32 × 32 sprites).
 ///
 /// # Errors
 /// [`PlotError`] if the file cannot be written.
@@ -131,10 +175,10 @@ pub fn reconstructions(
     raw: &Array2<f32>,
     reconstructed: &Array2<f32>,
     shape: EventShape,
-    rows: usize,
+    comparison: &Comparison,
     title: &str,
 ) -> Result<(), PlotError> {
-    let rows = rows.min(raw.nrows()).max(1);
+    let rows = comparison.rows.len().min(raw.nrows()).max(1);
     let image_like = shape.channels >= 8;
     let size = if image_like {
         (640, 40 + 300 * rows as u32)
@@ -148,22 +192,25 @@ pub fn reconstructions(
                 break;
             }
             let (truth, estimate) = (raw.row(event), reconstructed.row(event));
+            let caption = comparison.rows.get(event).map_or("", String::as_str);
+            let [first, second] = &comparison.series;
             if image_like {
                 let halves = panel.split_evenly((1, 2));
-                image(&halves[0], truth, shape, &format!("event {event}: raw"))?;
-                image(&halves[1], estimate, shape, "reconstructed")?;
+                image(&halves[0], truth, shape, &format!("{caption}: {first}"))?;
+                image(&halves[1], estimate, shape, second)?;
             } else {
-                traces(panel, truth, estimate, shape, event)?;
+                let legend = (event == 0).then_some(&comparison.series);
+                traces(panel, [truth, estimate], shape, caption, legend)?;
             }
         }
         Ok(())
     })
 }
 
-/// Point clouds and their reconstructions, one row per event (at most `rows`), each point
-/// a circle whose size follows its weight (the last feature, e.g. energy): raw in black,
-/// reconstructed in red, in two projections (feature 0 against 1, and 2 against 0, when there
-/// are that many besides the weight).
+/// Two versions of each point cloud, one row per row of `comparison`, each point a circle
+/// whose size follows its weight (the last feature, e.g. energy): the first in black, the
+/// second in red, in two projections (feature 0 against 1, and 2 against 0, when there are
+/// that many besides the weight). `names` names the features.
 ///
 /// # Errors
 /// [`PlotError`] if the file cannot be written.
@@ -172,11 +219,11 @@ pub fn clouds(
     raw: &Array2<f32>,
     reconstructed: &Array2<f32>,
     shape: EventShape,
-    rows: usize,
+    comparison: &Comparison,
     names: &[&str],
     title: &str,
 ) -> Result<(), PlotError> {
-    let rows = rows.min(raw.nrows()).max(1);
+    let rows = comparison.rows.len().min(raw.nrows()).max(1);
     let features = shape.length.max(1);
     let coordinates = features.saturating_sub(1);
     let projections: Vec<(usize, usize)> = match coordinates {
@@ -218,8 +265,9 @@ pub fn clouds(
                                 .collect::<Vec<_>>()
                         }))
                     };
+                    let caption = comparison.rows.get(event).map_or("", String::as_str);
                     let mut chart = ChartBuilder::on(panel)
-                        .caption(format!("event {event}"), (FONT, 14))
+                        .caption(caption, (FONT, 14))
                         .margin(8)
                         .x_label_area_size(30)
                         .y_label_area_size(44)
@@ -242,7 +290,7 @@ pub fn clouds(
                         if event == 0 {
                             let colour = *colour;
                             drawn
-                                .label(["raw", "reconstructed"][index])
+                                .label(comparison.series[index].as_str())
                                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
                         }
                     }
@@ -256,18 +304,20 @@ pub fn clouds(
     )
 }
 
+/// One event's two versions as curves, channels side by side, captioned `caption`; with
+/// `legend`, the series' names in a legend.
 fn traces(
     panel: &DrawingArea<BitMapBackend<'_>, Shift>,
-    truth: ArrayView1<'_, f32>,
-    estimate: ArrayView1<'_, f32>,
+    [truth, estimate]: [ArrayView1<'_, f32>; 2],
     shape: EventShape,
-    event: usize,
+    caption: &str,
+    legend: Option<&[String; 2]>,
 ) -> Result<(), DrawError> {
     let y_range = value_range(truth.iter().chain(estimate.iter()).copied());
     for (channel, area) in panel.split_evenly((1, shape.channels)).iter().enumerate() {
         let samples = channel * shape.length..(channel + 1) * shape.length;
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("event {event}, channel {channel}"), (FONT, 14))
+            .caption(format!("{caption}, channel {channel}"), (FONT, 14))
             .margin(6)
             .x_label_area_size(22)
             .y_label_area_size(if channel == 0 { 44 } else { 8 })
@@ -279,10 +329,10 @@ fn traces(
             .y_labels(if channel == 0 { 4 } else { 0 })
             .label_style((FONT, 11))
             .draw()?;
-        for (values, colour, label) in [
-            (&truth, RAW_COLOUR, "raw"),
-            (&estimate, RECONSTRUCTED_COLOUR, "reconstructed"),
-        ] {
+        for (index, (values, colour)) in [(&truth, RAW_COLOUR), (&estimate, RECONSTRUCTED_COLOUR)]
+            .into_iter()
+            .enumerate()
+        {
             let series = LineSeries::new(
                 samples
                     .clone()
@@ -290,13 +340,13 @@ fn traces(
                 colour.stroke_width(1),
             );
             let drawn = chart.draw_series(series)?;
-            if channel == 0 && event == 0 {
+            if let (0, Some(names)) = (channel, legend) {
                 drawn
-                    .label(label)
+                    .label(names[index].as_str())
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
             }
         }
-        if channel == 0 && event == 0 {
+        if let (0, Some(_)) = (channel, legend) {
             draw_legend(&mut chart, 11)?;
         }
     }
@@ -482,6 +532,56 @@ pub fn error_histogram(
     })
 }
 
+/// Bars of `values` in the order given (e.g. each bit's effect on the reconstructions,
+/// largest first), labelled below by `labels` every few bars.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or there is nothing to plot.
+pub fn ranking(
+    path: &Path,
+    labels: &[String],
+    values: &[f64],
+    y_label: &str,
+    title: &str,
+) -> Result<(), PlotError> {
+    let highest = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    if values.is_empty() || highest <= 0.0 {
+        return Err(PlotError::Empty {
+            path: path.to_owned(),
+            what: "no positive values to plot",
+        });
+    }
+    let count = values.len();
+    draw_png(path, (1000, 420), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0..count, 0.0..highest * 1.05)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(count.min(16))
+            .x_label_formatter(&|&i| labels.get(i).cloned().unwrap_or_default())
+            .x_desc("ranked, largest first")
+            .y_desc(y_label)
+            .label_style((FONT, 11))
+            .draw()?;
+        chart.draw_series(values.iter().enumerate().map(|(i, &v)| {
+            Rectangle::new(
+                [(i, 0.0), (i + 1, v.max(0.0))],
+                SECOND_COLOUR.mix(0.8).filled(),
+            )
+        }))?;
+        Ok(())
+    })
+}
+
 /// Rate–distortion curves: nMSE against bits per event on a log axis, one line per method,
 /// and a vertical line at `lossless_bits` (zstd's size; error zero).
 ///
@@ -569,7 +669,7 @@ mod tests {
             &raw,
             &(&raw * 1.1),
             shape,
-            2,
+            &Comparison::reconstructions(2),
             &["x", "y", "z", "E"],
             "clouds",
         )
@@ -586,7 +686,16 @@ mod tests {
         };
         let raw = Array2::from_shape_fn((3, 32), |(n, i)| ((i + n) as f32 * 0.4).sin());
         let path = dir.path().join("spectra.png");
-        reconstructions(&path, &raw, &raw.mapv(|v| v * 0.9), spectra, 2, "spectra").unwrap();
+        let two = Comparison::reconstructions(2);
+        reconstructions(
+            &path,
+            &raw,
+            &raw.mapv(|v| v * 0.9),
+            spectra,
+            &two,
+            "spectra",
+        )
+        .unwrap();
         assert_drawn(&path, 1200);
 
         let images = EventShape {
@@ -595,7 +704,8 @@ mod tests {
         };
         let raw = Array2::from_shape_fn((1, 64), |(_, i)| (i % 9) as f32);
         let path = dir.path().join("images.png");
-        reconstructions(&path, &raw, &raw, images, 4, "images").unwrap();
+        let four = Comparison::reconstructions(4);
+        reconstructions(&path, &raw, &raw, images, &four, "images").unwrap();
         assert_drawn(&path, 640);
 
         let epoch = |epoch: usize| EpochStats {

@@ -9,14 +9,14 @@ use latentlink_package::files;
 use latentlink_trainer::data::npy;
 use latentlink_trainer::export::verify;
 
-fn latentlink(args: &[&str]) -> Output {
+pub(crate) fn latentlink(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_latentlink"))
         .args(args)
         .output()
         .unwrap()
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -25,7 +25,7 @@ fn text(output: &Output) -> String {
 }
 
 /// `latentlink simulate --sim SIM --events EVENTS --out OUT EXTRA...`, which must succeed.
-fn simulate(sim: &str, events: usize, out: &Path, extra: &[&str]) {
+pub(crate) fn simulate(sim: &str, events: usize, out: &Path, extra: &[&str]) {
     let events = events.to_string();
     let mut args = vec![
         "simulate",

@@ -1,0 +1,452 @@
+//! The `latent` commands of `latentlink`: read what a model's codes mean and use them
+//! ([`latentlink_trainer::explore`]): which bits change what (traversals), paths between two
+//! events one bit at a time, and code arithmetic. Each writes PNG plots and JSON into
+//! `--out` and prints what it found.
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use latentlink_model::Backend;
+use latentlink_model::latent::HeadKind;
+use latentlink_package::open::write_file;
+use latentlink_trainer::cloud;
+use latentlink_trainer::data::{DataSource, npy};
+use latentlink_trainer::explore::{self, Effect, Explorer, SWEEP};
+use latentlink_trainer::plot::{self, Comparison};
+use latentlink_trainer::ptq;
+use latentlink_trainer::train::TrainConfig;
+use ndarray::{Array2, Axis};
+use serde::Serialize;
+
+use crate::model_commands::{
+    LoadedPackage, load_matching_events, load_package, refuse_earlier_run,
+};
+
+/// The subcommands of this family.
+#[derive(Subcommand)]
+pub(crate) enum LatentCommand {
+    /// Which bits (or float latents) change what: flip each bit of an event's code (sweep
+    /// each Gaussian latent from −2 to +2) and decode; rank them by how far they move the
+    /// reconstructions of many events. Writes traversal.png (the top latents on one event),
+    /// effects.png and effects.json (every latent, ranked).
+    ///
+    /// Example: latentlink latent traverse --model models/opis-b128 --data data/opis/events.npy --event 0 --out runs/traverse
+    Traverse {
+        #[command(flatten)]
+        common: Common,
+        /// The event whose code is traversed (its index in --data).
+        #[arg(long, default_value_t = 0)]
+        event: usize,
+        /// Latents drawn in traversal.png, most effective first.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 6)]
+        rows: usize,
+    },
+    /// From one event's code to another's, flipping the bits where they differ one at a
+    /// time, the bits that move the reconstruction most first (a straight line for float
+    /// latents). Writes interpolation.png (some of the steps) and interpolation.npy (every
+    /// step's reconstruction).
+    ///
+    /// Example: latentlink latent interpolate --model models/opis-b128 --data data/opis/events.npy --from 0 --to 1 --out runs/path
+    Interpolate {
+        #[command(flatten)]
+        common: Common,
+        /// The event the path starts from.
+        #[arg(long)]
+        from: usize,
+        /// The event it ends at.
+        #[arg(long)]
+        to: usize,
+        /// Steps drawn in interpolation.png, evenly spread, both ends included.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 6)]
+        rows: usize,
+        /// Steps of a float-latent path (a bit path has one per differing bit).
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 16)]
+        steps: usize,
+    },
+    /// Code arithmetic A − B + C: on bits, the bits where A and B differ take A's value and
+    /// the rest keep C's (C changed as B changes into A); on float latents, the sum itself.
+    /// Writes arithmetic.png and arithmetic.json.
+    ///
+    /// Example: latentlink latent arithmetic --model models/opis-b128 --data data/opis/events.npy --a 0 --b 1 --c 2 --out runs/sum
+    Arithmetic {
+        #[command(flatten)]
+        common: Common,
+        /// Event A.
+        #[arg(long)]
+        a: usize,
+        /// Event B.
+        #[arg(long)]
+        b: usize,
+        /// Event C.
+        #[arg(long)]
+        c: usize,
+    },
+}
+
+/// Options every `latent` command takes.
+#[derive(Args)]
+pub(crate) struct Common {
+    /// Model package folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// Events in the model's layout: FILE.npy or FILE.h5:/dataset.
+    #[arg(long)]
+    data: DataSource,
+    /// Events (the first of --data) over which each latent's effect is averaged.
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 256)]
+    events: usize,
+    /// Output folder for the plots and files.
+    #[arg(long)]
+    out: PathBuf,
+    /// Compute backend.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+}
+
+/// A package, its events and their codes, ready to explore.
+struct Session {
+    package: LoadedPackage,
+    events: Array2<f32>,
+    codes: Array2<f32>,
+    head: HeadKind,
+    point_clouds: bool,
+}
+
+impl Session {
+    fn open(common: &Common, products: &[&str]) -> Result<Self> {
+        refuse_earlier_run(&common.out, products, "run of this command")?;
+        let package = load_package(&common.model, common.backend)?;
+        let manifest = &package.opened.manifest;
+        let events = load_matching_events(&common.data, manifest)?.data;
+        let head = manifest.training_config::<TrainConfig>()?.head;
+        let point_clouds = cloud::codes_point_clouds(manifest)?;
+        let mut session = Self {
+            events,
+            codes: Array2::zeros((0, 0)),
+            head,
+            point_clouds,
+            package,
+        };
+        session.codes = match head {
+            HeadKind::Binary => ptq::runtime_codes(&session.package.opened.blob, &session.events)?,
+            HeadKind::Gaussian => session.explorer().float_latents(&session.events)?,
+        };
+        fs::create_dir_all(&common.out)
+            .with_context(|| format!("cannot create {}", common.out.display()))?;
+        Ok(session)
+    }
+
+    fn explorer(&self) -> Explorer<'_> {
+        Explorer::new(
+            &self.package.model,
+            &self.package.normalisation,
+            self.head,
+            self.point_clouds,
+            &self.events,
+            &self.package.device,
+        )
+    }
+
+    fn name(&self) -> &str {
+        &self.package.opened.manifest.name
+    }
+
+    /// Row `index` of the events, refused if there is no such event.
+    fn check_event(&self, index: usize, option: &str) -> Result<()> {
+        if index >= self.events.nrows() {
+            bail!(
+                "{option} {index}: the data hold {} events (0 to {})",
+                self.events.nrows(),
+                self.events.nrows().saturating_sub(1)
+            );
+        }
+        Ok(())
+    }
+
+    /// Each latent's effect over the first `events` events, largest first.
+    fn effects(&self, events: usize) -> Result<Vec<Effect>> {
+        let codes = self
+            .codes
+            .slice(ndarray::s![..events.min(self.codes.nrows()), ..])
+            .to_owned();
+        Ok(self.explorer().effects(&codes)?)
+    }
+
+    /// What a change is measured in, for labels.
+    fn change_unit(&self) -> &'static str {
+        if self.point_clouds {
+            "Chamfer distance between reconstructions"
+        } else {
+            "squared change / event spread"
+        }
+    }
+
+    fn latent_name(&self) -> &'static str {
+        match self.head {
+            HeadKind::Binary => "bit",
+            HeadKind::Gaussian => "latent",
+        }
+    }
+}
+
+/// What `traverse` writes to effects.json.
+#[derive(Serialize)]
+struct EffectsFile<'a> {
+    model: &'a str,
+    head: HeadKind,
+    events: usize,
+    change: &'static str,
+    effects: &'a [Effect],
+}
+
+fn traverse(common: &Common, event: usize, rows: usize) -> Result<()> {
+    let products = ["traversal.png", "effects.png", "effects.json"];
+    let session = Session::open(common, &products)?;
+    session.check_event(event, "--event")?;
+    let explorer = session.explorer();
+    let effects = session.effects(common.events)?;
+    let traversal = explorer.traverse(session.codes.row(event))?;
+    let top: Vec<usize> = effects.iter().take(rows).map(|e| e.latent).collect();
+    let what = session.latent_name();
+    let captions = top
+        .iter()
+        .map(|&k| match session.head {
+            HeadKind::Binary => {
+                let bit = session.codes[[event, k]];
+                format!(
+                    "{what} {k}: {bit} → {} (moves {:.3})",
+                    1.0 - bit,
+                    traversal.change[k]
+                )
+            }
+            HeadKind::Gaussian => format!("{what} {k} (moves {:.3})", traversal.change[k]),
+        })
+        .collect();
+    let series = match session.head {
+        HeadKind::Binary => ["own code".to_owned(), format!("{what} flipped")],
+        HeadKind::Gaussian => [format!("at −{SWEEP}"), format!("at +{SWEEP}")],
+    };
+    let out = &common.out;
+    plot::pairs(
+        &out.join(products[0]),
+        [
+            &traversal.before.select(Axis(0), &top),
+            &traversal.after.select(Axis(0), &top),
+        ],
+        explorer.shape,
+        session.point_clouds,
+        &Comparison {
+            rows: captions,
+            series,
+        },
+        &format!(
+            "{}: event {event}, the {} {what}s that move the reconstructions most",
+            session.name(),
+            top.len()
+        ),
+    )?;
+    let events = common.events.min(session.events.nrows());
+    plot::ranking(
+        &out.join(products[1]),
+        &effects
+            .iter()
+            .map(|e| e.latent.to_string())
+            .collect::<Vec<_>>(),
+        &effects.iter().map(|e| e.mean_change).collect::<Vec<_>>(),
+        session.change_unit(),
+        &format!(
+            "{}: each {what}'s effect on the reconstructions, mean over {events} events",
+            session.name()
+        ),
+    )?;
+    let file = EffectsFile {
+        model: session.name(),
+        head: session.head,
+        events,
+        change: session.change_unit(),
+        effects: &effects,
+    };
+    write_file(
+        out,
+        products[2],
+        serde_json::to_string_pretty(&file)?.as_bytes(),
+    )?;
+    println!(
+        "{what}s ranked by their mean effect over {events} events ({}):",
+        session.change_unit()
+    );
+    for effect in effects.iter().take(rows.max(10)) {
+        let ones = effect
+            .ones
+            .map(|p| format!(", set in {:.0} % of events", 100.0 * p))
+            .unwrap_or_default();
+        println!(
+            "  {what} {:>4}: {:.4}{ones}",
+            effect.latent, effect.mean_change
+        );
+    }
+    println!("plots and effects.json written to {}", out.display());
+    Ok(())
+}
+
+fn interpolate(common: &Common, from: usize, to: usize, rows: usize, steps: usize) -> Result<()> {
+    let products = ["interpolation.png", "interpolation.npy"];
+    let session = Session::open(common, &products)?;
+    session.check_event(from, "--from")?;
+    session.check_event(to, "--to")?;
+    let explorer = session.explorer();
+    let ranking: Vec<usize> = match session.head {
+        HeadKind::Binary => session
+            .effects(common.events)?
+            .iter()
+            .map(|e| e.latent)
+            .collect(),
+        HeadKind::Gaussian => Vec::new(),
+    };
+    let (start, end) = (session.codes.row(from), session.codes.row(to));
+    let path = explorer.interpolate(start, end, &ranking, steps);
+    let decoded = explorer.decode(&path)?;
+    let last = path.nrows() - 1;
+    let shown: Vec<usize> = if last == 0 {
+        vec![0]
+    } else {
+        let count = rows.clamp(2, last + 1);
+        let mut shown: Vec<usize> = (0..count).map(|i| i * last / (count - 1)).collect();
+        shown.dedup();
+        shown
+    };
+    let target = session.events.row(to).to_owned().insert_axis(Axis(0));
+    let targets = target
+        .broadcast((shown.len(), target.ncols()))
+        .context("cannot repeat the target event")?
+        .to_owned();
+    let distance = |step: usize| explore::hamming(path.row(step), end);
+    let captions = shown
+        .iter()
+        .map(|&step| match session.head {
+            HeadKind::Binary => format!(
+                "step {step} of {last}: {} bits left to flip",
+                distance(step)
+            ),
+            HeadKind::Gaussian => format!("step {step} of {last}"),
+        })
+        .collect();
+    let out = &common.out;
+    plot::pairs(
+        &out.join(products[0]),
+        [&targets, &decoded.select(Axis(0), &shown)],
+        explorer.shape,
+        session.point_clouds,
+        &Comparison {
+            rows: captions,
+            series: [format!("event {to} as measured"), "decoded step".to_owned()],
+        },
+        &format!(
+            "{}: from event {from}'s code to event {to}'s",
+            session.name()
+        ),
+    )?;
+    npy::write_f32(&out.join(products[1]), &decoded)?;
+    match session.head {
+        HeadKind::Binary => println!(
+            "events {from} and {to}: codes differ in {last} bits, flipped one per step, the bits that move the reconstructions most first"
+        ),
+        HeadKind::Gaussian => {
+            println!("events {from} and {to}: {} steps in latent space", last + 1)
+        }
+    }
+    println!(
+        "interpolation.png and interpolation.npy written to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+/// What `arithmetic` writes to arithmetic.json.
+#[derive(Serialize)]
+struct ArithmeticFile<'a> {
+    model: &'a str,
+    head: HeadKind,
+    events: [usize; 3],
+    /// The code of A − B + C.
+    code: Vec<f32>,
+    /// Bits where A and B differ (binary head).
+    bits_changed: Option<usize>,
+}
+
+fn arithmetic(common: &Common, [a, b, c]: [usize; 3]) -> Result<()> {
+    let products = ["arithmetic.png", "arithmetic.json"];
+    let session = Session::open(common, &products)?;
+    for (index, option) in [(a, "--a"), (b, "--b"), (c, "--c")] {
+        session.check_event(index, option)?;
+    }
+    let explorer = session.explorer();
+    let codes = &session.codes;
+    let sum = explore::arithmetic(session.head, codes.row(a), codes.row(b), codes.row(c));
+    let mut inputs = codes.select(Axis(0), &[a, b, c]);
+    inputs.push_row(sum.view())?;
+    let decoded = explorer.decode(&inputs)?;
+    let raw = session.events.select(Axis(0), &[a, b, c, c]);
+    let out = &common.out;
+    plot::pairs(
+        &out.join(products[0]),
+        [&raw, &decoded],
+        explorer.shape,
+        session.point_clouds,
+        &Comparison {
+            rows: vec![
+                format!("A = event {a}"),
+                format!("B = event {b}"),
+                format!("C = event {c}"),
+                "A − B + C (black: C)".to_owned(),
+            ],
+            series: ["as measured".to_owned(), "decoded".to_owned()],
+        },
+        &format!("{}: code arithmetic A − B + C", session.name()),
+    )?;
+    let bits_changed =
+        (session.head == HeadKind::Binary).then(|| explore::hamming(sum.view(), codes.row(c)));
+    let file = ArithmeticFile {
+        model: session.name(),
+        head: session.head,
+        events: [a, b, c],
+        code: sum.to_vec(),
+        bits_changed,
+    };
+    write_file(
+        out,
+        products[1],
+        serde_json::to_string_pretty(&file)?.as_bytes(),
+    )?;
+    if let Some(changed) = bits_changed {
+        println!(
+            "A − B + C: {changed} bits of C changed (A and B differ in {} bits)",
+            explore::hamming(codes.row(a), codes.row(b))
+        );
+    }
+    println!(
+        "arithmetic.png and arithmetic.json written to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn run(command: LatentCommand) -> Result<()> {
+    match command {
+        LatentCommand::Traverse {
+            common,
+            event,
+            rows,
+        } => traverse(&common, event, rows),
+        LatentCommand::Interpolate {
+            common,
+            from,
+            to,
+            rows,
+            steps,
+        } => interpolate(&common, from, to, rows, steps),
+        LatentCommand::Arithmetic { common, a, b, c } => arithmetic(&common, [a, b, c]),
+    }
+}
