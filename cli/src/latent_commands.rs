@@ -1,13 +1,16 @@
 //! The `latent` commands of `latentlink`: read what a model's codes mean and use them
 //! ([`latentlink_trainer::explore`]): which bits change what (traversals), paths between two
-//! events one bit at a time, and code arithmetic. Each writes PNG plots and JSON into
-//! `--out` and prints what it found.
+//! events one bit at a time, and code arithmetic, each writing PNG plots and JSON into
+//! `--out`; and, on a bridge's code archive without decoding
+//! ([`latentlink_bridge::archive::search`]), the nearest codes of an event and the most
+//! surprising events.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use latentlink_bridge::archive::search::CodeIndex;
 use latentlink_model::Backend;
 use latentlink_model::latent::HeadKind;
 use latentlink_package::open::write_file;
@@ -64,6 +67,40 @@ pub(crate) enum LatentCommand {
         /// Steps of a float-latent path (a bit path has one per differing bit).
         #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 16)]
         steps: usize,
+    },
+    /// The codes of an archive nearest to one event's in Hamming distance (a popcount scan,
+    /// no decoding).
+    ///
+    /// Example: latentlink latent neighbours --archive run.llca --event 1234 -k 10
+    Neighbours {
+        /// Code archive written by `listen`.
+        #[arg(long)]
+        archive: PathBuf,
+        /// The event whose neighbours are listed.
+        #[arg(long)]
+        event: u64,
+        /// Its stream (needed when several streams have an event of that id).
+        #[arg(long)]
+        stream: Option<u16>,
+        /// How many neighbours.
+        #[arg(short, long, value_parser = crate::ranges::at_least_one(), default_value_t = 10)]
+        k: usize,
+    },
+    /// Every event of an archive scored by how surprising its code is under independent bit
+    /// frequencies fitted on the archive (bits of information; no decoding). Prints the most
+    /// surprising and writes every score to a CSV file.
+    ///
+    /// Example: latentlink latent anomaly --archive run.llca --out run-surprise.csv
+    Anomaly {
+        /// Code archive written by `listen`.
+        #[arg(long)]
+        archive: PathBuf,
+        /// CSV file of stream, event and surprise (bits) for every event; must not exist.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many of the most surprising events to print.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
     },
     /// Code arithmetic A − B + C: on bits, the bits where A and B differ take A's value and
     /// the rest keep C's (C changed as B changes into A); on float latents, the sum itself.
@@ -433,6 +470,92 @@ fn arithmetic(common: &Common, [a, b, c]: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
+/// The codes of the archive at `path`, refused if it holds none; says what was skipped.
+fn read_index(path: &Path) -> Result<CodeIndex> {
+    let (index, scan) = CodeIndex::read(path)?;
+    if index.is_empty() {
+        bail!("{} holds no intact code", path.display());
+    }
+    if scan.corrupt > 0 || scan.torn_tail_bytes > 0 {
+        eprintln!(
+            "{}: {} corrupt records skipped, {} bytes of a torn tail ignored",
+            path.display(),
+            scan.corrupt,
+            scan.torn_tail_bytes
+        );
+    }
+    Ok(index)
+}
+
+fn neighbours(archive: &Path, stream: Option<u16>, event: u64, k: usize) -> Result<()> {
+    let index = read_index(archive)?;
+    let positions = index.positions(stream, event);
+    let position = match positions.as_slice() {
+        [position] => *position,
+        [] => bail!(
+            "{}: no event {event}{} in its {} codes",
+            archive.display(),
+            stream
+                .map(|s| format!(" in stream {s}"))
+                .unwrap_or_default(),
+            index.len()
+        ),
+        several => {
+            let streams: Vec<String> = several
+                .iter()
+                .map(|&p| index.keys()[p].stream.to_string())
+                .collect();
+            bail!(
+                "{}: event {event} is in streams {} (or twice in one); choose with --stream",
+                archive.display(),
+                streams.join(", ")
+            )
+        }
+    };
+    let key = index.keys()[position];
+    println!(
+        "the {k} codes nearest to stream {} event {} among {} codes of {} bits (model {:016x}):",
+        key.stream,
+        key.event,
+        index.len(),
+        index.bits(),
+        index.model_id
+    );
+    println!("| stream | event | bits different |\n|---|---|---|");
+    for neighbour in index.nearest(position, k) {
+        println!(
+            "| {} | {} | {} |",
+            neighbour.key.stream, neighbour.key.event, neighbour.distance
+        );
+    }
+    Ok(())
+}
+
+fn anomaly(archive: &Path, out: &Path, top: usize) -> Result<()> {
+    if out.exists() {
+        bail!("{} exists already; give a new --out file", out.display());
+    }
+    let index = read_index(archive)?;
+    let surprise = index.surprise();
+    let mut csv = String::from("stream,event,surprise_bits\n");
+    for (key, bits) in index.keys().iter().zip(&surprise) {
+        csv.push_str(&format!("{},{},{bits:.3}\n", key.stream, key.event));
+    }
+    fs::write(out, csv).with_context(|| format!("cannot write {}", out.display()))?;
+    let mean = surprise.iter().sum::<f64>() / surprise.len() as f64;
+    println!(
+        "{} codes of {} bits; surprise (bits) mean {mean:.1}; the {top} most surprising:",
+        index.len(),
+        index.bits()
+    );
+    println!("| stream | event | surprise (bits) |\n|---|---|---|");
+    for (key, bits) in index.most_surprising(top) {
+        println!("| {} | {} | {bits:.1} |", key.stream, key.event);
+    }
+    println!("every score written to {}", out.display());
+    Ok(())
+}
+
 pub(crate) fn run(command: LatentCommand) -> Result<()> {
     match command {
         LatentCommand::Traverse {
@@ -448,5 +571,12 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
             steps,
         } => interpolate(&common, from, to, rows, steps),
         LatentCommand::Arithmetic { common, a, b, c } => arithmetic(&common, [a, b, c]),
+        LatentCommand::Neighbours {
+            archive,
+            event,
+            stream,
+            k,
+        } => neighbours(&archive, stream, event, k),
+        LatentCommand::Anomaly { archive, out, top } => anomaly(&archive, &out, top),
     }
 }

@@ -15,6 +15,7 @@ use latentlink_package::manifest::Manifest;
 use latentlink_package::open::write_file;
 use latentlink_package::{ModelId, Package, files};
 use latentlink_trainer::data::{self, DataSource, Events, Normalisation, hdf5, npy};
+use latentlink_trainer::disentangle::{self, Disentanglement};
 use latentlink_trainer::evaluate;
 use latentlink_trainer::export::{onnx, verify};
 use latentlink_trainer::pipeline::{self, TrainRequest};
@@ -485,8 +486,13 @@ pub(crate) fn load_matching_events(source: &DataSource, manifest: &Manifest) -> 
     Ok(events)
 }
 
-/// The linear probe from the int8 codes of every event to the factors in `path`.
-fn factor_probe(blob: &[u8], events: &Events, path: &Path) -> Result<Vec<probe::FactorProbe>> {
+/// The linear probe from the int8 codes of every event to the factors in `path`, and how
+/// disentangled the codes are against them.
+fn factor_probe(
+    blob: &[u8],
+    events: &Events,
+    path: &Path,
+) -> Result<(Vec<probe::FactorProbe>, Disentanglement)> {
     let factors = npy::read_f32(path)?;
     let factors = factors
         .into_dimensionality::<ndarray::Ix2>()
@@ -503,8 +509,11 @@ fn factor_probe(blob: &[u8], events: &Events, path: &Path) -> Result<Vec<probe::
             .collect()
     };
     let codes = ptq::runtime_codes(blob, &events.data)?;
-    probe::probe(&codes, &factors, &names)
-        .with_context(|| format!("probe against {}", path.display()))
+    let probe = probe::probe(&codes, &factors, &names)
+        .with_context(|| format!("probe against {}", path.display()))?;
+    let disentanglement = disentangle::measure(&codes, &factors, &names)
+        .with_context(|| format!("disentanglement against {}", path.display()))?;
+    Ok((probe, disentanglement))
 }
 
 fn quantize_command(
@@ -676,7 +685,9 @@ fn eval_command(
         &device,
     )?;
     if let Some(path) = factors {
-        evaluation.report.factor_probe = factor_probe(&opened.blob, &events, path)?;
+        let (probe, disentanglement) = factor_probe(&opened.blob, &events, path)?;
+        evaluation.report.factor_probe = probe;
+        evaluation.report.disentanglement = Some(disentanglement);
     }
     let log = packaged_training_log(model_dir, manifest.training.best_epoch);
     let summary = evaluate::markdown(&manifest.name, &evaluation.report, &log);

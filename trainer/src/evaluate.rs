@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cloud::{self, CloudReport, CloudScore, LeadingPoints};
 use crate::data::{EventShape, Normalisation, Split};
+use crate::disentangle::Disentanglement;
 use crate::pca::{self, PcaBaseline};
 use crate::plot::{self, PlotError};
 use crate::probe::FactorProbe;
@@ -151,6 +152,10 @@ pub struct Report {
     /// were given; see [`crate::probe`]).
     #[serde(default)]
     pub factor_probe: Vec<FactorProbe>,
+    /// How disentangled the int8 codes are against those factors (see
+    /// [`crate::disentangle`]); `None` when no factors were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disentanglement: Option<Disentanglement>,
     /// For point clouds (a model trained with a point-cloud likelihood): Chamfer and earth
     /// mover's distances, observables, and the leading-points baseline at the same bits.
     /// The nMSE figures above compare the point slots in order, which means little for a
@@ -316,6 +321,7 @@ pub fn evaluate(
         bit_usage: bit_usage(&runtime_codes),
         fraction_near_half: near_half,
         factor_probe: Vec::new(),
+        disentanglement: None,
         point_cloud,
     };
     Ok(Evaluation {
@@ -513,6 +519,20 @@ pub fn markdown(name: &str, report: &Report, log: &TrainingLog) -> String {
             md += &format!(
                 " {} {:.3} / {:.3};",
                 probe.factor, probe.r2, probe.r2_neighbours
+            );
+        }
+        md.pop();
+        md += "\n";
+    }
+    if let Some(d) = &report.disentanglement {
+        md += &format!(
+            "- disentanglement of the int8 codes: MIG {:.3}, DCI disentanglement {:.3}, completeness {:.3}; the bit that knows most about each factor (its share of the factor's entropy):",
+            d.mig, d.dci_disentanglement, d.dci_completeness
+        );
+        for factor in &d.factors {
+            md += &format!(
+                " {} bit {} ({:.2});",
+                factor.factor, factor.best_bit, factor.best_information
             );
         }
         md.pop();

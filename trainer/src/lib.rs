@@ -16,6 +16,7 @@
 //! | [`pipeline`] | events → trained, quantised, exported, verified package (what `train` runs) |
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
 //! | [`probe`] | a linear probe from code bits to known factors (R² on held-out events) |
+//! | [`disentangle`] | MIG and DCI disentanglement/completeness of code bits against known factors |
 //! | [`explore`] | reading codes: what each bit changes (traversals), bit-flip interpolation, code arithmetic |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
 //! | [`zfp`] | ZFP fixed-rate round trips of events, a classical baseline |
@@ -29,6 +30,7 @@
 
 pub mod cloud;
 pub mod data;
+pub mod disentangle;
 pub mod error;
 pub mod evaluate;
 pub mod explore;

@@ -117,3 +117,88 @@ fn traversal_interpolation_and_arithmetic_on_the_shipped_shower_model() {
         text(&refused)
     );
 }
+
+#[test]
+fn neighbours_and_anomaly_work_on_an_archive_without_a_model() {
+    use latentlink_bridge::archive::ArchiveWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("run.llca");
+    let mut writer = ArchiveWriter::open(&archive, 0xabc, 16).unwrap();
+    // Stream 1: events 0..40, each code one of four patterns with event-dependent noise in
+    // byte 5; event 17 of stream 2 sets every bit.
+    for event in 0..40u64 {
+        let mut code = [0u8; 16];
+        code[(event % 4) as usize] = 0x0f;
+        code[5] = (event % 3) as u8;
+        writer.append(1, event, &code).unwrap();
+    }
+    writer.append(2, 17, &[0xff; 16]).unwrap();
+    drop(writer);
+    let archive = archive.to_str().unwrap();
+
+    let said = run(&[
+        "latent",
+        "neighbours",
+        "--archive",
+        archive,
+        "--event",
+        "4",
+        "--stream",
+        "1",
+        "-k",
+        "3",
+    ]);
+    // Event 4's nearest share its pattern (events 8, 12, 16 …, event % 4 == 0) and differ
+    // at most in byte 5.
+    let rows: Vec<&str> = said.lines().filter(|l| l.starts_with("| 1 |")).collect();
+    assert_eq!(rows.len(), 3, "{said}");
+    for row in rows {
+        let cells: Vec<u64> = row
+            .split('|')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect();
+        assert_eq!(cells[1] % 4, 0, "{row}");
+        assert!(cells[2] <= 2, "{row}");
+    }
+    // Event 17 is in both streams: the command asks which.
+    let ambiguous = latentlink(&[
+        "latent",
+        "neighbours",
+        "--archive",
+        archive,
+        "--event",
+        "17",
+    ]);
+    assert!(!ambiguous.status.success());
+    assert!(
+        text(&ambiguous).contains("choose with --stream"),
+        "{}",
+        text(&ambiguous)
+    );
+
+    let scores = dir.path().join("surprise.csv");
+    let said = run(&[
+        "latent",
+        "anomaly",
+        "--archive",
+        archive,
+        "--out",
+        scores.to_str().unwrap(),
+        "--top",
+        "1",
+    ]);
+    assert!(said.contains("| 2 | 17 |"), "{said}");
+    let csv = std::fs::read_to_string(&scores).unwrap();
+    assert_eq!(csv.lines().count(), 42);
+    assert!(csv.starts_with("stream,event,surprise_bits\n1,0,"));
+    // The scores file is never overwritten.
+    let again = latentlink(&[
+        "latent",
+        "anomaly",
+        "--archive",
+        archive,
+        "--out",
+        scores.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+}

@@ -34,6 +34,9 @@
 //! incomplete final record is a **torn tail** (the writer stopped mid-write); reopening an
 //! archive for appending cuts that partial record and nothing else. Reading streams record by
 //! record: memory does not grow with the archive.
+//!
+//! [`search`] works on an archive's codes without decoding them: nearest codes in Hamming
+//! space and an anomaly score per event.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, BufReader, Read, Write};
@@ -41,6 +44,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crc::{CRC_32_ISCSI, Crc};
+
+pub mod search;
 
 /// Archive format version.
 pub const VERSION: u8 = 1;
