@@ -218,7 +218,7 @@ pub(crate) struct TrainArgs {
     /// between the clouds, whatever the order of their points), sinkhorn (point clouds:
     /// entropic optimal transport, an approximation of the earth mover's distance; slower)
     /// or sinkhorn-weighted (as sinkhorn, each point's mass its share of the event's
-    /// weight, the last feature, plus the total weight's relative error: the energy mover's
+    /// weight, the last feature, plus the total weight's squared log error: the energy mover's
     /// distance). Default: chamfer for the pointnet encoder, calibrated for the others.
     #[arg(long)]
     likelihood: Option<Likelihood>,

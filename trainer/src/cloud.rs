@@ -173,8 +173,8 @@ impl WeightScaling {
 /// cloud, in the manner of the energy mover's distance (Komiske, Metodiev and Thaler 2019):
 /// each point's mass is its share of the event's total weight (the last feature, in
 /// detector units through `scaling`), the cost of moving it is the squared distance in the
-/// other features, and the squared relative error of the total weight is added, so where
-/// the energy sits and how much there is are both learned. The reconstruction should come
+/// other features, and the squared log ratio of the reconstructed and the true total
+/// weight is added, so where the energy sits and how much there is are both learned. The reconstruction should come
 /// from a decoder that floors its weights at zero
 /// ([`VaeConfig::point_weight_floor`](latentlink_model::VaeConfig)): the mass of a point
 /// is its weight clamped at zero, and a clamped point gets no gradient. For one feature
@@ -216,10 +216,14 @@ pub fn weighted_sinkhorn_loss(
         estimate.slice([0..batch, 0..p, 0..coordinates]),
         truth.slice([0..batch, 0..q, 0..coordinates]),
     );
-    let total_error = (estimate_total - truth_total.clone())
-        .div(truth_total.add_scalar(1e-9))
-        .powi_scalar(2)
-        .reshape([batch]);
+    // The total's error as a squared log ratio, so a reconstruction that drops the energy
+    // costs more the more there was: as a squared relative error it cost at most 1, less
+    // than the transport saved by giving every point the same tiny mass, and training
+    // learned to drop it. One weight spread keeps the logarithm finite at zero.
+    let total_error = (estimate_total.add_scalar(scaling.std).log()
+        - truth_total.add_scalar(scaling.std).log())
+    .powi_scalar(2)
+    .reshape([batch]);
     transport_cost(cost, log_a, log_b) + total_error
 }
 
@@ -779,11 +783,15 @@ mod tests {
             unweighted > 0.5,
             "the unweighted cost sees the energy as a coordinate"
         );
-        // Twice the energy in the same places: no transport, the total's relative error (1)
-        // squared.
+        // Twice the energy in the same places: no transport, the totals' squared log ratio,
+        // each total plus one weight spread (1 here): ln(9/5)².
         let doubled = cloud([[0.0, 6.0], [2.0, 2.0]]);
-        let total = cost(doubled, truth);
-        assert!((total - 1.0).abs() < 0.01, "{total}");
+        let total = cost(doubled, truth.clone());
+        assert!((total - (9f64 / 5.0).ln().powi(2)).abs() < 0.01, "{total}");
+        // No energy at all costs the more the more there was: ln(5)², above the at most 1
+        // that a squared relative error charged.
+        let dropped = cost(cloud([[0.0, 0.0], [2.0, 0.0]]), truth);
+        assert!(dropped > 5f64.ln().powi(2) - 0.05, "{dropped}");
     }
 
     #[test]

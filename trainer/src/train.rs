@@ -113,7 +113,7 @@ pub enum Likelihood {
     Sinkhorn,
     /// For point clouds whose last feature is each point's weight (energy, pT): as
     /// [`Likelihood::Sinkhorn`], but each point's mass is its share of the event's total
-    /// weight and the total's relative error is added
+    /// weight and the squared log ratio of the totals is added
     /// ([`crate::cloud::weighted_sinkhorn_loss`], after the energy mover's distance). Needs
     /// [`TrainConfig::point_weight`], which the pipeline sets from the fitted scaling.
     SinkhornWeighted,

@@ -104,7 +104,7 @@ fn a_tiny_pointnet_learns_with_the_sinkhorn_loss_too() {
 
 #[test]
 fn a_tiny_pointnet_learns_with_the_energy_weighted_sinkhorn_loss() {
-    // Measured: weighted transport from the codes 753 → 48 in these 6 epochs.
+    // Measured: weighted transport from the codes 6.67 → 5.67 in these 6 epochs.
     let Tiny {
         split,
         normalisation,
