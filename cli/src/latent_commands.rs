@@ -17,10 +17,13 @@ use latentlink_package::open::write_file;
 use latentlink_trainer::cloud;
 use latentlink_trainer::data::{DataSource, npy};
 use latentlink_trainer::explore::{self, Effect, Explorer, SWEEP};
+use latentlink_trainer::generate::{self, BitModel};
 use latentlink_trainer::plot::{self, Comparison};
 use latentlink_trainer::ptq;
 use latentlink_trainer::train::TrainConfig;
 use ndarray::{Array2, Axis};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::model_commands::{
@@ -67,6 +70,22 @@ pub(crate) enum LatentCommand {
         /// Steps of a float-latent path (a bit path has one per differing bit).
         #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 16)]
         steps: usize,
+    },
+    /// New events: sample codes from the bits' frequencies in --data's codes and from a
+    /// Chow–Liu tree of their dependencies, decode them, and compare summary statistics of
+    /// the generated and the real events. Writes generate.png, generate.json and
+    /// generated.npy (the tree's events, detector units). Binary models only.
+    ///
+    /// Example: latentlink latent generate --model models/showers-b128 --data test-showers/events.npy --count 2000 --out runs/generate
+    Generate {
+        #[command(flatten)]
+        common: Common,
+        /// Events to generate from each model.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 2000)]
+        count: usize,
+        /// Seed of the sampling.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// The codes of an archive nearest to one event's in Hamming distance (a popcount scan,
     /// no decoding).
@@ -470,6 +489,108 @@ fn arithmetic(common: &Common, [a, b, c]: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
+/// What `generate` writes to generate.json.
+#[derive(Serialize)]
+struct GenerateFile<'a> {
+    model: &'a str,
+    /// Real events whose codes the bit models were fitted on.
+    real_events: usize,
+    generated_per_model: usize,
+    /// Mean log-likelihood of the real codes, nats per code: independent bits, tree.
+    log_likelihood: [f64; 2],
+    /// Per statistic: its name and the distance from the real events (earth mover's
+    /// distance over the real spread) of the real events' own codes decoded (the best any
+    /// code sampler can do with this decoder), then of independent bits and of the tree.
+    statistics: Vec<(String, [f64; 3])>,
+}
+
+fn generate(common: &Common, count: usize, seed: u64) -> Result<()> {
+    let products = ["generate.png", "generate.json", "generated.npy"];
+    let session = Session::open(common, &products)?;
+    if session.head != HeadKind::Binary {
+        bail!(
+            "{}: latent generate samples bits; this model's latents are Gaussian floats",
+            session.name()
+        );
+    }
+    let explorer = session.explorer();
+    let codes = &session.codes;
+    let models = [BitModel::independent(codes), BitModel::chow_liu(codes)];
+    let mut rng = StdRng::seed_from_u64(seed);
+    let generated: Vec<Array2<f32>> = models
+        .iter()
+        .map(|model| explorer.decode(&model.sample(count, &mut rng)))
+        .collect::<Result<_, _>>()?;
+    let summarise =
+        |events: &Array2<f32>| generate::summaries(events, explorer.shape, session.point_clouds);
+    let (names, real) = summarise(&session.events);
+    let decoded = summarise(&explorer.decode(codes)?).1;
+    let stats: Vec<Array2<f64>> = generated.iter().map(|events| summarise(events).1).collect();
+    let out = &common.out;
+    plot::distributions(
+        &out.join(products[0]),
+        &names,
+        &[
+            ("real events", &real),
+            ("their codes, decoded", &decoded),
+            ("independent bits", &stats[0]),
+            ("Chow–Liu tree", &stats[1]),
+        ],
+        &format!(
+            "{}: {count} generated events from each bit model against {} real ones",
+            session.name(),
+            session.events.nrows()
+        ),
+    )?;
+    let statistics: Vec<(String, [f64; 3])> = names
+        .iter()
+        .enumerate()
+        .map(|(s, name)| {
+            let distance = |generated: &Array2<f64>| {
+                generate::distribution_distance(real.column(s), generated.column(s))
+            };
+            (
+                name.clone(),
+                [distance(&decoded), distance(&stats[0]), distance(&stats[1])],
+            )
+        })
+        .collect();
+    let log_likelihood = [
+        models[0].log_likelihood(codes),
+        models[1].log_likelihood(codes),
+    ];
+    let file = GenerateFile {
+        model: session.name(),
+        real_events: session.events.nrows(),
+        generated_per_model: count,
+        log_likelihood,
+        statistics: statistics.clone(),
+    };
+    write_file(
+        out,
+        products[1],
+        serde_json::to_string_pretty(&file)?.as_bytes(),
+    )?;
+    npy::write_f32(&out.join(products[2]), &generated[1])?;
+    println!(
+        "bit models fitted on the codes of {} events; log-likelihood of those codes, nats per code: independent bits {:.1}, Chow–Liu tree {:.1}",
+        session.events.nrows(),
+        log_likelihood[0],
+        log_likelihood[1]
+    );
+    println!(
+        "distance of the generated events from the real ones (earth mover's distance over the real spread; 0 is the same distribution):\n"
+    );
+    println!(
+        "| statistic | real codes, decoded | independent bits | Chow–Liu tree |\n|---|---|---|---|"
+    );
+    for (name, [own, independent, tree]) in &statistics {
+        println!("| {name} | {own:.3} | {independent:.3} | {tree:.3} |");
+    }
+    println!("\nplots and files written to {}", out.display());
+    Ok(())
+}
+
 /// The codes of the archive at `path`, refused if it holds none; says what was skipped.
 fn read_index(path: &Path) -> Result<CodeIndex> {
     let (index, scan) = CodeIndex::read(path)?;
@@ -571,6 +692,11 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
             steps,
         } => interpolate(&common, from, to, rows, steps),
         LatentCommand::Arithmetic { common, a, b, c } => arithmetic(&common, [a, b, c]),
+        LatentCommand::Generate {
+            common,
+            count,
+            seed,
+        } => generate(&common, count, seed),
         LatentCommand::Neighbours {
             archive,
             event,

@@ -17,6 +17,7 @@
 //! | [`evaluate`] | the report: reconstruction error from float latents, float codes and int8 codes, PCA at equal bits, bit usage |
 //! | [`probe`] | a linear probe from code bits to known factors (R² on held-out events) |
 //! | [`disentangle`] | MIG and DCI disentanglement/completeness of code bits against known factors |
+//! | [`generate`] | new events: codes sampled from per-bit frequencies or a Chow–Liu tree, decoded |
 //! | [`explore`] | reading codes: what each bit changes (traversals), bit-flip interpolation, code arithmetic |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
 //! | [`zfp`] | ZFP fixed-rate round trips of events, a classical baseline |
@@ -35,6 +36,7 @@ pub mod error;
 pub mod evaluate;
 pub mod explore;
 pub mod export;
+pub mod generate;
 pub mod pca;
 pub mod pipeline;
 pub mod plot;

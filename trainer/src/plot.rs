@@ -532,6 +532,115 @@ pub fn error_histogram(
     })
 }
 
+/// One histogram panel per statistic (a column of each sample), the samples overlaid as
+/// outlines on common bins spanning the first sample's 1st to 99th percentile: e.g. real
+/// events against generated ones.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or there is nothing to plot.
+pub fn distributions(
+    path: &Path,
+    names: &[String],
+    samples: &[(&str, &Array2<f64>)],
+    title: &str,
+) -> Result<(), PlotError> {
+    if names.is_empty() || samples.is_empty() {
+        return Err(PlotError::Empty {
+            path: path.to_owned(),
+            what: "no statistics to plot",
+        });
+    }
+    const BINS: usize = 40;
+    let colours = [
+        RAW_COLOUR,
+        SECOND_COLOUR,
+        RECONSTRUCTED_COLOUR,
+        RGBColor(44, 160, 44),
+    ];
+    let columns = names.len().min(3);
+    let rows = names.len().div_ceil(columns);
+    draw_png(
+        path,
+        (420 * columns as u32, 40 + 300 * rows as u32),
+        |root| {
+            let body = root.titled(title, (FONT, 18))?;
+            let panels = body.split_evenly((rows, columns));
+            for (statistic, (name, panel)) in names.iter().zip(&panels).enumerate() {
+                let mut reference: Vec<f64> = samples[0]
+                    .1
+                    .column(statistic)
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect();
+                reference.sort_by(f64::total_cmp);
+                let Some(&last) = reference.last() else {
+                    continue;
+                };
+                let at = |q: f64| {
+                    reference[((q * reference.len() as f64) as usize).min(reference.len() - 1)]
+                };
+                let (low, mut high) = (at(0.01), at(0.99).max(at(0.01)));
+                if high <= low {
+                    high = low + last.abs().max(1.0);
+                }
+                let width = (high - low) / BINS as f64;
+                let histograms: Vec<Vec<f64>> = samples
+                    .iter()
+                    .map(|(_, values)| {
+                        let column = values.column(statistic);
+                        let finite = column.iter().filter(|v| v.is_finite()).count().max(1);
+                        let mut counts = vec![0.0; BINS];
+                        for &v in column.iter().filter(|v| v.is_finite()) {
+                            let bin = ((v - low) / width).floor();
+                            if (0.0..BINS as f64).contains(&bin) {
+                                counts[bin as usize] += 1.0 / finite as f64;
+                            }
+                        }
+                        counts
+                    })
+                    .collect();
+                let top = histograms
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .fold(0.0, f64::max)
+                    .max(1e-9);
+                let mut chart = ChartBuilder::on(panel)
+                    .caption(name, (FONT, 14))
+                    .margin(8)
+                    .x_label_area_size(28)
+                    .y_label_area_size(44)
+                    .build_cartesian_2d(low..high, 0.0..top * 1.1)?;
+                chart
+                    .configure_mesh()
+                    .disable_mesh()
+                    .y_desc("fraction of events")
+                    .label_style((FONT, 10))
+                    .draw()?;
+                for (index, ((label, _), counts)) in samples.iter().zip(&histograms).enumerate() {
+                    let colour = colours[index % colours.len()];
+                    let outline = counts.iter().enumerate().flat_map(|(bin, &c)| {
+                        let x = low + bin as f64 * width;
+                        [(x, c), (x + width, c)]
+                    });
+                    let drawn =
+                        chart.draw_series(LineSeries::new(outline, colour.stroke_width(2)))?;
+                    if statistic == 0 {
+                        drawn
+                            .label(*label)
+                            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+                    }
+                }
+                if statistic == 0 {
+                    draw_legend(&mut chart, 10)?;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Bars of `values` in the order given (e.g. each bit's effect on the reconstructions,
 /// largest first), labelled below by `labels` every few bars.
 ///

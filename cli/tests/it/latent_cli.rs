@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! `latentlink latent …` on the shipped packages: traversals rank every bit, interpolation
-//! walks from one code to the other, arithmetic follows its rule, bad event indices are
-//! refused.
+//! walks from one code to the other, arithmetic follows its rule, generation writes its
+//! events, bad event indices are refused; and on an archive, neighbours and anomaly scores.
 
 use std::path::{Path, PathBuf};
 
@@ -103,6 +103,17 @@ fn traversal_interpolation_and_arithmetic_on_the_shipped_shower_model() {
         &["--a", "0", "--b", "0", "--c", "2"],
     )));
     assert_eq!(json(&sum.join("arithmetic.json"))["bits_changed"], 0);
+
+    // Generation: the tree describes the codes at least as well as independent bits, and
+    // every generated event is written.
+    let generated = out("generate");
+    run(&as_str(&with("generate", &generated, &["--count", "50"])));
+    let report = json(&generated.join("generate.json"));
+    let [independent, tree] = [0, 1].map(|m| report["log_likelihood"][m].as_f64().unwrap());
+    assert!(tree >= independent - 1e-9, "{report}");
+    assert_eq!(report["statistics"].as_array().unwrap().len(), 4);
+    let events = npy::read_f32(&generated.join("generated.npy")).unwrap();
+    assert_eq!(events.shape(), &[50, 32 * 4]);
 
     // An event the data do not hold is named in the error.
     let refused = latentlink(&as_str(&with(
