@@ -15,11 +15,13 @@ use latentlink_model::Backend;
 use latentlink_model::latent::HeadKind;
 use latentlink_package::open::write_file;
 use latentlink_trainer::cloud;
-use latentlink_trainer::data::{DataSource, npy};
+use latentlink_trainer::data::{DataSource, Events, npy};
 use latentlink_trainer::explore::{self, Effect, Explorer, SWEEP};
 use latentlink_trainer::generate::{self, BitModel};
 use latentlink_trainer::plot::{self, Comparison};
 use latentlink_trainer::ptq;
+use latentlink_trainer::resolution::{self, BetaSweepConfig};
+use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::train::TrainConfig;
 use ndarray::{Array2, Axis};
 use rand::SeedableRng;
@@ -27,7 +29,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::model_commands::{
-    LoadedPackage, load_matching_events, load_package, refuse_earlier_run,
+    LoadedPackage, load_matching_events, load_package, refuse_earlier_run, sweep_events,
 };
 
 /// The subcommands of this family.
@@ -86,6 +88,47 @@ pub(crate) enum LatentCommand {
         /// Seed of the sampling.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// β as a resolution scale: train a Gaussian VAE at each β, and report the KL it keeps,
+    /// D = −dKL/d ln β (about half the number of dimensions the data have at that
+    /// resolution), the latents in use and the error. Writes beta.json, beta.md and beta.png.
+    ///
+    /// Example: latentlink latent beta-sweep --sim opis --events 5000 --out runs/beta
+    BetaSweep {
+        /// Simulate the events.
+        #[arg(long, conflicts_with = "data")]
+        sim: Option<Simulator>,
+        /// Or read them: FILE.npy or FILE.h5:/dataset.
+        #[arg(long)]
+        data: Option<DataSource>,
+        /// Events to simulate.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 5_000)]
+        events: usize,
+        /// KL weights (as `train --beta`), comma separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.0001,0.0003,0.001,0.003,0.01,0.03,0.1"
+        )]
+        betas: Vec<f64>,
+        /// Latents of the Gaussian head (enough to hold what the smallest β keeps).
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 32)]
+        latents: usize,
+        /// Hidden widths of every model.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), value_delimiter = ',', default_value = "256,128")]
+        hidden: Vec<usize>,
+        /// Most epochs per model.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 30)]
+        epochs: usize,
+        /// Seed of the simulation, split and training.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Compute backend.
+        #[arg(long, default_value = "flex")]
+        backend: Backend,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// The codes of an archive nearest to one event's in Hamming distance (a popcount scan,
     /// no decoding).
@@ -591,6 +634,64 @@ fn generate(common: &Common, count: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// The `beta-sweep` options.
+struct BetaSweepArgs {
+    dataset: String,
+    events: Events,
+    config: BetaSweepConfig,
+    out: PathBuf,
+}
+
+fn beta_sweep(args: &BetaSweepArgs) -> Result<()> {
+    let products = ["beta.json", "beta.md", "beta.png"];
+    refuse_earlier_run(&args.out, &products, "β sweep")?;
+    let points = resolution::beta_sweep(&args.events, &args.config)?;
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    write_file(
+        &args.out,
+        products[0],
+        serde_json::to_string_pretty(&points)?.as_bytes(),
+    )?;
+    let table = resolution::markdown(&args.dataset, args.config.latents, &points);
+    write_file(&args.out, products[1], table.as_bytes())?;
+    let series = |value: fn(&resolution::BetaPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .filter_map(|p| value(p).map(|v| (p.beta, v)))
+            .collect()
+    };
+    plot::log_x_panels(
+        &args.out.join(products[2]),
+        "β",
+        &[
+            (
+                "nats, or dimensions",
+                vec![
+                    ("KL kept", series(|p| Some(p.kl_nats))),
+                    (
+                        "≈ dimensions, 2·D",
+                        series(|p| p.dimension_rate.map(|d| 2.0 * d)),
+                    ),
+                ],
+            ),
+            (
+                "nMSE, detector units",
+                vec![("error from the posterior mean", series(|p| Some(p.nmse)))],
+            ),
+        ],
+        &format!(
+            "{}: β as resolution, Gaussian VAE with {} latents",
+            args.dataset, args.config.latents
+        ),
+    )?;
+    println!(
+        "{table}\nbeta.json, beta.md and beta.png in {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
 /// The codes of the archive at `path`, refused if it holds none; says what was skipped.
 fn read_index(path: &Path) -> Result<CodeIndex> {
     let (index, scan) = CodeIndex::read(path)?;
@@ -697,6 +798,37 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
             count,
             seed,
         } => generate(&common, count, seed),
+        LatentCommand::BetaSweep {
+            sim,
+            data,
+            events,
+            betas,
+            latents,
+            hidden,
+            epochs,
+            seed,
+            backend,
+            out,
+        } => {
+            let (events, dataset) = sweep_events(data.as_ref(), sim, events, seed)?;
+            beta_sweep(&BetaSweepArgs {
+                dataset,
+                events,
+                config: BetaSweepConfig {
+                    betas,
+                    latents,
+                    hidden,
+                    train: TrainConfig {
+                        epochs,
+                        seed,
+                        ..TrainConfig::default()
+                    },
+                    backend,
+                    progress: true,
+                },
+                out,
+            })
+        }
         LatentCommand::Neighbours {
             archive,
             event,

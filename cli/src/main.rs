@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | models | `simulate`, `train`, `quantize`, `export`, `eval`, `sweep` | [`model_commands`] |
 //! | links | `listen`, `decode`, `stats` (the bridge); `emulate`, `feed`, `qemu`, `demo` (the rig) | [`link_commands`] |
-//! | codes | `latent traverse`, `interpolate`, `arithmetic`, `generate` (with a model); `latent neighbours`, `anomaly` (on an archive) | [`latent_commands`] |
+//! | codes | `latent traverse`, `interpolate`, `arithmetic`, `generate` (with a model), `beta-sweep` (training); `latent neighbours`, `anomaly` (on an archive) | [`latent_commands`] |
 #![allow(clippy::print_stdout)] // a command-line tool prints its results
 
 mod latent_commands;
@@ -34,7 +34,7 @@ enum Command {
     #[command(flatten)]
     Link(link_commands::LinkCommand),
     /// Read what a model's codes mean and use them: traversals, interpolation, arithmetic,
-    /// generation, nearest codes and anomaly scores over an archive.
+    /// generation, β as resolution, nearest codes and anomaly scores over an archive.
     #[command(subcommand)]
     Latent(latent_commands::LatentCommand),
 }

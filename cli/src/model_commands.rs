@@ -479,6 +479,23 @@ pub(crate) fn load_package(model_dir: &Path, backend: Backend) -> Result<LoadedP
     })
 }
 
+/// The events a sweep trains on, read from `data` or simulated, with a name for them.
+pub(crate) fn sweep_events(
+    data: Option<&DataSource>,
+    sim: Option<Simulator>,
+    events: usize,
+    seed: u64,
+) -> Result<(Events, String)> {
+    Ok(match (data, sim) {
+        (Some(source), _) => (source.load()?, source.to_string()),
+        (None, Some(sim)) => (
+            Events::from_array(sim.try_simulate(events, seed)?.events, "simulator")?,
+            format!("{sim:?}").to_lowercase(),
+        ),
+        (None, None) => bail!("give the events with --data FILE.npy or --sim opis"),
+    })
+}
+
 /// Events from `source`, refused unless they have the package's layout.
 pub(crate) fn load_matching_events(source: &DataSource, manifest: &Manifest) -> Result<Events> {
     let events = source.load()?;
@@ -753,14 +770,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             backend,
             out,
         } => {
-            let (events, dataset) = match (&data, sim) {
-                (Some(source), _) => (source.load()?, source.to_string()),
-                (None, Some(sim)) => (
-                    Events::from_array(sim.try_simulate(events, seed)?.events, "simulator")?,
-                    format!("{sim:?}").to_lowercase(),
-                ),
-                (None, None) => bail!("give the events with --data FILE.npy or --sim opis"),
-            };
+            let (events, dataset) = sweep_events(data.as_ref(), sim, events, seed)?;
             let config = sweep::SweepConfig {
                 bits,
                 hidden,

@@ -21,6 +21,7 @@
 //! | [`explore`] | reading codes: what each bit changes (traversals), bit-flip interpolation, code arithmetic |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
 //! | [`zfp`] | ZFP fixed-rate round trips of events, a classical baseline |
+//! | [`resolution`] | β as a resolution scale: KL, error and D = −dKL/d ln β over a β sweep |
 //! | [`sweep`] | rate–distortion sweep: binary VAE against a Gaussian VAE, PCA and zstd |
 //!
 //! The burn model itself (and its backends) is the `latentlink-model` crate; the package
@@ -42,6 +43,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod probe;
 pub mod ptq;
+pub mod resolution;
 pub mod sim;
 pub mod sweep;
 pub mod train;

@@ -641,6 +641,78 @@ pub fn distributions(
     )
 }
 
+/// A named curve of `(x, y)` points.
+pub type Series<'a> = (&'a str, Vec<(f64, f64)>);
+
+/// Side-by-side panels of curves against a logarithmic x axis, each panel a y label and
+/// its named series of `(x, y)` points (x > 0); non-finite points are left out.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or a panel has no point to draw.
+pub fn log_x_panels(
+    path: &Path,
+    x_label: &str,
+    panels: &[(&str, Vec<Series<'_>>)],
+    title: &str,
+) -> Result<(), PlotError> {
+    let colours = [RECONSTRUCTED_COLOUR, SECOND_COLOUR, RAW_COLOUR];
+    let finite = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .copied()
+            .filter(|(x, y)| *x > 0.0 && x.is_finite() && y.is_finite())
+            .collect()
+    };
+    let empty = panels
+        .iter()
+        .any(|(_, series)| series.iter().all(|(_, points)| finite(points).is_empty()));
+    if panels.is_empty() || empty {
+        return Err(PlotError::Empty {
+            path: path.to_owned(),
+            what: "a panel has no finite point to draw",
+        });
+    }
+    draw_png(path, (520 * panels.len() as u32, 440), |root| {
+        let body = root.titled(title, (FONT, 18))?;
+        for ((y_label, series), area) in panels.iter().zip(body.split_evenly((1, panels.len()))) {
+            let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| finite(p)).collect();
+            let (x_low, x_high) = all.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), p| {
+                (lo.min(p.0), hi.max(p.0))
+            });
+            let y = value_range(all.iter().map(|p| p.1 as f32));
+            let mut chart = ChartBuilder::on(&area)
+                .margin(10)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(
+                    (x_low / 1.5..x_high * 1.5).log_scale(),
+                    f64::from(y.start)..f64::from(y.end),
+                )?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(*y_label)
+                .label_style((FONT, 11))
+                .draw()?;
+            for (index, (name, points)) in series.iter().enumerate() {
+                let colour = colours[index % colours.len()];
+                let points = finite(points);
+                chart
+                    .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+                chart.draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, colour.filled())),
+                )?;
+            }
+            draw_legend(&mut chart, 11)?;
+        }
+        Ok(())
+    })
+}
+
 /// Bars of `values` in the order given (e.g. each bit's effect on the reconstructions,
 /// largest first), labelled below by `labels` every few bars.
 ///

@@ -213,3 +213,48 @@ fn neighbours_and_anomaly_work_on_an_archive_without_a_model() {
     ]);
     assert!(!again.status.success());
 }
+
+#[test]
+fn a_beta_sweep_keeps_less_information_at_larger_beta() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("beta");
+    let said = run(&[
+        "latent",
+        "beta-sweep",
+        "--sim",
+        "opis",
+        "--events",
+        "400",
+        "--betas",
+        "1,0.0001",
+        "--latents",
+        "4",
+        "--hidden",
+        "16",
+        "--epochs",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(said.contains("D = −dKL/d ln β"), "{said}");
+    let points = json(&out.join("beta.json"));
+    let points = points.as_array().unwrap();
+    // Sorted by β; the KL falls as β rises, so D is positive.
+    let kl = |i: usize| points[i]["kl_nats"].as_f64().unwrap();
+    assert_eq!(points[0]["beta"].as_f64(), Some(0.0001));
+    assert!(kl(0) > 2.0 * kl(1), "{points:?}");
+    assert!(points[0]["dimension_rate"].as_f64().unwrap() > 0.0);
+    assert!(out.join("beta.png").metadata().unwrap().len() > 1000);
+    let bad = latentlink(&[
+        "latent",
+        "beta-sweep",
+        "--sim",
+        "opis",
+        "--betas",
+        "0",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("above 0"), "{}", text(&bad));
+}
