@@ -22,7 +22,7 @@ use latentlink_trainer::plot::{self, Comparison};
 use latentlink_trainer::ptq;
 use latentlink_trainer::resolution::{self, BetaSweepConfig};
 use latentlink_trainer::sim::Simulator;
-use latentlink_trainer::train::TrainConfig;
+use latentlink_trainer::train::{Scaling, TrainConfig};
 use ndarray::{Array2, Axis};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -104,13 +104,18 @@ pub(crate) enum LatentCommand {
         /// Events to simulate.
         #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 5_000)]
         events: usize,
-        /// KL weights (as `train --beta`), comma separated.
+        /// KL weights, comma separated: with the unit likelihood these models use, each is
+        /// the variance (in scaled units) below which structure is dropped.
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "0.0001,0.0003,0.001,0.003,0.01,0.03,0.1"
+            default_value = "0.01,0.03,0.1,0.3,1,3,10"
         )]
         betas: Vec<f64>,
+        /// How events are scaled (as `train --scaling`): global (one scale for all
+        /// features) or poisson (each feature by its shot noise, so β = 1 is the noise).
+        #[arg(long, default_value = "global")]
+        scaling: Scaling,
         /// Latents of the Gaussian head (enough to hold what the smallest β keeps).
         #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 32)]
         latents: usize,
@@ -803,6 +808,7 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
             data,
             events,
             betas,
+            scaling,
             latents,
             hidden,
             epochs,
@@ -821,6 +827,7 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
                     train: TrainConfig {
                         epochs,
                         seed,
+                        scaling,
                         ..TrainConfig::default()
                     },
                     backend,

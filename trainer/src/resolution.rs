@@ -7,10 +7,15 @@
 //! D(β) = −dKL / d ln β      (nats per e-fold of β)
 //! ```
 //!
-//! For `d` independent directions each resolved down to a noise floor, the KL of a Gaussian
-//! latent grows like `(d/2) ln(1/β)`, so `2·D` reads as the number of dimensions the data
-//! have at that resolution: large where β resolves fine detail (noise included), small where
-//! only the coarse factors survive, and steps where a factor drops out of the code.
+//! The models use the unit likelihood, a Gaussian decoder of fixed variance in scaled units,
+//! with which β plays the part of that variance: a direction of the data whose variance
+//! `λ` exceeds β is kept at a KL of about `½ ln(λ/β)`, one below it is dropped. So
+//! `D ≈ ½ · #{λ > β}` and `2·D` reads as the number of dimensions the data have at
+//! resolution β: large where β resolves fine detail (noise included), small where only the
+//! coarse factors survive, falling in steps as factors drop out of the code. (With the
+//! calibrated likelihood the decoder's variance follows the error reached, and the reading
+//! fails: a first OPIS sweep gave "423 dimensions" from 32 latents.) With `Scaling::Poisson`
+//! the scaled unit is each feature's shot noise, so β = 1 is the Poisson noise itself.
 //!
 //! [`beta_sweep`] trains one Gaussian VAE per β (same architecture, data, split and seed)
 //! and measures, on the validation events, the KL, the reconstruction error from the
@@ -21,7 +26,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, Events};
-use crate::train::{self, TrainConfig, nmse};
+use crate::train::{self, Likelihood, TrainConfig, nmse};
 use latentlink_model::Backend;
 use latentlink_model::latent::HeadKind;
 use latentlink_model::tensor::{to_array, to_tensor};
@@ -56,7 +61,7 @@ pub struct BetaSweepConfig {
     pub latents: usize,
     /// Hidden widths.
     pub hidden: Vec<usize>,
-    /// Training settings; the head and β are set per model.
+    /// Training settings; the head, the (unit) likelihood and β are set per model.
     pub train: TrainConfig,
     /// Compute backend.
     pub backend: Backend,
@@ -119,6 +124,7 @@ pub fn beta_sweep(
         let train_config = TrainConfig {
             head: HeadKind::Gaussian,
             beta,
+            likelihood: Likelihood::Unit,
             ..config.train.clone()
         };
         device.seed(train_config.seed);

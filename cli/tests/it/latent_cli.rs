@@ -226,7 +226,7 @@ fn a_beta_sweep_keeps_less_information_at_larger_beta() {
         "--events",
         "400",
         "--betas",
-        "1,0.0001",
+        "1000,0.0001",
         "--latents",
         "4",
         "--hidden",
