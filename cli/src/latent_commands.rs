@@ -198,7 +198,8 @@ pub(crate) struct Common {
     /// Events in the model's layout: FILE.npy or FILE.h5:/dataset.
     #[arg(long)]
     data: DataSource,
-    /// Events (the first of --data) over which each latent's effect is averaged.
+    /// Events (the first of --data) over which each latent's effect is averaged (traverse,
+    /// and the bit order of interpolate); generate fits on all of them.
     #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 256)]
     events: usize,
     /// Output folder for the plots and files.
@@ -257,7 +258,7 @@ impl Session {
         &self.package.opened.manifest.name
     }
 
-    /// Row `index` of the events, refused if there is no such event.
+    /// Refuses an event index (given as `option`) the data do not hold.
     fn check_event(&self, index: usize, option: &str) -> Result<()> {
         if index >= self.events.nrows() {
             bail!(
