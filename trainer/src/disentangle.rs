@@ -21,14 +21,10 @@ use nalgebra::{DMatrix, DVector};
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use crate::probe::ProbeError;
+use crate::probe::{ProbeError, check_shapes, design, ridge_normal_equations};
 
 /// Bins a continuous factor is cut into for the mutual information.
 pub const BINS: usize = 20;
-
-/// Ridge strength of the importance regression, relative to the mean diagonal of the Gram
-/// matrix (as in [`crate::probe`]).
-const RIDGE: f64 = 1e-3;
 
 /// How one factor sits in the bits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,22 +64,8 @@ pub fn measure(
     factors: &Array2<f32>,
     names: &[String],
 ) -> Result<Disentanglement, ProbeError> {
-    let (n, bits) = codes.dim();
-    if factors.nrows() != n {
-        return Err(ProbeError::RowMismatch {
-            codes: n,
-            factors: factors.nrows(),
-        });
-    }
-    if names.len() != factors.ncols() {
-        return Err(ProbeError::NameMismatch {
-            columns: factors.ncols(),
-            names: names.len(),
-        });
-    }
-    if n < 4 {
-        return Err(ProbeError::TooFewEvents(n));
-    }
+    check_shapes(codes, factors, names)?;
+    let bits = codes.ncols();
     let importance = importance(codes, factors)?;
     let factor_count = factors.ncols();
     let mut per_factor = Vec::with_capacity(factor_count);
@@ -132,19 +114,8 @@ pub fn measure(
 /// standardised factor on all bits.
 fn importance(codes: &Array2<f32>, factors: &Array2<f32>) -> Result<DMatrix<f64>, ProbeError> {
     let (n, bits) = codes.dim();
-    let x = DMatrix::from_fn(n, bits + 1, |r, c| {
-        if c == bits {
-            1.0
-        } else {
-            2.0 * f64::from(codes[[r, c]]) - 1.0
-        }
-    });
-    let mut gram = x.transpose() * &x;
-    let ridge = RIDGE * gram.trace() / (bits + 1) as f64;
-    for i in 0..bits {
-        gram[(i, i)] += ridge;
-    }
-    let cholesky = gram.cholesky().ok_or(ProbeError::Singular)?;
+    let x = design(codes, &(0..n).collect::<Vec<_>>());
+    let cholesky = ridge_normal_equations(&x)?;
     let mut importance = DMatrix::zeros(bits, factors.ncols());
     for (column, factor) in factors.columns().into_iter().enumerate() {
         let values: Vec<f64> = factor.iter().map(|&v| f64::from(v)).collect();

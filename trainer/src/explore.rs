@@ -148,22 +148,27 @@ impl<'a> Explorer<'a> {
             .collect()
     }
 
-    /// The two edited versions of every code in `codes` for `latent` (binary: as it is and
-    /// with the bit flipped; Gaussian: at −[`SWEEP`] and +[`SWEEP`]).
-    fn edits(&self, codes: &Array2<f32>, latent: usize) -> (Array2<f32>, Array2<f32>) {
-        let mut after = codes.clone();
+    /// The value of a latent before and after its edit, from its `value` in a code
+    /// (binary: as it is, then flipped; Gaussian: −[`SWEEP`], then +[`SWEEP`]).
+    fn edit(&self, value: f32) -> (f32, f32) {
         match self.head {
-            HeadKind::Binary => {
-                after.column_mut(latent).mapv_inplace(|bit| 1.0 - bit);
-                (codes.clone(), after)
-            }
-            HeadKind::Gaussian => {
-                let mut before = codes.clone();
-                before.column_mut(latent).fill(-SWEEP);
-                after.column_mut(latent).fill(SWEEP);
-                (before, after)
-            }
+            HeadKind::Binary => (value, 1.0 - value),
+            HeadKind::Gaussian => (-SWEEP, SWEEP),
         }
+    }
+
+    /// The two edited versions of every code in `codes` for `latent` ([`Self::edit`]).
+    fn edits(&self, codes: &Array2<f32>, latent: usize) -> (Array2<f32>, Array2<f32>) {
+        let (mut before, mut after) = (codes.clone(), codes.clone());
+        for ((b, a), &value) in before
+            .column_mut(latent)
+            .iter_mut()
+            .zip(after.column_mut(latent))
+            .zip(codes.column(latent))
+        {
+            (*b, *a) = self.edit(value);
+        }
+        (before, after)
     }
 
     /// Every latent's effect over the events whose codes are `codes`, largest first.
@@ -194,16 +199,9 @@ impl<'a> Explorer<'a> {
     pub fn traverse(&self, code: ArrayView1<'_, f32>) -> Result<Traversal, TensorError> {
         let latents = code.len();
         let codes = Array2::from_shape_fn((latents, latents), |(_, k)| code[k]);
-        let mut before = codes.clone();
-        let mut after = codes;
-        for latent in 0..latents {
-            match self.head {
-                HeadKind::Binary => after[[latent, latent]] = 1.0 - after[[latent, latent]],
-                HeadKind::Gaussian => {
-                    before[[latent, latent]] = -SWEEP;
-                    after[[latent, latent]] = SWEEP;
-                }
-            }
+        let (mut before, mut after) = (codes.clone(), codes);
+        for (latent, &value) in code.iter().enumerate() {
+            (before[[latent, latent]], after[[latent, latent]]) = self.edit(value);
         }
         let (before, after) = (self.decode(&before)?, self.decode(&after)?);
         let change = self.change(&before, &after);

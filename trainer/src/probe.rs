@@ -6,7 +6,7 @@
 //! even-numbered events and scored by R² on the odd-numbered ones, so every figure is on
 //! events the regression never saw.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -67,42 +67,12 @@ pub fn probe(
     factors: &Array2<f32>,
     names: &[String],
 ) -> Result<Vec<FactorProbe>, ProbeError> {
-    let (n, bits) = codes.dim();
-    if factors.nrows() != n {
-        return Err(ProbeError::RowMismatch {
-            codes: n,
-            factors: factors.nrows(),
-        });
-    }
-    if names.len() != factors.ncols() {
-        return Err(ProbeError::NameMismatch {
-            columns: factors.ncols(),
-            names: names.len(),
-        });
-    }
-    if n < 4 {
-        return Err(ProbeError::TooFewEvents(n));
-    }
-    // Bits as ±1 plus a constant column for the intercept.
-    let design = |parity: usize| {
-        let rows: Vec<usize> = (parity..n).step_by(2).collect();
-        let x = DMatrix::from_fn(rows.len(), bits + 1, |r, c| {
-            if c == bits {
-                1.0
-            } else {
-                2.0 * f64::from(codes[[rows[r], c]]) - 1.0
-            }
-        });
-        (rows, x)
-    };
-    let (fit_rows, x_fit) = design(0);
-    let (score_rows, x_score) = design(1);
-    let mut gram = x_fit.transpose() * &x_fit;
-    let ridge = RIDGE * gram.trace() / (bits + 1) as f64;
-    for i in 0..bits {
-        gram[(i, i)] += ridge;
-    }
-    let cholesky = gram.cholesky().ok_or(ProbeError::Singular)?;
+    check_shapes(codes, factors, names)?;
+    let n = codes.nrows();
+    let rows = |parity: usize| (parity..n).step_by(2).collect::<Vec<usize>>();
+    let (fit_rows, score_rows) = (rows(0), rows(1));
+    let (x_fit, x_score) = (design(codes, &fit_rows), design(codes, &score_rows));
+    let cholesky = ridge_normal_equations(&x_fit)?;
     let neighbours = nearest_codes(codes, &fit_rows, &score_rows);
     Ok(names
         .iter()
@@ -128,6 +98,63 @@ pub fn probe(
             }
         })
         .collect())
+}
+
+/// Checks that `codes` and `factors` describe the same events, at least 4 of them, and
+/// that there is a name for each factor column.
+///
+/// # Errors
+/// [`ProbeError`] naming the mismatch.
+pub(crate) fn check_shapes(
+    codes: &Array2<f32>,
+    factors: &Array2<f32>,
+    names: &[String],
+) -> Result<(), ProbeError> {
+    let n = codes.nrows();
+    if factors.nrows() != n {
+        return Err(ProbeError::RowMismatch {
+            codes: n,
+            factors: factors.nrows(),
+        });
+    }
+    if names.len() != factors.ncols() {
+        return Err(ProbeError::NameMismatch {
+            columns: factors.ncols(),
+            names: names.len(),
+        });
+    }
+    if n < 4 {
+        return Err(ProbeError::TooFewEvents(n));
+    }
+    Ok(())
+}
+
+/// The regression's design matrix for `rows` of `codes`: the bits as ±1, then a constant
+/// column for the intercept.
+pub(crate) fn design(codes: &Array2<f32>, rows: &[usize]) -> DMatrix<f64> {
+    let bits = codes.ncols();
+    DMatrix::from_fn(rows.len(), bits + 1, |r, c| {
+        if c == bits {
+            1.0
+        } else {
+            2.0 * f64::from(codes[[rows[r], c]]) - 1.0
+        }
+    })
+}
+
+/// The ridge regression's normal equations `(XᵀX + λI) w = Xᵀy` for a [`design`] matrix,
+/// factored (the intercept, the last column, is not penalised).
+///
+/// # Errors
+/// [`ProbeError::Singular`] if they have no unique solution.
+pub(crate) fn ridge_normal_equations(x: &DMatrix<f64>) -> Result<Cholesky<f64, Dyn>, ProbeError> {
+    let bits = x.ncols() - 1;
+    let mut gram = x.transpose() * x;
+    let ridge = RIDGE * gram.trace() / x.ncols() as f64;
+    for i in 0..bits {
+        gram[(i, i)] += ridge;
+    }
+    gram.cholesky().ok_or(ProbeError::Singular)
 }
 
 /// `1 − Σ(t − p)² / Σ(t − mean t)²`, or 0 for a constant truth.

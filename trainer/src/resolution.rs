@@ -25,7 +25,8 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, Events};
+use crate::data::Events;
+use crate::sweep::{Prepared, SweepError};
 use crate::train::{self, Likelihood, TrainConfig, nmse};
 use latentlink_model::Backend;
 use latentlink_model::latent::HeadKind;
@@ -69,46 +70,24 @@ pub struct BetaSweepConfig {
     pub progress: bool,
 }
 
-/// Why a β sweep failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BetaSweepError {
-    /// Splitting the events failed.
-    #[error(transparent)]
-    Data(#[from] crate::error::DataError),
-    /// Training failed.
-    #[error(transparent)]
-    Train(#[from] train::TrainError),
-    /// A tensor could not be read back.
-    #[error(transparent)]
-    Tensor(#[from] latentlink_model::tensor::TensorError),
-    /// The architecture is invalid.
-    #[error("invalid model: {0}")]
-    Config(#[from] latentlink_model::ArchitectureError),
-    /// A β that is not a positive finite number.
-    #[error("every β must be a finite number above 0, got {0}")]
-    Beta(f64),
-}
-
 /// Trains a Gaussian VAE at each β of `config` on `events` and measures it (see [the
 /// module](self)).
 ///
 /// # Errors
-/// [`BetaSweepError`] if a β is not positive, or splitting, training or reading back fails.
-pub fn beta_sweep(
-    events: &Events,
-    config: &BetaSweepConfig,
-) -> Result<Vec<BetaPoint>, BetaSweepError> {
+/// [`SweepError`] if a β is not positive, or splitting, training or reading back fails.
+pub fn beta_sweep(events: &Events, config: &BetaSweepConfig) -> Result<Vec<BetaPoint>, SweepError> {
     if let Some(&bad) = config.betas.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
-        return Err(BetaSweepError::Beta(bad));
+        return Err(SweepError::Beta(bad));
     }
     let mut betas = config.betas.clone();
     betas.sort_by(f64::total_cmp);
     betas.dedup();
-    let split = data::split(events, 0.1, 0.1, config.train.seed)?;
-    let normalisation = config.train.scaling.fit(&split.train.data, events.shape);
-    let train_data = normalisation.apply(&split.train.data);
-    let validation = normalisation.apply(&split.validation.data);
+    let Prepared {
+        split,
+        normalisation,
+        train: train_data,
+        validation,
+    } = Prepared::new(events, &config.train)?;
     let device = config.backend.training_device();
     let inference = config.backend.device();
     let architecture = VaeConfig::new(

@@ -40,7 +40,7 @@ pub const ZSTD_LEVEL: i32 = 19;
 /// ZFP rates tried, bits per sample (ZFP raises the lowest to its 9-bit block minimum).
 pub const ZFP_RATES: [f64; 4] = [0.1, 1.0, 2.0, 4.0];
 
-/// Why a sweep failed.
+/// Why a sweep (of code lengths here, or of β in [`crate::resolution`]) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// Splitting the events failed.
@@ -67,6 +67,42 @@ pub enum SweepError {
     /// ZFP failed.
     #[error(transparent)]
     Zfp(#[from] zfp::ZfpError),
+    /// A β that is not a positive finite number.
+    #[error("every β must be a finite number above 0, got {0}")]
+    Beta(f64),
+}
+
+/// The events of a sweep split (10 % validation, 10 % test, by `seed`) and scaled as every
+/// model of the sweep sees them.
+pub(crate) struct Prepared {
+    /// The split, in detector units.
+    pub split: data::Split,
+    /// The scaling fitted on its training events.
+    pub normalisation: data::Normalisation,
+    /// Training events, scaled.
+    pub train: Array2<f32>,
+    /// Validation events, scaled.
+    pub validation: Array2<f32>,
+}
+
+impl Prepared {
+    /// Splits `events` by `config.seed` and fits `config.scaling` on the training events.
+    ///
+    /// # Errors
+    /// [`crate::error::DataError`] if the events cannot be split.
+    pub(crate) fn new(
+        events: &Events,
+        config: &TrainConfig,
+    ) -> Result<Self, crate::error::DataError> {
+        let split = data::split(events, 0.1, 0.1, config.seed)?;
+        let normalisation = config.scaling.fit(&split.train.data, events.shape);
+        Ok(Self {
+            train: normalisation.apply(&split.train.data),
+            validation: normalisation.apply(&split.validation.data),
+            split,
+            normalisation,
+        })
+    }
 }
 
 /// One point of the curve.
@@ -161,10 +197,12 @@ pub struct SweepConfig {
 /// # Errors
 /// [`SweepError`] if training, quantisation or zstd fails.
 pub fn sweep(events: &Events, dataset: &str, config: &SweepConfig) -> Result<Sweep, SweepError> {
-    let split = data::split(events, 0.1, 0.1, config.train.seed)?;
-    let normalisation = config.train.scaling.fit(&split.train.data, events.shape);
-    let train_data = normalisation.apply(&split.train.data);
-    let validation = normalisation.apply(&split.validation.data);
+    let Prepared {
+        split,
+        normalisation,
+        train: train_data,
+        validation,
+    } = Prepared::new(events, &config.train)?;
     let device = config.backend.training_device();
     let inference = config.backend.device();
     let mut points = Vec::new();

@@ -31,6 +31,29 @@ fn shuffled(events: &Array2<f32>) -> Array2<f32> {
     out
 }
 
+/// Exports `model` to ONNX and checks in tract that both files give what burn gives on 8
+/// validation events.
+fn onnx_runs_like_burn(
+    model: &latentlink_model::Vae,
+    normalisation: &data::Normalisation,
+    split: &data::Split,
+) {
+    let shape = split.train.shape;
+    let encoder = onnx::to_bytes(&onnx::encoder(model, normalisation, shape)).unwrap();
+    let decoder = onnx::to_bytes(&onnx::decoder(model, normalisation)).unwrap();
+    let inputs = split.validation.data.slice(ndarray::s![..8, ..]).to_owned();
+    let inference = Backend::Flex.device();
+    verify::check(
+        model,
+        normalisation,
+        &encoder,
+        &decoder,
+        &inputs,
+        &inference,
+    )
+    .unwrap();
+}
+
 struct Tiny {
     split: data::Split,
     normalisation: data::Normalisation,
@@ -131,18 +154,7 @@ fn a_tiny_pointnet_learns_with_the_energy_weighted_sinkhorn_loss() {
         .collect();
     assert!(weights.iter().all(|&w| w >= 0.0), "{weights:?}");
     // The ONNX decoder floors the weights as burn does.
-    let encoder = onnx::to_bytes(&onnx::encoder(&model, &normalisation, shape)).unwrap();
-    let decoder = onnx::to_bytes(&onnx::decoder(&model, &normalisation)).unwrap();
-    let inputs = split.validation.data.slice(ndarray::s![..8, ..]).to_owned();
-    verify::check(
-        &model,
-        &normalisation,
-        &encoder,
-        &decoder,
-        &inputs,
-        &inference,
-    )
-    .unwrap();
+    onnx_runs_like_burn(&model, &normalisation, &split);
 }
 
 #[test]
@@ -233,16 +245,5 @@ fn a_tiny_pointnet_trains_on_chamfer_and_its_int8_codes_ignore_the_point_order()
     );
 
     // ONNX: a per-point MatMul and a ReduceMax, run by tract as burn runs it.
-    let encoder = onnx::to_bytes(&onnx::encoder(&model, &normalisation, shape)).unwrap();
-    let decoder = onnx::to_bytes(&onnx::decoder(&model, &normalisation)).unwrap();
-    let inputs = validation.slice(ndarray::s![..8, ..]).to_owned();
-    verify::check(
-        &model,
-        &normalisation,
-        &encoder,
-        &decoder,
-        &inputs,
-        &inference,
-    )
-    .unwrap();
+    onnx_runs_like_burn(&model, &normalisation, &split);
 }
