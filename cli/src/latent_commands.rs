@@ -1,7 +1,8 @@
 //! The `latent` commands of `latentlink`: read what a model's codes mean and use them
 //! ([`latentlink_trainer::explore`]): which bits change what (traversals), paths between two
-//! events one bit at a time, and code arithmetic, each writing PNG plots and JSON into
-//! `--out`; and, on a bridge's code archive without decoding
+//! events one bit at a time, code arithmetic, generation, β as resolution and Polarix
+//! lasing-off references ([`latentlink_trainer::lasing`]), each writing PNG plots and JSON
+//! into `--out`; and, on a bridge's code archive without decoding
 //! ([`latentlink_bridge::archive::search`]), the nearest codes of an event and the most
 //! surprising events.
 
@@ -18,10 +19,11 @@ use latentlink_trainer::cloud;
 use latentlink_trainer::data::{DataSource, Events, npy};
 use latentlink_trainer::explore::{self, Effect, Explorer, SWEEP};
 use latentlink_trainer::generate::{self, BitModel};
-use latentlink_trainer::plot::{self, Comparison};
+use latentlink_trainer::lasing::{self, LasingLatent, ReferenceScore};
+use latentlink_trainer::plot::{self, Comparison, ImagesAndCurves};
 use latentlink_trainer::ptq;
 use latentlink_trainer::resolution::{self, BetaSweepConfig};
-use latentlink_trainer::sim::Simulator;
+use latentlink_trainer::sim::{Simulator, polarix};
 use latentlink_trainer::train::{Scaling, TrainConfig};
 use ndarray::{Array2, Axis};
 use rand::SeedableRng;
@@ -29,7 +31,8 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::model_commands::{
-    LoadedPackage, load_matching_events, load_package, refuse_earlier_run, sweep_events,
+    LoadedPackage, load_factors, load_matching_events, load_package, refuse_earlier_run,
+    sweep_events,
 };
 
 /// The subcommands of this family.
@@ -135,6 +138,36 @@ pub(crate) enum LatentCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// "Just create it": a lasing-off reference for each Polarix image from the image
+    /// itself. Finds the latent with the most mutual information with the lasing label of
+    /// --factors, sets it to its lasing-off value, decodes, and measures each lasing shot's
+    /// X-ray power profile against that reference by the energy-loss method. With --power
+    /// (the true profiles) it scores the created references against a facility's way (the
+    /// lasing-off shot of --data closest to the image) and, with --lasing-off,
+    /// against the same bunch without lasing. Writes lasing-off.png, lasing-off.json,
+    /// references.npy and power.npy (measured profiles, GW).
+    ///
+    /// Example: latentlink latent lasing-off --model runs/polarix --data test-polarix/events.npy --factors test-polarix/factors.npy --power test-polarix/power.npy --lasing-off test-polarix/lasing_off.npy --out runs/lasing-off
+    LasingOff {
+        #[command(flatten)]
+        common: Common,
+        /// Factors of --data (.npy); names from factors.json beside it.
+        #[arg(long)]
+        factors: PathBuf,
+        /// The factor that says whether a shot lases (1) or not (0).
+        #[arg(long, default_value = "lasing")]
+        factor: String,
+        /// True power profiles of --data (.npy, `[events, 32]`, GW), to score against.
+        #[arg(long)]
+        power: Option<PathBuf>,
+        /// The same shots imaged without lasing (.npy, as --data), a reference no experiment
+        /// can take, to score against.
+        #[arg(long)]
+        lasing_off: Option<PathBuf>,
+        /// Lasing shots drawn in lasing-off.png.
+        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 3)]
+        rows: usize,
+    },
     /// The codes of an archive nearest to one event's in Hamming distance (a popcount scan,
     /// no decoding).
     ///
@@ -199,7 +232,7 @@ pub(crate) struct Common {
     #[arg(long)]
     data: DataSource,
     /// Events (the first of --data) over which each latent's effect is averaged (traverse,
-    /// and the bit order of interpolate); generate fits on all of them.
+    /// and the bit order of interpolate); generate and lasing-off use all of them.
     #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 256)]
     events: usize,
     /// Output folder for the plots and files.
@@ -640,6 +673,195 @@ fn generate(common: &Common, count: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// The `lasing-off` options.
+struct LasingOffArgs {
+    common: Common,
+    factors: PathBuf,
+    factor: String,
+    power: Option<PathBuf>,
+    lasing_off: Option<PathBuf>,
+    rows: usize,
+}
+
+/// What `lasing-off` writes to lasing-off.json.
+#[derive(Serialize)]
+struct LasingOffFile<'a> {
+    model: &'a str,
+    head: HeadKind,
+    shots: usize,
+    lasing_latent: &'a LasingLatent,
+    scores: &'a [ReferenceScore],
+}
+
+/// Images `[N, rows × columns]` from a .npy file of `[N, rows, columns]` images.
+fn read_images(path: &Path, events: usize) -> Result<Array2<f32>> {
+    let images = npy::read_f32(path)?;
+    let shape = images.shape().to_vec();
+    if shape.first() != Some(&events) {
+        bail!(
+            "{} holds {:?}; expected {events} images like --data's",
+            path.display(),
+            shape
+        );
+    }
+    let features: usize = shape[1..].iter().product();
+    Ok(images.into_shape_with_order((events, features))?)
+}
+
+fn lasing_off_references(args: &LasingOffArgs) -> Result<()> {
+    let products = [
+        "lasing-off.png",
+        "lasing-off.json",
+        "references.npy",
+        "power.npy",
+    ];
+    let session = Session::open(&args.common, &products)?;
+    let images = &session.events;
+    lasing::check_images(images)?;
+    let shots = images.nrows();
+    let (factors, names) = load_factors(&args.factors)?;
+    let Some(column) = names.iter().position(|name| *name == args.factor) else {
+        bail!(
+            "{} has no factor {:?}; it has {}",
+            args.factors.display(),
+            args.factor,
+            names.join(", ")
+        );
+    };
+    if factors.nrows() != shots {
+        bail!(
+            "{} holds factors of {} events, --data {shots}",
+            args.factors.display(),
+            factors.nrows()
+        );
+    }
+    let lasing = factors.column(column);
+    let latent = lasing::find_lasing_latent(&session.codes, lasing, session.head)?;
+    let what = session.latent_name();
+    println!(
+        "lasing lives in {what} {} ({:.0} % of the lasing label's information; runner-up {}); \
+         lasing-off value {}, lasing value {}",
+        latent.latent,
+        100.0 * latent.information,
+        latent.runner_up.map_or_else(
+            || "none".to_owned(),
+            |(k, share)| format!("{what} {k}, {:.0} %", 100.0 * share)
+        ),
+        latent.off_value,
+        latent.on_value
+    );
+    let explorer = session.explorer();
+    let created = explorer.decode(&lasing::switch_off(&session.codes, &latent))?;
+    let out = &args.common.out;
+    let image_shape = [shots, polarix::ROWS, polarix::COLUMNS];
+    npy::write_f32(
+        &out.join(products[2]),
+        &created.clone().into_shape_with_order(image_shape)?,
+    )?;
+    let mut references = vec![("created from the lasing image".to_owned(), created)];
+    references.push((
+        "closest lasing-off shot of the data".to_owned(),
+        lasing::matched_references(images, lasing)?,
+    ));
+    if let Some(path) = &args.lasing_off {
+        references.push((
+            "same bunch without lasing (not measurable)".to_owned(),
+            read_images(path, shots)?,
+        ));
+    }
+    let Some(power_path) = &args.power else {
+        let measured = lasing::power_profiles(images, &references[0].1)?;
+        npy::write_f32(&out.join(products[3]), &measured)?;
+        println!(
+            "references and measured power profiles written to {} (give --power to score them)",
+            out.display()
+        );
+        return Ok(());
+    };
+    let power = read_images(power_path, shots)?;
+    let mut scores = Vec::new();
+    let mut measured = Vec::new();
+    for (name, reference) in &references {
+        let profiles = lasing::power_profiles(images, reference)?;
+        scores.push(lasing::score(name, &profiles, &power, lasing)?);
+        measured.push(profiles);
+    }
+    npy::write_f32(&out.join(products[3]), &measured[0])?;
+    let examples: Vec<usize> = (0..shots)
+        .filter(|&n| lasing[n] > 0.5)
+        .take(args.rows)
+        .collect();
+    let time = |c: usize| (c as f64 + 0.5) * f64::from(polarix::FS_PER_COLUMN);
+    let curve = |profiles: &Array2<f32>, n: usize| -> Vec<(f64, f64)> {
+        profiles
+            .row(n)
+            .iter()
+            .enumerate()
+            .map(|(c, &p)| (time(c), f64::from(p)))
+            .collect()
+    };
+    let short = ["created", "closest shot", "same bunch"];
+    let rows: Vec<ImagesAndCurves<'_>> = examples
+        .iter()
+        .map(|&n| {
+            let mut images = vec![(format!("shot {n}: lasing"), images.row(n))];
+            images.push(("created reference".to_owned(), references[0].1.row(n)));
+            if let Some((_, twin)) = references.get(2) {
+                images.push(("same bunch, no lasing".to_owned(), twin.row(n)));
+            }
+            let mut curves = vec![("true power", curve(&power, n))];
+            curves.extend(
+                short
+                    .iter()
+                    .zip(&measured)
+                    .map(|(name, m)| (*name, curve(m, n))),
+            );
+            ImagesAndCurves { images, curves }
+        })
+        .collect();
+    plot::images_and_curves(
+        &out.join(products[0]),
+        &rows,
+        explorer.shape,
+        ["time (fs)", "X-ray power (GW)"],
+        &format!(
+            "{}: lasing-off references and the power they measure (energy rows × time columns)",
+            session.name()
+        ),
+    )?;
+    let file = LasingOffFile {
+        model: session.name(),
+        head: session.head,
+        shots,
+        lasing_latent: &latent,
+        scores: &scores,
+    };
+    write_file(
+        out,
+        products[1],
+        serde_json::to_string_pretty(&file)?.as_bytes(),
+    )?;
+    println!(
+        "\npower profiles of {} lasing shots against the truth:\n",
+        scores[0].lasing_shots
+    );
+    println!(
+        "| reference | profile error (rms / peak) | pulse energy error | pulse energy bias | power found in non-lasing shots (µJ) |\n|---|---|---|---|---|"
+    );
+    for score in &scores {
+        println!(
+            "| {} | {:.3} | {:.1} % | {:+.1} % | {:.1} |",
+            score.reference,
+            score.profile_error,
+            100.0 * score.pulse_energy_error,
+            100.0 * score.pulse_energy_bias,
+            score.false_pulse_energy_uj
+        );
+    }
+    println!("\nplots and files written to {}", out.display());
+    Ok(())
+}
+
 /// The `beta-sweep` options.
 struct BetaSweepArgs {
     dataset: String,
@@ -837,6 +1059,21 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
                 out,
             })
         }
+        LatentCommand::LasingOff {
+            common,
+            factors,
+            factor,
+            power,
+            lasing_off,
+            rows,
+        } => lasing_off_references(&LasingOffArgs {
+            common,
+            factors,
+            factor,
+            power,
+            lasing_off,
+            rows,
+        }),
         LatentCommand::Neighbours {
             archive,
             event,

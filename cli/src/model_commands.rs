@@ -23,6 +23,7 @@ use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::sweep;
 use latentlink_trainer::train::{self, Likelihood, Scaling, TrainConfig};
 use latentlink_trainer::{probe, ptq};
+use ndarray::Array2;
 
 /// The subcommands of this family.
 #[derive(Subcommand)]
@@ -41,7 +42,9 @@ pub(crate) enum ModelCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Output folder (events.npy, factors.npy, factors.json; or events.h5 with the
-        /// datasets /events and /factors, and factors.json).
+        /// datasets /events and /factors, and factors.json). Polarix adds its truths:
+        /// power.npy (X-ray power per time column, GW) and lasing_off.npy (the same shots
+        /// without lasing), or the datasets /power and /lasing_off.
         #[arg(long)]
         out: PathBuf,
         /// File format.
@@ -309,25 +312,30 @@ fn simulate(
     out: &Path,
     format: DataFormat,
 ) -> Result<()> {
-    refuse_earlier_run(
-        out,
-        &["events.npy", "factors.npy", "events.h5", "factors.json"],
-        "simulation",
-    )?;
+    let truth_files: Vec<String> = sim
+        .truth_names()
+        .iter()
+        .map(|name| format!("{name}.npy"))
+        .collect();
+    let mut products = vec!["events.npy", "factors.npy", "events.h5", "factors.json"];
+    products.extend(truth_files.iter().map(String::as_str));
+    refuse_earlier_run(out, &products, "simulation")?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let simulation = sim.try_simulate(events, seed)?;
     match format {
         DataFormat::Npy => {
             npy::write_f32(&out.join("events.npy"), &simulation.events)?;
             npy::write_f32(&out.join("factors.npy"), &simulation.factors)?;
+            for (truth, file) in simulation.truths.iter().zip(&truth_files) {
+                npy::write_f32(&out.join(file), &truth.values)?;
+            }
         }
-        DataFormat::Hdf5 => hdf5::write_f32(
-            &out.join("events.h5"),
-            &[
-                ("events", &simulation.events.clone().into_dyn()),
-                ("factors", &simulation.factors.clone().into_dyn()),
-            ],
-        )?,
+        DataFormat::Hdf5 => {
+            let factors = simulation.factors.clone().into_dyn();
+            let mut datasets = vec![("events", &simulation.events), ("factors", &factors)];
+            datasets.extend(simulation.truths.iter().map(|t| (t.name, &t.values)));
+            hdf5::write_f32(&out.join("events.h5"), &datasets)?;
+        }
     }
     let names = serde_json::to_string_pretty(&simulation.factor_names)?;
     fs::write(out.join("factors.json"), names)
@@ -503,13 +511,9 @@ pub(crate) fn load_matching_events(source: &DataSource, manifest: &Manifest) -> 
     Ok(events)
 }
 
-/// The linear probe from the int8 codes of every event to the factors in `path`, and how
-/// disentangled the codes are against them.
-fn factor_probe(
-    blob: &[u8],
-    events: &Events,
-    path: &Path,
-) -> Result<(Vec<probe::FactorProbe>, Disentanglement)> {
+/// Factors `[events, factors]` from a .npy file, named by factors.json beside it when there
+/// is one (as `simulate` writes them), else "factor 0", "factor 1"...
+pub(crate) fn load_factors(path: &Path) -> Result<(Array2<f32>, Vec<String>)> {
     let factors = npy::read_f32(path)?;
     let factors = factors
         .into_dimensionality::<ndarray::Ix2>()
@@ -525,6 +529,26 @@ fn factor_probe(
             .map(|k| format!("factor {k}"))
             .collect()
     };
+    if names.len() != factors.ncols() {
+        bail!(
+            "{} names {} factors, {} has {}",
+            names_path.display(),
+            names.len(),
+            path.display(),
+            factors.ncols()
+        );
+    }
+    Ok((factors, names))
+}
+
+/// The linear probe from the int8 codes of every event to the factors in `path`, and how
+/// disentangled the codes are against them.
+fn factor_probe(
+    blob: &[u8],
+    events: &Events,
+    path: &Path,
+) -> Result<(Vec<probe::FactorProbe>, Disentanglement)> {
+    let (factors, names) = load_factors(path)?;
     let codes = ptq::runtime_codes(blob, &events.data)?;
     let probe = probe::probe(&codes, &factors, &names)
         .with_context(|| format!("probe against {}", path.display()))?;

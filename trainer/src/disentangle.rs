@@ -133,7 +133,7 @@ fn importance(codes: &Array2<f32>, factors: &Array2<f32>) -> Result<DMatrix<f64>
 
 /// Each value's bin: [`BINS`] bins of (nearly) equal counts, ties kept in one bin, so a
 /// factor of few distinct values gets one bin per value.
-fn bin(values: ArrayView1<'_, f32>) -> Vec<usize> {
+pub fn bin(values: ArrayView1<'_, f32>) -> Vec<usize> {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
     let mut labels = vec![0; values.len()];
@@ -162,7 +162,8 @@ fn entropy_of_counts(counts: impl Iterator<Item = usize>, total: usize) -> f64 {
         .sum()
 }
 
-fn entropy_of_labels(labels: &[usize]) -> f64 {
+/// Entropy (nats) of a labelling.
+pub fn entropy_of_labels(labels: &[usize]) -> f64 {
     let mut counts = vec![0usize; labels.iter().max().map_or(0, |m| m + 1)];
     for &l in labels {
         counts[l] += 1;
@@ -170,19 +171,17 @@ fn entropy_of_labels(labels: &[usize]) -> f64 {
     entropy_of_counts(counts.into_iter(), labels.len())
 }
 
-/// Mutual information (nats) of a 0/1 bit and binned labels, from their joint counts.
+/// Mutual information (nats) of a 0/1 bit and binned labels.
 fn mutual_information(bit: ArrayView1<'_, f32>, labels: &[usize]) -> f64 {
-    let classes = labels.iter().max().map_or(0, |m| m + 1);
-    let mut joint = vec![0usize; 2 * classes];
-    for (&b, &l) in bit.iter().zip(labels) {
-        joint[usize::from(b > 0.5) * classes + l] += 1;
-    }
-    let n = labels.len();
-    let ones: usize = joint[classes..].iter().sum();
-    let h_bit = entropy_of_counts([n - ones, ones].into_iter(), n);
-    let h_labels = entropy_of_labels(labels);
-    let h_joint = entropy_of_counts(joint.into_iter(), n);
-    (h_bit + h_labels - h_joint).max(0.0)
+    let bit: Vec<usize> = bit.iter().map(|&b| usize::from(b > 0.5)).collect();
+    label_information(&bit, labels)
+}
+
+/// Mutual information (nats) of two labellings of the same events, from their joint counts.
+pub fn label_information(a: &[usize], b: &[usize]) -> f64 {
+    let classes = b.iter().max().map_or(0, |m| m + 1);
+    let joint: Vec<usize> = a.iter().zip(b).map(|(&x, &y)| x * classes + y).collect();
+    (entropy_of_labels(a) + entropy_of_labels(b) - entropy_of_labels(&joint)).max(0.0)
 }
 
 /// Entropy of the distribution proportional to `weights`, over the log of their count

@@ -6,7 +6,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`sim`] | built-in detector simulators with ground-truth factors (OPIS spectra, sprites, calorimeter showers) |
+//! | [`sim`] | built-in detector simulators with ground-truth factors (OPIS spectra, sprites, calorimeter showers, Polarix phase-space images) |
 //! | [`data`] | `.npy` and HDF5 loading with clear errors, seeded splits, normalisation |
 //! | [`train`] | the training loop: KL warm-up, validation, early stopping, checkpoints |
 //! | [`cloud`] | point clouds: the Chamfer distance as a loss and as a metric |
@@ -18,6 +18,7 @@
 //! | [`probe`] | a linear probe from code bits to known factors (R² on held-out events) |
 //! | [`disentangle`] | MIG and DCI disentanglement/completeness of code bits against known factors |
 //! | [`generate`] | new events: codes sampled from per-bit frequencies or a Chow–Liu tree, decoded |
+//! | [`lasing`] | Polarix: the lasing latent, a lasing-off reference created from the lasing image, the power profile against the truth |
 //! | [`explore`] | reading codes: what each bit changes (traversals), bit-flip interpolation, code arithmetic |
 //! | [`plot`] | PNG plots: example reconstructions, error distribution, training curve, rate–distortion |
 //! | [`zfp`] | ZFP fixed-rate round trips of events, a classical baseline |
@@ -38,6 +39,7 @@ pub mod evaluate;
 pub mod explore;
 pub mod export;
 pub mod generate;
+pub mod lasing;
 pub mod pca;
 pub mod pipeline;
 pub mod plot;

@@ -713,6 +713,83 @@ pub fn log_x_panels(
     })
 }
 
+/// One row of [`images_and_curves`]: named images of one layout, then named curves.
+#[derive(Debug, Clone)]
+pub struct ImagesAndCurves<'a> {
+    /// Captions and images (`rows × columns` values, row 0 drawn at the top).
+    pub images: Vec<(String, ArrayView1<'a, f32>)>,
+    /// The curves of the last panel.
+    pub curves: Vec<Series<'a>>,
+}
+
+/// One row per entry of `rows`: its images side by side (greyscale, each scaled to its own
+/// range), then a panel of its curves against `axes` (x label, y label).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written or there is nothing to draw.
+pub fn images_and_curves(
+    path: &Path,
+    rows: &[ImagesAndCurves<'_>],
+    shape: EventShape,
+    axes: [&str; 2],
+    title: &str,
+) -> Result<(), PlotError> {
+    let columns = rows.iter().map(|r| r.images.len()).max().unwrap_or(0) + 1;
+    if rows.is_empty() {
+        return Err(PlotError::Empty {
+            path: path.to_owned(),
+            what: "no rows to draw",
+        });
+    }
+    let colours = [RAW_COLOUR, RECONSTRUCTED_COLOUR, SECOND_COLOUR, GREEN];
+    draw_png(
+        path,
+        (260 * columns as u32 + 120, 40 + 260 * rows.len() as u32),
+        |root| {
+            let body = root.titled(title, (FONT, 20))?;
+            for (row, strip) in rows.iter().zip(body.split_evenly((rows.len(), 1))) {
+                let (left, right) = strip.split_horizontally(260 * (columns as u32 - 1));
+                for ((caption, values), area) in
+                    row.images.iter().zip(left.split_evenly((1, columns - 1)))
+                {
+                    image(&area, *values, shape, caption)?;
+                }
+                let all: Vec<(f64, f64)> = row
+                    .curves
+                    .iter()
+                    .flat_map(|(_, p)| p.iter().copied())
+                    .collect();
+                let x = value_range(all.iter().map(|p| p.0 as f32));
+                let y = value_range(all.iter().map(|p| p.1 as f32));
+                let mut chart = ChartBuilder::on(&right)
+                    .margin(8)
+                    .x_label_area_size(32)
+                    .y_label_area_size(48)
+                    .build_cartesian_2d(
+                        f64::from(x.start)..f64::from(x.end),
+                        f64::from(y.start)..f64::from(y.end),
+                    )?;
+                chart
+                    .configure_mesh()
+                    .disable_mesh()
+                    .x_desc(axes[0])
+                    .y_desc(axes[1])
+                    .label_style((FONT, 11))
+                    .draw()?;
+                for (index, (name, points)) in row.curves.iter().enumerate() {
+                    let colour = colours[index % colours.len()];
+                    chart
+                        .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                        .label(*name)
+                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
+                }
+                draw_legend(&mut chart, 11)?;
+            }
+            Ok(())
+        },
+    )
+}
+
 /// Bars of `values` in the order given (e.g. each bit's effect on the reconstructions,
 /// largest first), labelled below by `labels` every few bars.
 ///

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! `latentlink latent …` on the shipped packages: traversals rank every bit, interpolation
 //! walks from one code to the other, arithmetic follows its rule, generation writes its
-//! events, bad event indices are refused; and on an archive, neighbours and anomaly scores.
+//! events, bad event indices are refused; Polarix lasing-off references are created and
+//! scored; and on an archive, neighbours and anomaly scores.
 
 use std::path::{Path, PathBuf};
 
@@ -257,4 +258,84 @@ fn a_beta_sweep_keeps_less_information_at_larger_beta() {
     ]);
     assert!(!bad.status.success());
     assert!(text(&bad).contains("above 0"), "{}", text(&bad));
+}
+
+/// Polarix end to end on a tiny model: simulate (with the truths), train a Gaussian VAE,
+/// find the lasing latent, create the references and score them against the truth.
+#[test]
+fn lasing_off_creates_references_and_scores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("polarix");
+    simulate("polarix", 500, &data, &[]);
+    for name in ["events.npy", "factors.npy", "power.npy", "lasing_off.npy"] {
+        assert!(data.join(name).exists(), "{name}");
+    }
+    let model = dir.path().join("model");
+    let file = |name: &str| data.join(name).to_str().unwrap().to_owned();
+    run(&[
+        "train",
+        "--data",
+        &file("events.npy"),
+        "--head",
+        "gaussian",
+        "--bits",
+        "8",
+        "--hidden",
+        "32",
+        "--epochs",
+        "6",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("lasing-off");
+    let (events, factors, power, twins) = (
+        file("events.npy"),
+        file("factors.npy"),
+        file("power.npy"),
+        file("lasing_off.npy"),
+    );
+    let args = |factor: &str, out: &Path| {
+        vec![
+            "latent".to_owned(),
+            "lasing-off".to_owned(),
+            "--model".to_owned(),
+            model.to_str().unwrap().to_owned(),
+            "--data".to_owned(),
+            events.clone(),
+            "--factors".to_owned(),
+            factors.clone(),
+            "--factor".to_owned(),
+            factor.to_owned(),
+            "--power".to_owned(),
+            power.clone(),
+            "--lasing-off".to_owned(),
+            twins.clone(),
+            "--out".to_owned(),
+            out.to_str().unwrap().to_owned(),
+        ]
+    };
+    let said = run(&as_str(&args("lasing", &out)));
+    assert!(said.contains("lasing lives in latent"), "{said}");
+    let report = json(&out.join("lasing-off.json"));
+    let information = report["lasing_latent"]["information"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&information), "{report}");
+    let scores = report["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 3, "created, closest shot, same bunch");
+    let error = |i: usize| scores[i]["profile_error"].as_f64().unwrap();
+    // The same bunch without lasing is the best reference there can be.
+    assert!(error(2) < error(1) && error(2) < error(0), "{report}");
+    assert!(out.join("lasing-off.png").metadata().unwrap().len() > 1000);
+    let references = npy::read_f32(&out.join("references.npy")).unwrap();
+    assert_eq!(references.shape(), &[500, 32, 32]);
+    let measured = npy::read_f32(&out.join("power.npy")).unwrap();
+    assert_eq!(measured.shape(), &[500, 32]);
+
+    // A factor the file does not have is named in the error, with the ones it has.
+    let wrong = latentlink(&as_str(&args("lazing", &dir.path().join("wrong"))));
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong).contains("no factor \"lazing\"") && text(&wrong).contains("pulse_energy_uj"),
+        "{}",
+        text(&wrong)
+    );
 }

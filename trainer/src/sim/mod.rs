@@ -7,8 +7,13 @@
 //! | [`opis`] | `[N, 4, 256]` photoelectron time-of-flight spectra from 4 spectrometers | photon energy, intensity, baseline, interleave, pointing x, pointing y |
 //! | [`sprites`] | `[N, 32, 32]` images of a shape | shape, scale, rotation, x, y |
 //! | [`showers`] | `[N, 32, 4]` point clouds: calorimeter hits `(x, y, z, E)` | energy, entry x, entry y, θx, θy, particle |
+//! | [`polarix`] | `[N, 32, 32]` longitudinal phase-space images (energy × time) of a lasing or non-lasing electron bunch | lasing, energy loss, pulse energy, lasing centre and duration, bunch centre and length, peak current, chirp, energy offset |
+//!
+//! A simulator may return more truth than a factor per event can hold ([`Truth`]): Polarix
+//! gives each shot's X-ray power profile and the same bunch imaged without lasing.
 
 pub mod opis;
+pub mod polarix;
 pub mod showers;
 pub mod sprites;
 
@@ -23,6 +28,17 @@ pub struct Simulation {
     pub factors: Array2<f32>,
     /// Name and unit of each factor column.
     pub factor_names: Vec<&'static str>,
+    /// Further per-event ground truth, written beside the events as `<name>.npy`.
+    pub truths: Vec<Truth>,
+}
+
+/// Per-event ground truth that is not one number per event.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    /// Its name (a file stem: `<name>.npy`, or the HDF5 dataset `/<name>`).
+    pub name: &'static str,
+    /// `[N, ...]`, one entry per event.
+    pub values: ArrayD<f32>,
 }
 
 /// The simulators by name, for the command line.
@@ -35,6 +51,9 @@ pub enum Simulator {
     Sprites,
     /// Calorimeter showers as point clouds of 32 hits `(x, y, z, E)`.
     Showers,
+    /// Longitudinal phase-space images (32 energy rows × 32 time columns) of a bunch that
+    /// lases or not, as a PolariX deflecting cavity takes them at an X-ray FEL.
+    Polarix,
 }
 
 impl std::str::FromStr for Simulator {
@@ -45,6 +64,7 @@ impl std::str::FromStr for Simulator {
             ("opis", Self::Opis),
             ("sprites", Self::Sprites),
             ("showers", Self::Showers),
+            ("polarix", Self::Polarix),
         ];
         latentlink_model::vae::UnknownName::pick("simulator", name, &choices)
     }
@@ -75,6 +95,18 @@ impl Simulator {
             }
             Self::Sprites => sprites::SIDE * sprites::SIDE + sprites::FACTORS,
             Self::Showers => showers::HITS * showers::HIT_FEATURES + showers::FACTORS,
+            // The image, its lasing-off twin and the power profile.
+            Self::Polarix => {
+                2 * polarix::ROWS * polarix::COLUMNS + polarix::COLUMNS + polarix::FACTORS
+            }
+        }
+    }
+
+    /// Names of the [`Truth`]s a simulation returns beside its factors.
+    pub fn truth_names(self) -> &'static [&'static str] {
+        match self {
+            Self::Polarix => &[polarix::POWER, polarix::LASING_OFF],
+            Self::Opis | Self::Sprites | Self::Showers => &[],
         }
     }
 
@@ -103,6 +135,7 @@ impl Simulator {
             Self::Opis => opis::simulate(&opis::OpisConfig::default(), count, seed),
             Self::Sprites => sprites::simulate(count, seed),
             Self::Showers => showers::simulate(count, seed),
+            Self::Polarix => polarix::simulate(count, seed),
         }
     }
 }

@@ -165,6 +165,7 @@ pub fn simulate(config: &OpisConfig, count: usize, seed: u64) -> Simulation {
             "pointing_x",
             "pointing_y",
         ],
+        truths: Vec::new(),
     }
 }
 

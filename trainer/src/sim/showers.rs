@@ -224,6 +224,7 @@ pub fn simulate(count: usize, seed: u64) -> Simulation {
             "theta_y_rad",
             "particle",
         ],
+        truths: Vec::new(),
     }
 }
 

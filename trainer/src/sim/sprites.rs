@@ -60,6 +60,7 @@ pub fn simulate(count: usize, seed: u64) -> Simulation {
         events: images.into_dyn(),
         factors,
         factor_names: vec!["shape", "scale", "rotation_rad", "x", "y"],
+        truths: Vec::new(),
     }
 }
 
