@@ -750,6 +750,13 @@ fn lasing_off_references(args: &LasingOffArgs) -> Result<()> {
         latent.off_value,
         latent.on_value
     );
+    if latent.information < 0.5 {
+        println!(
+            "warning: no {what} carries lasing on its own (the best holds {:.0} % of the label's \
+             information), so switching one off leaves most of the lasing in the reference",
+            100.0 * latent.information
+        );
+    }
     let explorer = session.explorer();
     let created = explorer.decode(&lasing::switch_off(&session.codes, &latent))?;
     let out = &args.common.out;
