@@ -144,8 +144,9 @@ pub(crate) enum LatentCommand {
     /// X-ray power profile against that reference by the energy-loss method. With --power
     /// (the true profiles) it scores the created references against a facility's way (the
     /// lasing-off shot of --data closest to the image) and, with --lasing-off,
-    /// against the same bunch without lasing. Writes lasing-off.png, lasing-off.json,
-    /// references.npy and power.npy (measured profiles, GW).
+    /// against the same bunch without lasing. Writes references.npy and power.npy (the
+    /// profiles measured against the created references, GW); with --power also
+    /// lasing-off.png and lasing-off.json (the scores).
     ///
     /// Example: latentlink latent lasing-off --model runs/polarix --data test-polarix/events.npy --factors test-polarix/factors.npy --power test-polarix/power.npy --lasing-off test-polarix/lasing_off.npy --out runs/lasing-off
     LasingOff {
