@@ -149,26 +149,7 @@ pub(crate) enum LatentCommand {
     /// lasing-off.png and lasing-off.json (the scores).
     ///
     /// Example: latentlink latent lasing-off --model runs/polarix --data test-polarix/events.npy --factors test-polarix/factors.npy --power test-polarix/power.npy --lasing-off test-polarix/lasing_off.npy --out runs/lasing-off
-    LasingOff {
-        #[command(flatten)]
-        common: Common,
-        /// Factors of --data (.npy); names from factors.json beside it.
-        #[arg(long)]
-        factors: PathBuf,
-        /// The factor that says whether a shot lases (1) or not (0).
-        #[arg(long, default_value = "lasing")]
-        factor: String,
-        /// True power profiles of --data (.npy, `[events, 32]`, GW), to score against.
-        #[arg(long)]
-        power: Option<PathBuf>,
-        /// The same shots imaged without lasing (.npy, as --data), a reference no experiment
-        /// can take, to score against.
-        #[arg(long)]
-        lasing_off: Option<PathBuf>,
-        /// Lasing shots drawn in lasing-off.png.
-        #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 3)]
-        rows: usize,
-    },
+    LasingOff(LasingOffArgs),
     /// The codes of an archive nearest to one event's in Hamming distance (a popcount scan,
     /// no decoding).
     ///
@@ -675,12 +656,25 @@ fn generate(common: &Common, count: usize, seed: u64) -> Result<()> {
 }
 
 /// The `lasing-off` options.
-struct LasingOffArgs {
+#[derive(Args)]
+pub(crate) struct LasingOffArgs {
+    #[command(flatten)]
     common: Common,
+    /// Factors of --data (.npy); names from factors.json beside it.
+    #[arg(long)]
     factors: PathBuf,
+    /// The factor that says whether a shot lases (1) or not (0).
+    #[arg(long, default_value = "lasing")]
     factor: String,
+    /// True power profiles of --data (.npy, `[events, 32]`, GW), to score against.
+    #[arg(long)]
     power: Option<PathBuf>,
+    /// The same shots imaged without lasing (.npy, as --data), a reference no experiment
+    /// can take, to score against.
+    #[arg(long)]
     lasing_off: Option<PathBuf>,
+    /// Lasing shots drawn in lasing-off.png.
+    #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 3)]
     rows: usize,
 }
 
@@ -766,6 +760,17 @@ fn lasing_off_references(args: &LasingOffArgs) -> Result<()> {
         &out.join(products[2]),
         &created.clone().into_shape_with_order(image_shape)?,
     )?;
+    let mut measured = vec![lasing::power_profiles(images, &created)?];
+    npy::write_f32(&out.join(products[3]), &measured[0])?;
+    let Some(power_path) = &args.power else {
+        println!(
+            "references and measured power profiles written to {} (give --power to score them)",
+            out.display()
+        );
+        return Ok(());
+    };
+    // The references to compare with are only built when there is a truth to score them on.
+    let power = read_images(power_path, shots)?;
     let mut references = vec![("created from the lasing image".to_owned(), created)];
     references.push((
         "closest lasing-off shot of the data".to_owned(),
@@ -777,24 +782,14 @@ fn lasing_off_references(args: &LasingOffArgs) -> Result<()> {
             read_images(path, shots)?,
         ));
     }
-    let Some(power_path) = &args.power else {
-        let measured = lasing::power_profiles(images, &references[0].1)?;
-        npy::write_f32(&out.join(products[3]), &measured)?;
-        println!(
-            "references and measured power profiles written to {} (give --power to score them)",
-            out.display()
-        );
-        return Ok(());
-    };
-    let power = read_images(power_path, shots)?;
-    let mut scores = Vec::new();
-    let mut measured = Vec::new();
-    for (name, reference) in &references {
-        let profiles = lasing::power_profiles(images, reference)?;
-        scores.push(lasing::score(name, &profiles, &power, lasing)?);
-        measured.push(profiles);
+    for (_, reference) in &references[1..] {
+        measured.push(lasing::power_profiles(images, reference)?);
     }
-    npy::write_f32(&out.join(products[3]), &measured[0])?;
+    let scores = references
+        .iter()
+        .zip(&measured)
+        .map(|((name, _), profiles)| lasing::score(name, profiles, &power, lasing))
+        .collect::<Result<Vec<_>, _>>()?;
     let examples: Vec<usize> = (0..shots)
         .filter(|&n| lasing[n] > 0.5)
         .take(args.rows)
@@ -1067,21 +1062,7 @@ pub(crate) fn run(command: LatentCommand) -> Result<()> {
                 out,
             })
         }
-        LatentCommand::LasingOff {
-            common,
-            factors,
-            factor,
-            power,
-            lasing_off,
-            rows,
-        } => lasing_off_references(&LasingOffArgs {
-            common,
-            factors,
-            factor,
-            power,
-            lasing_off,
-            rows,
-        }),
+        LatentCommand::LasingOff(args) => lasing_off_references(&args),
         LatentCommand::Neighbours {
             archive,
             event,
