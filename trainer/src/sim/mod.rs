@@ -41,6 +41,16 @@ pub struct Truth {
     pub values: ArrayD<f32>,
 }
 
+/// A Poisson-distributed count of mean `mean` (shot noise); 0 where the mean is not
+/// positive, as an empty bin or pixel counts nothing.
+fn poisson_count(mean: f64, rng: &mut impl rand::Rng) -> f64 {
+    if mean > 0.0 {
+        rand_distr::Poisson::new(mean).map_or(0.0, |p| rand_distr::Distribution::sample(&p, rng))
+    } else {
+        0.0
+    }
+}
+
 /// The simulators by name, for the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -14,7 +14,7 @@
 
 use ndarray::{Array2, Array3};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use rand_distr::{Distribution, Normal, Poisson};
+use rand_distr::{Distribution, Normal};
 
 use super::Simulation;
 
@@ -143,11 +143,7 @@ pub fn simulate(config: &OpisConfig, count: usize, seed: u64) -> Simulation {
             let amplitude = intensity * (1.0 + 0.35 * (px * angle.cos() + py * angle.sin()));
             for (b, &shape) in expected.iter().enumerate() {
                 let mean = f64::from((amplitude * shape).max(0.0));
-                let electrons = if mean > 0.0 {
-                    Poisson::new(mean).map_or(0.0, |p| p.sample(&mut rng))
-                } else {
-                    0.0
-                };
+                let electrons = super::poisson_count(mean, &mut rng);
                 let sign = if b % 2 == 0 { 1.0 } else { -1.0 };
                 events[[n, c, b]] =
                     electrons as f32 + baseline + sign * interleave + read_noise.sample(&mut rng);

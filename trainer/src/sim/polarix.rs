@@ -47,7 +47,7 @@
 
 use ndarray::{Array1, Array2, Array3, ArrayView2};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use rand_distr::{Distribution, Normal, Poisson};
+use rand_distr::{Distribution, Normal};
 
 use super::{Simulation, Truth};
 
@@ -217,11 +217,7 @@ fn image(shot: &Shot, loss: &[f32; COLUMNS], rng: &mut StdRng, out: &mut Array2<
         let counts = shot.current(t) * COUNTS_PER_KA;
         for (r, share) in density.iter().enumerate() {
             let mean = f64::from(counts * share);
-            let photons = if mean > 0.0 {
-                Poisson::new(mean).map_or(0.0, |p| p.sample(rng))
-            } else {
-                0.0
-            };
+            let photons = super::poisson_count(mean, rng);
             out[[r, c]] = photons as f32 + read_noise.sample(rng);
         }
     }
