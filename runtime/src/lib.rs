@@ -18,7 +18,7 @@
 //! | `checksum` | CRC-32C, the one checksum of blobs, frames and event packets |
 //! | [`encoder`] | [`Encoder`]: runs a [`Model`] on an event with caller-provided [`Scratch`] |
 //! | `host` | `std` only: [`host::encode_events`], many events to codes with the host fast paths |
-//! | [`wire`] | frames of codes, COBS framing, CRC-32C, and the stream [`wire::Accumulator`] (contract 4) |
+//! | [`wire`] | frames of codes (full, and compact on byte streams), COBS framing, CRC-32C, and the stream [`wire::Accumulator`] (contract 4) |
 //!
 //! ## Data flow
 //!
@@ -26,7 +26,9 @@
 //! blob bytes ─ Model::from_bytes (validate once) ─▶ Model
 //! event (f32 | i16 | u16) ─ Encoder::encode ─▶ input quantisation ─▶ int8 layers ─▶ binary head ─▶ Code
 //! codes ─ FrameRepr::emit_with_codes ─▶ raw frame (UDP) ─ encode_frame ─▶ COBS + 0x00 (serial, TCP)
+//! codes ─ StreamFramer::encode ─▶ full or compact frame, COBS + 0x00 (serial, TCP)
 //! bytes ─ Accumulator::feed ─▶ raw frame ─ Frame::new_checked (CRC once) ─ FrameRepr::parse ─▶ header + codes
+//! compact frame ─ StreamContext::expand (CRC once per reading) ─▶ full frame ─ FrameRepr::parse
 //! ```
 //!
 //! ## Features

@@ -528,10 +528,15 @@ pub fn encode_frame(
 ) -> Result<usize, FrameError> {
     let mut raw = [0u8; MAX_FRAME_LEN];
     let len = repr.emit_with_codes(codes, key, &mut raw)?;
-    let needed = cobs::max_encoding_length(len) + 1;
+    encode_raw(raw.get(..len).unwrap_or(&[]), out)
+}
+
+/// Writes a raw frame, full or compact, in its byte-stream form (COBS, then one `0x00`).
+pub(super) fn encode_raw(raw: &[u8], out: &mut [u8]) -> Result<usize, FrameError> {
+    let needed = cobs::max_encoding_length(raw.len()) + 1;
     let available = out.len();
     let too_small = FrameError::BufferTooSmall { needed, available };
-    let encoded = cobs::try_encode(raw.get(..len).unwrap_or(&[]), out).map_err(|_| too_small)?;
+    let encoded = cobs::try_encode(raw, out).map_err(|_| too_small)?;
     *out.get_mut(encoded).ok_or(too_small)? = 0;
     Ok(encoded + 1)
 }
