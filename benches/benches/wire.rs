@@ -3,7 +3,9 @@
 //! with a SipHash-2-4 tag (the cost of authentication is the ratio of the two), the stream
 //! accumulator's throughput, and codes per second over UDP on loopback through the bridge's
 //! own receive path (socket → `Receiver` → `Ingest`, sealed frames checked against the key).
-//! Payload efficiency is printed, not timed.
+//! Compact frames (version 3, byte streams) beside full ones: written by the `StreamFramer`,
+//! read back by `StreamContext::expand` and the same checks. Payload efficiency is printed,
+//! not timed.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -12,7 +14,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latentlink_bridge::ingest::Ingest;
 use latentlink_bridge::link::{LinkSpec, Received, Receiver, Sender};
 use latentlink_runtime::wire::{
-    Accumulator, FeedResult, Frame, FrameKey, FrameRepr, MAX_ENCODED_LEN, encode_frame, stream_len,
+    Accumulator, FULL_FRAME_INTERVAL, FeedResult, Frame, FrameKey, FrameRepr, MAX_ENCODED_LEN,
+    MAX_FRAME_LEN, StreamContext, StreamFramer, compact_stream_len, encode_frame, stream_len,
 };
 
 const CODE_BYTES: usize = 16;
@@ -46,11 +49,17 @@ fn wire(c: &mut Criterion) {
         for sealed in [false, true] {
             let raw = repr(count, 0).buffer_len(sealed);
             let stream = stream_len(count, CODE_BYTES, sealed);
+            let compact = compact_stream_len(count, CODE_BYTES, sealed);
+            let interval = FULL_FRAME_INTERVAL as usize;
+            let mean = (stream + (interval - 1) * compact) as f64 / interval as f64;
+            let payload = (count * CODE_BYTES) as f64;
             eprintln!(
-                "payload efficiency at {count} codes per frame{}: {:.1} % on a byte stream ({stream} B), {:.1} % per datagram ({raw} B)",
+                "payload efficiency at {count} codes per frame{}: {:.1} % on a byte stream ({stream} B), {:.1} % per datagram ({raw} B); compact on a byte stream {:.1} % ({compact} B), {:.1} % with a full frame every {interval}",
                 if sealed { ", sealed" } else { "" },
-                100.0 * (count * CODE_BYTES) as f64 / stream as f64,
-                100.0 * (count * CODE_BYTES) as f64 / raw as f64
+                100.0 * payload / stream as f64,
+                100.0 * payload / raw as f64,
+                100.0 * payload / compact as f64,
+                100.0 * payload / mean,
             );
         }
         let payload = codes(count);
@@ -69,6 +78,20 @@ fn wire(c: &mut Criterion) {
                 })
             });
         }
+        group.bench_function("encode_compact", |b| {
+            // A framer that goes on writing one stream: compact but for one frame in 64.
+            let mut framer = StreamFramer::new();
+            let mut sequence = 0u32;
+            b.iter(|| {
+                sequence = sequence.wrapping_add(1);
+                black_box(framer.encode(
+                    &repr(count, sequence),
+                    black_box(&payload),
+                    None,
+                    &mut out,
+                ))
+            })
+        });
         for (name, key) in [
             ("accumulate_and_check", None),
             ("accumulate_check_and_verify", Some(&key)),
@@ -89,6 +112,27 @@ fn wire(c: &mut Criterion) {
                 })
             });
         }
+        // The compact frame that follows a full one, read in the context the full one set.
+        let mut framer = StreamFramer::new();
+        let full = framer.encode(&repr(count, 7), &payload, None, &mut out);
+        let n = framer
+            .encode(&repr(count, 8), &payload, None, &mut out)
+            .expect("fits");
+        assert!(full.expect("fits") > n, "the second frame goes compact");
+        let encoded = out[..n].to_vec();
+        let context = StreamContext::of(&repr(count, 7), false);
+        group.bench_function("accumulate_expand_and_check", |b| {
+            let mut accumulator = Accumulator::<MAX_ENCODED_LEN>::new();
+            let mut full = [0u8; MAX_FRAME_LEN];
+            b.iter(|| match accumulator.feed(black_box(&encoded)) {
+                FeedResult::Frame { frame, .. } => {
+                    let len = context.expand(frame, &mut full).expect("expands");
+                    let frame = Frame::new_checked(&full[..len]).expect("valid");
+                    black_box(FrameRepr::parse(&frame).expect("valid"))
+                }
+                _ => panic!("no frame"),
+            })
+        });
         group.finish();
     }
 

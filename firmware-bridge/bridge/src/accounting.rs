@@ -96,6 +96,9 @@ pub enum RejectReason {
     Unverifiable,
     /// A frame of an earlier run of its stream (a retired boot nonce): late, or replayed.
     Stale,
+    /// A compact frame before any full frame on its connection: nothing to read it in (the
+    /// listener joined mid-stream; the sender's next full frame ends this).
+    NoContext,
 }
 
 impl RejectReason {

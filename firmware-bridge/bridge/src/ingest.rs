@@ -5,6 +5,13 @@
 //! left unfinished by one connection is counted as a malformed run and never joins bytes of
 //! another.
 //!
+//! Each connection also keeps the context its compact frames are read in (the runtime's
+//! `StreamContext`): set by every full frame that passes its CRC and the key, of our model
+//! or not, and moved on by every newer frame. A compact frame is expanded to the full frame it stands for
+//! and then goes the same way as any other. A compact frame before any full frame on its
+//! connection cannot be read and is refused as [`RejectReason::NoContext`]; one that fails
+//! its CRC claims the events its likeliest reading names. Datagrams carry full frames only.
+//!
 //! With a deployment key, every frame must carry that key's tag (checked right after the
 //! CRC); a frame without it never reaches the accounting and claims nothing. A frame that
 //! fails its CRC cannot be told from a forged one, and its header still claims its events as
@@ -23,7 +30,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use latentlink_runtime::wire::{
-    Accumulator, FeedResult, Frame, FrameError, FrameKey, FrameRepr, HEADER_LEN, VERSION, raw_len,
+    Accumulator, COMPACT_VERSION, FeedResult, Frame, FrameError, FrameKey, FrameRepr, HEADER_LEN,
+    MAX_FRAME_LEN, StreamContext, VERSION, raw_len,
 };
 
 use crate::accounting::{Accounting, RejectReason};
@@ -46,10 +54,18 @@ enum Origin {
     Peer(SocketAddr),
 }
 
+/// What one connection of a stream link holds between reads.
+#[derive(Debug, Default)]
+struct Connection {
+    accumulator: Accumulator,
+    /// What its compact frames leave out; none before its first full frame.
+    context: Option<StreamContext>,
+}
+
 /// Turns bytes and datagrams into [`Accepted`] codes of one model, counting everything.
 #[derive(Debug)]
 pub struct Ingest {
-    accumulators: BTreeMap<u64, Box<Accumulator>>,
+    connections: BTreeMap<u64, Box<Connection>>,
     /// The origin of each stream's last good frame (one entry per tracked stream).
     stream_origins: BTreeMap<u16, Origin>,
     model_id: u64,
@@ -63,7 +79,7 @@ impl Ingest {
     /// when one is given (and then only those).
     pub fn new(model_id: u64, code_bytes: u8, key: Option<FrameKey>) -> Self {
         Self {
-            accumulators: BTreeMap::new(),
+            connections: BTreeMap::new(),
             stream_origins: BTreeMap::new(),
             model_id,
             code_bytes,
@@ -87,16 +103,13 @@ impl Ingest {
     pub fn bytes(&mut self, connection: u64, mut input: &[u8], out: &mut Vec<Accepted>) {
         self.accounting.bytes(input.len());
         while !input.is_empty() {
-            let accumulator = self
-                .accumulators
-                .entry(connection)
-                .or_insert_with(|| Box::new(Accumulator::new()));
-            match accumulator.feed(input) {
+            let state = self.connections.entry(connection).or_default();
+            match state.accumulator.feed(input) {
                 FeedResult::Consumed => break,
                 FeedResult::Frame { frame, remaining } => {
                     let raw = frame.to_vec();
                     input = remaining;
-                    self.frame(Origin::Connection(connection), &raw, out);
+                    self.stream_frame(connection, &raw, out);
                 }
                 FeedResult::Error { error, remaining } => {
                     tracing::debug!(%error, "dropped bytes");
@@ -110,12 +123,12 @@ impl Ingest {
 
     /// A connection ended: a frame it left unfinished is counted as malformed.
     pub fn closed(&mut self, connection: u64) {
-        if let Some(accumulator) = self.accumulators.remove(&connection)
-            && accumulator.pending() > 0
+        if let Some(state) = self.connections.remove(&connection)
+            && state.accumulator.pending() > 0
         {
             tracing::debug!(
                 connection,
-                bytes = accumulator.pending(),
+                bytes = state.accumulator.pending(),
                 "unfinished frame at close"
             );
             self.accounting.reject(RejectReason::Malformed, None);
@@ -125,10 +138,62 @@ impl Ingest {
     /// Feeds one datagram (one raw frame) sent from `from`.
     pub fn datagram(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Vec<Accepted>) {
         self.accounting.bytes(datagram.len());
+        if datagram.first() == Some(&COMPACT_VERSION) {
+            // A datagram may come after others were lost or reordered, from any sender: there
+            // is no context to read a compact frame in.
+            tracing::debug!(%from, "compact frame in a datagram");
+            self.accounting.reject(RejectReason::Version, None);
+            return;
+        }
         self.frame(Origin::Peer(from), datagram, out);
     }
 
-    fn frame(&mut self, origin: Origin, raw: &[u8], out: &mut Vec<Accepted>) {
+    /// One frame of a stream connection: a full frame as it is, a compact one expanded in the
+    /// connection's context; either then moves the context on.
+    fn stream_frame(&mut self, connection: u64, raw: &[u8], out: &mut Vec<Accepted>) {
+        let origin = Origin::Connection(connection);
+        let context = self.connections.get(&connection).and_then(|c| c.context);
+        let followed = if raw.first() == Some(&COMPACT_VERSION) {
+            let Some(context) = context else {
+                tracing::debug!(connection, "compact frame before any full frame");
+                self.accounting.reject(RejectReason::NoContext, None);
+                return;
+            };
+            let mut full = [0u8; MAX_FRAME_LEN];
+            // The expansion proved the CRC; parsing re-checks the layout without hashing again.
+            let expanded = context.expand(raw, &mut full).and_then(|len| {
+                let frame = Frame::new_unchecked(&full[..len]);
+                FrameRepr::parse(&frame).map(|repr| (frame, repr))
+            });
+            match expanded {
+                Ok((frame, repr)) => self.checked_frame(origin, &frame, repr, out),
+                Err(error) => {
+                    tracing::debug!(%error, "rejected compact frame");
+                    let claim = context
+                        .guess(raw)
+                        .map(|repr| (repr.stream_id, repr.first_event, repr.code_count));
+                    self.accounting
+                        .reject(RejectReason::of_frame_error(error), claim);
+                    return;
+                }
+            }
+        } else {
+            self.frame(origin, raw, out)
+        };
+        if let (Some((repr, authenticated)), Some(state)) =
+            (followed, self.connections.get_mut(&connection))
+        {
+            StreamContext::follow(&mut state.context, &repr, authenticated);
+        }
+    }
+
+    /// One full frame: checked, then as [`Ingest::checked_frame`].
+    fn frame(
+        &mut self,
+        origin: Origin,
+        raw: &[u8],
+        out: &mut Vec<Accepted>,
+    ) -> Option<(FrameRepr, bool)> {
         let frame = match Frame::new_checked(raw).and_then(|f| FrameRepr::parse(&f).map(|r| (f, r)))
         {
             Ok(ok) => ok,
@@ -143,10 +208,24 @@ impl Ingest {
                     other => RejectReason::of_frame_error(other),
                 };
                 self.accounting.reject(reason, claim(raw));
-                return;
+                return None;
             }
         };
-        let (frame, repr) = frame;
+        self.checked_frame(origin, &frame.0, frame.1, out)
+    }
+
+    /// A frame whose CRC and layout held: authenticated, held against our model, accounted,
+    /// and its events to decode appended to `out`. Returns its header (and whether it carries
+    /// a tag) when it also passed the key, whatever became of it after: the compact frames
+    /// that follow are read in its context.
+    fn checked_frame(
+        &mut self,
+        origin: Origin,
+        frame: &Frame<&[u8]>,
+        repr: FrameRepr,
+        out: &mut Vec<Accepted>,
+    ) -> Option<(FrameRepr, bool)> {
+        let checked = Some((repr, frame.is_authenticated()));
         if let Err(error) = frame.check_authentication(self.key.as_ref()) {
             let reason = RejectReason::of_frame_error(error);
             if !self
@@ -158,7 +237,8 @@ impl Ingest {
                 tracing::warn!(stream = repr.stream_id, %error, "refusing frames");
             }
             self.accounting.reject(reason, None);
-            return;
+            // Only a frame that passed the key sets what later compact frames are read in.
+            return None;
         }
         if repr.model_id != self.model_id || repr.code_bytes != self.code_bytes {
             let reason = if repr.model_id == self.model_id {
@@ -174,7 +254,7 @@ impl Ingest {
                 reason,
                 Some((repr.stream_id, repr.first_event, repr.code_count)),
             );
-            return;
+            return checked;
         }
         let from_new_origin = self
             .stream_origins
@@ -197,6 +277,7 @@ impl Ingest {
                 codes: frame.codes()[range.start * width..range.end * width].to_vec(),
             });
         }
+        checked
     }
 }
 
@@ -224,7 +305,7 @@ fn claim(raw: &[u8]) -> Option<(u16, u64, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use latentlink_runtime::wire::{MAX_ENCODED_LEN, encode_frame};
+    use latentlink_runtime::wire::{MAX_ENCODED_LEN, StreamFramer, encode_frame};
 
     /// A frame of a sender without a boot nonce (its restarts are inferred).
     fn frame(model_id: u64, sequence: u32, first_event: u64) -> (FrameRepr, Vec<u8>) {
@@ -422,6 +503,79 @@ mod tests {
         let s = &ingest.accounting().counters().streams[&3];
         assert_eq!((s.decoded, s.duplicated, s.restarts), (20, 0, 1));
         assert_eq!(out.len(), 10);
+    }
+
+    /// Frames `sequences` of stream 3 of `model_id` as a front-end writes them on one link,
+    /// compact where it can, each in its byte-stream form.
+    fn framed(model_id: u64, sequences: std::ops::Range<u32>) -> Vec<Vec<u8>> {
+        let mut framer = StreamFramer::new();
+        sequences
+            .map(|i| {
+                let (repr, codes) = frame(model_id, i, 2 * u64::from(i));
+                let mut out = vec![0u8; MAX_ENCODED_LEN];
+                let n = framer.encode(&repr, &codes, None, &mut out).unwrap();
+                out.truncate(n);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compact_frames_are_read_in_their_connections_context() {
+        let mut ingest = Ingest::new(42, 2, None);
+        let mut out = Vec::new();
+        let frames = framed(42, 0..100);
+        // Compact frames are shorter: 26 header bytes fewer, and they are most frames.
+        assert!(frames[1].len() + 26 == frames[0].len() && frames[64].len() == frames[0].len());
+        // Frame 5 corrupted in a code byte (after its COBS code byte and 5-byte header).
+        let mut corrupted = frames.clone();
+        corrupted[5][8] ^= 0x40;
+        for (i, bytes) in corrupted.iter().enumerate() {
+            // Frames 10..20 lost.
+            if !(10..20).contains(&i) {
+                ingest.bytes(1, bytes, &mut out);
+            }
+        }
+        let counters = ingest.accounting().counters();
+        let s = &counters.streams[&3];
+        assert_eq!((s.decoded, s.rejected, s.lost), (2 * 89, 2, 2 * 10));
+        assert_eq!((s.frames, s.frames_lost), (89, 11));
+        assert_eq!(counters.rejected_frames[&RejectReason::Crc], 1);
+        assert_eq!(out.len(), 89);
+        assert_eq!(out[88].first_event, 198);
+
+        // A listener that joins mid-stream (a new connection, here) cannot read compact
+        // frames until the sender's next full frame, and says so; a compact frame in a
+        // datagram is refused.
+        let mut joined = Ingest::new(42, 2, None);
+        for bytes in &frames[60..70] {
+            joined.bytes(2, bytes, &mut out);
+        }
+        let counters = joined.accounting().counters();
+        assert_eq!(counters.rejected_frames[&RejectReason::NoContext], 4);
+        assert_eq!(counters.streams[&3].decoded, 2 * 6);
+        let mut raw = vec![0u8; MAX_FRAME_LEN];
+        let n = cobs::decode(&frames[1][..frames[1].len() - 1], &mut raw)
+            .unwrap()
+            .frame_size();
+        joined.datagram("127.0.0.1:5000".parse().unwrap(), &raw[..n], &mut out);
+        assert_eq!(
+            joined.accounting().counters().rejected_frames[&RejectReason::Version],
+            1
+        );
+    }
+
+    #[test]
+    fn compact_frames_of_another_model_are_refused_as_such() {
+        let mut ingest = Ingest::new(42, 2, None);
+        let mut out = Vec::new();
+        for bytes in framed(7, 0..5) {
+            ingest.bytes(1, &bytes, &mut out);
+        }
+        assert!(out.is_empty());
+        let counters = ingest.accounting().counters();
+        assert_eq!(counters.rejected_frames[&RejectReason::UnknownModel], 5);
+        assert!(counters.streams.is_empty());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Bytes go through the runtime's [`Accumulator`] and [`EventPacket`] / [`EventRepr`]; each event is
 //! encoded by the runtime's [`Encoder`] and its code queued; a frame of up to
 //! [`CODES_PER_FRAME`] consecutive codes is sent when full, when the next event id does not
-//! follow on, and at the end of the stream. A packet that fails its checks is counted and
-//! skipped: the host sees its event as lost.
+//! follow on, and at the end of the stream. Frames go compact where they can (the runtime's
+//! [`StreamFramer`]: a full frame first and every 64 frames, 26 header bytes fewer in the
+//! others). A packet that fails its checks is counted and skipped: the host sees its event as
+//! lost.
 //!
 //! Frames are sealed with the deployment's key when the image was built with one
 //! (`LATENTLINK_KEY_FILE`), and carry this run's boot nonce, so the host tells a rebooted
@@ -17,7 +19,7 @@ use embedded_io::{Read, Write};
 use heapless::Vec;
 use latentlink_runtime::Encoder;
 use latentlink_runtime::wire::event::{EventPacket, EventRepr};
-use latentlink_runtime::wire::{Accumulator, FeedResult, FrameKey, FrameRepr, encode_frame};
+use latentlink_runtime::wire::{Accumulator, FeedResult, FrameKey, FrameRepr, StreamFramer};
 
 use crate::model::{
     CODE_BYTES, CODES_PER_FRAME, FRAME_BYTES, FRAME_KEY, INPUT_LEN, MODEL_ID, RECEIVE_BYTES,
@@ -63,6 +65,7 @@ struct Pending {
     codes: Vec<u8, { CODES_PER_FRAME * CODE_BYTES }>,
     sequence: u32,
     key: Option<FrameKey>,
+    framer: StreamFramer,
 }
 
 impl Pending {
@@ -92,7 +95,9 @@ impl Pending {
         };
         let mut wire = [0u8; FRAME_BYTES];
         let start = timer.now();
-        let encoded = encode_frame(&repr, &self.codes, self.key.as_ref(), &mut wire);
+        let encoded = self
+            .framer
+            .encode(&repr, &self.codes, self.key.as_ref(), &mut wire);
         stats.frame_ticks += u64::from(timer.since(start));
         // Cannot fail: the frame is sized at build time from these constants.
         if let Ok(len) = encoded {
@@ -125,6 +130,7 @@ pub fn run<L: Read + Write>(
         codes: Vec::new(),
         sequence: 0,
         key: FRAME_KEY.as_ref().map(FrameKey::from_bytes),
+        framer: StreamFramer::new(),
     };
     // A delimiter first: the host drops whatever half frame an earlier run left behind.
     link.write_all(&[0])?;

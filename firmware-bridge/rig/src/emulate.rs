@@ -16,13 +16,16 @@
 //! [`FaultLog`] records what was injected, so tests compare the bridge's counters with it.
 //!
 //! Like a front-end, each run of the emulator has its own boot nonce ([`new_boot_nonce`]),
-//! and seals its frames with the deployment's key when it has one.
+//! and seals its frames with the deployment's key when it has one. On a byte stream it writes
+//! frames as the firmware does, compact where it can (the runtime's [`StreamFramer`]); faults
+//! act on the frame as written, after its own header, full or compact.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use latentlink_runtime::wire::{
-    FrameError, FrameKey, FrameRepr, HEADER_LEN, MAX_ENCODED_LEN, MAX_FRAME_LEN, raw_len,
+    COMPACT_HEADER_LEN, COMPACT_VERSION, FrameError, FrameKey, FrameRepr, HEADER_LEN,
+    MAX_ENCODED_LEN, MAX_FRAME_LEN, StreamFramer, raw_len,
 };
 use latentlink_runtime::{BlobError, EncodeError, Model};
 use ndarray::Array2;
@@ -317,6 +320,7 @@ pub fn send_codes_from(
     let frames: Vec<&[u8]> = codes.chunks(per_frame * code_bytes).collect();
     let began = Instant::now();
     let mut raw = vec![0u8; MAX_FRAME_LEN];
+    let mut framer = StreamFramer::new();
     for (index, chunk) in frames.iter().enumerate() {
         let count = chunk.len() / code_bytes;
         let repr = FrameRepr {
@@ -328,8 +332,17 @@ pub fn send_codes_from(
             code_count: count as u16,
             boot: config.boot,
         };
-        let len = repr.emit_with_codes(chunk, config.key.as_ref(), &mut raw)?;
+        let len = if sender.is_stream() {
+            framer.emit(&repr, chunk, config.key.as_ref(), &mut raw)?
+        } else {
+            repr.emit_with_codes(chunk, config.key.as_ref(), &mut raw)?
+        };
         let mut frame = raw[..len].to_vec();
+        let header_len = if frame[0] == COMPACT_VERSION {
+            COMPACT_HEADER_LEN
+        } else {
+            HEADER_LEN
+        };
         log.frames += 1;
         log.events += count as u64;
         let counted = |slot: &mut [u64; 2]| {
@@ -349,14 +362,14 @@ pub fn send_codes_from(
             threshold += f.flip;
             threshold
         } {
-            let bit = rng.random_range(HEADER_LEN * 8..len * 8);
+            let bit = rng.random_range(header_len * 8..len * 8);
             frame[bit / 8] ^= 1 << (bit % 8);
             counted(&mut log.flipped);
         } else if draw < {
             threshold += f.truncate;
             threshold
         } {
-            frame.truncate(rng.random_range(HEADER_LEN..len));
+            frame.truncate(rng.random_range(header_len..len));
             counted(&mut log.truncated);
         } else if draw < {
             threshold += f.duplicate;
