@@ -17,7 +17,7 @@ use latentlink_package::{ModelId, Package, files};
 use latentlink_trainer::data::{self, DataSource, Events, Normalisation, hdf5, npy};
 use latentlink_trainer::disentangle::{self, Disentanglement};
 use latentlink_trainer::evaluate;
-use latentlink_trainer::export::{onnx, verify};
+use latentlink_trainer::export::{int8_onnx, onnx, verify};
 use latentlink_trainer::pipeline::{self, TrainRequest};
 use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::sweep;
@@ -99,7 +99,8 @@ pub(crate) enum ModelCommand {
         backend: Backend,
     },
     /// Re-write a package's encoder.onnx and decoder.onnx from its burn record, verified in
-    /// tract against burn on the golden inputs.
+    /// tract against burn on the golden inputs, and its encoder-int8.onnx from its runtime
+    /// blob, whose bits must equal the golden int8 codes in tract.
     ///
     /// Example: latentlink export --model runs/opis-b128
     Export {
@@ -582,8 +583,12 @@ fn quantize_command(
         &ptq::runtime_codes(&blob, &calibration.data)?,
     );
     let inputs = opened.golden()?.inputs;
-    pipeline::golden(&model, &normalisation, &blob, inputs, &device)?.write(model_dir)?;
+    let golden = pipeline::golden(&model, &normalisation, &blob, inputs, &device)?;
+    let int8 = int8_onnx::export_if_supported(&blob, &golden.inputs, &golden.int8_codes)
+        .context("writing encoder-int8.onnx")?;
+    golden.write(model_dir)?;
     write_file(model_dir, files::ENCODER_BLOB, &blob)?;
+    write_int8_onnx(model_dir, int8)?;
     manifest.model_id = ModelId::of(&blob, &opened.record);
     manifest.runtime = pipeline::footprint(&blob)?;
     manifest.metrics.bit_agreement = agreement.bit_agreement;
@@ -657,6 +662,8 @@ fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
         &golden.inputs,
         &device,
     )?;
+    let int8 = int8_onnx::export_if_supported(&opened.blob, &golden.inputs, &golden.int8_codes)
+        .context("writing encoder-int8.onnx")?;
     write_file(model_dir, files::ENCODER_ONNX, &encoder)?;
     write_file(model_dir, files::DECODER_ONNX, &decoder)?;
     println!(
@@ -664,6 +671,32 @@ fn export_command(model_dir: &Path, backend: Backend) -> Result<()> {
         onnx::OPSET,
         parity.mu,
         parity.reconstruction
+    );
+    write_int8_onnx(model_dir, int8)
+}
+
+/// Writes a package's int8 ONNX encoder (checked by `int8_onnx::export_if_supported`), or
+/// removes one left from an earlier blob when this blob has a layer the export cannot write:
+/// a package never holds an int8 encoder of another blob.
+fn write_int8_onnx(model_dir: &Path, int8: Option<(Vec<u8>, int8_onnx::Int8Parity)>) -> Result<()> {
+    let path = model_dir.join(files::ENCODER_INT8_ONNX);
+    let Some((bytes, parity)) = int8 else {
+        if path.exists() {
+            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            println!(
+                "removed {}: it was made from an earlier blob",
+                path.display()
+            );
+        }
+        return Ok(());
+    };
+    write_file(model_dir, files::ENCODER_INT8_ONNX, &bytes)?;
+    println!(
+        "wrote {} (integer operators, opset {}): in tract its {} bits on the {} golden events equal the runtime's int8 codes",
+        files::ENCODER_INT8_ONNX,
+        int8_onnx::OPSET,
+        parity.bits,
+        parity.events
     );
     Ok(())
 }

@@ -6,6 +6,8 @@ pub const MANIFEST: &str = "manifest.toml";
 pub const ENCODER_BLOB: &str = "encoder.blob";
 /// Float encoder.
 pub const ENCODER_ONNX: &str = "encoder.onnx";
+/// int8 encoder as ONNX (integer operators, the runtime's arithmetic).
+pub const ENCODER_INT8_ONNX: &str = "encoder-int8.onnx";
 /// Float decoder.
 pub const DECODER_ONNX: &str = "decoder.onnx";
 /// burn record of the float model.

@@ -18,7 +18,7 @@ use crate::cloud::WeightScaling;
 use crate::data::{self, Events, Normalisation};
 use crate::error::DataError;
 use crate::evaluate::{self, Evaluation};
-use crate::export::{onnx, verify};
+use crate::export::{int8_onnx, onnx, verify};
 use crate::plot::PlotError;
 use crate::ptq::{self, PtqError};
 use crate::train::{self, TrainConfig, TrainError, TrainingLog};
@@ -63,6 +63,9 @@ pub enum PipelineError {
     /// An ONNX file disagrees with the burn model.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
+    /// The int8 ONNX encoder could not be written or disagrees with the runtime.
+    #[error(transparent)]
+    Int8Onnx(#[from] int8_onnx::Int8OnnxError),
     /// The package could not be written.
     #[error(transparent)]
     Package(#[from] PackageError),
@@ -258,7 +261,14 @@ pub fn train_package(request: &TrainRequest) -> Result<TrainOutcome, PipelineErr
     write_file(out, files::ENCODER_BLOB, &blob)?;
     write_file(out, files::ENCODER_ONNX, &encoder_onnx)?;
     write_file(out, files::DECODER_ONNX, &decoder_onnx)?;
-    golden(&model, &normalisation, &blob, golden_inputs, &inference)?.write(out)?;
+    let golden = golden(&model, &normalisation, &blob, golden_inputs, &inference)?;
+    // The int8 encoder for other inference stacks, checked against the runtime's own codes.
+    if let Some((encoder_int8, _)) =
+        int8_onnx::export_if_supported(&blob, &golden.inputs, &golden.int8_codes)?
+    {
+        write_file(out, files::ENCODER_INT8_ONNX, &encoder_int8)?;
+    }
+    golden.write(out)?;
     let footprint = footprint(&blob)?;
     let manifest = Manifest {
         format_version: manifest::FORMAT_VERSION,

@@ -153,6 +153,7 @@ fn check_package(dir: &Path, command: &str) {
         files::MANIFEST,
         files::ENCODER_BLOB,
         files::ENCODER_ONNX,
+        files::ENCODER_INT8_ONNX,
         files::DECODER_ONNX,
         files::MODEL_RECORD,
         files::REPORT,
@@ -181,6 +182,11 @@ fn check_package(dir: &Path, command: &str) {
     let blob = std::fs::read(dir.join(files::ENCODER_BLOB)).unwrap();
     let codes = latentlink_trainer::ptq::runtime_codes(&blob, &golden.inputs).unwrap();
     assert_eq!(codes, golden.int8_codes);
+    // So does the int8 ONNX encoder in tract: it was written from this blob (quantize rewrites
+    // it with the blob).
+    let int8 = std::fs::read(dir.join(files::ENCODER_INT8_ONNX)).unwrap();
+    latentlink_trainer::export::int8_onnx::check(&int8, &golden.inputs, &golden.int8_codes)
+        .unwrap();
     // tract runs the decoder on the golden int8 codes and gives the golden reconstructions.
     let decoder = std::fs::read(dir.join(files::DECODER_ONNX)).unwrap();
     let out = verify::run("decoder.onnx", &decoder, &golden.int8_codes).unwrap();
@@ -372,10 +378,12 @@ fn train_writes_a_complete_package() {
     check_package(&out, "quantize");
     // export rewrites the ONNX files and verifies them.
     std::fs::remove_file(out.join(files::DECODER_ONNX)).unwrap();
+    std::fs::remove_file(out.join(files::ENCODER_INT8_ONNX)).unwrap();
     let output = latentlink(&["export", "--model", out.to_str().unwrap()]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        text(&output).contains("verified in tract"),
+        text(&output).contains("verified in tract")
+            && text(&output).contains("equal the runtime's int8 codes"),
         "{}",
         text(&output)
     );

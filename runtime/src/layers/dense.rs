@@ -96,6 +96,22 @@ impl<'a> Dense<'a> {
         self.in_features as u64 * self.out_features as u64
     }
 
+    /// Whether outputs are clamped at the zero point (a fused ReLU).
+    pub const fn relu(&self) -> bool {
+        self.relu
+    }
+
+    /// The weights, row by row (`out_features` rows of `in_features`), int8 as bytes: what
+    /// other inference stacks take (the int8 ONNX export).
+    pub const fn weights(&self) -> &'a [u8] {
+        self.weights
+    }
+
+    /// Each output channel's bias and rescale, in order.
+    pub fn channels(&self) -> impl Iterator<Item = ChannelParams> + 'a {
+        self.channels.iter().map(ChannelParams::decode)
+    }
+
     /// The weights and the row length, for the encoder's weight-sum table (see
     /// [`crate::kernels::weight_sums`]).
     pub(crate) fn weight_rows(self) -> (&'a [u8], usize) {

@@ -89,6 +89,16 @@ impl<'a> BinaryHead<'a> {
         self.in_features as u64 * self.bits as u64
     }
 
+    /// The weights, row by row (`bits` rows of `in_features`), int8 as bytes.
+    pub const fn weights(&self) -> &'a [u8] {
+        self.weights
+    }
+
+    /// Each bit's bias, in accumulator units, in order.
+    pub fn biases(&self) -> impl Iterator<Item = i32> + 'a {
+        self.biases.iter().map(|bias| i32::from_le_bytes(*bias))
+    }
+
     /// The weights and the row length, for the encoder's weight-sum table (see
     /// [`crate::kernels::weight_sums`]).
     pub(crate) fn weight_rows(self) -> (&'a [u8], usize) {

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! The shipped packages `models/opis-b128` (spectra) and `models/showers-b128` (point clouds)
 //! are consistent: the model id matches the files, the golden vectors and manifest are
-//! pinned, the golden vectors reproduce in the int8 runtime, in tract and in burn, and each
+//! pinned, the golden vectors reproduce in the int8 runtime, in tract (the float and the int8
+//! ONNX encoders) and in burn, and each
 //! beats the classical codec at its bits on events it never saw (PCA for spectra, the
 //! heaviest points for showers).
 
@@ -12,7 +13,7 @@ use latentlink_model::Backend;
 use latentlink_package::files;
 use latentlink_trainer::data::{self, Events};
 use latentlink_trainer::evaluate;
-use latentlink_trainer::export::verify;
+use latentlink_trainer::export::{int8_onnx, verify};
 use latentlink_trainer::ptq;
 use latentlink_trainer::sim::Simulator;
 use latentlink_trainer::train::TrainConfig;
@@ -123,6 +124,16 @@ fn reproduces_golden_vectors(name: &str) {
     let encoder = std::fs::read(dir.join(files::ENCODER_ONNX)).unwrap();
     let outputs = verify::run("encoder.onnx", &encoder, &golden.inputs).unwrap();
     assert_eq!(outputs[2], golden.float_codes, "{name}");
+
+    // tract: encoder-int8.onnx gives the int8 code bits, and is the blob's, byte for byte as
+    // the exporter writes it today.
+    let int8 = std::fs::read(dir.join(files::ENCODER_INT8_ONNX)).unwrap();
+    int8_onnx::check(&int8, &golden.inputs, &golden.int8_codes).unwrap();
+    let blob = std::fs::read(dir.join(files::ENCODER_BLOB)).unwrap();
+    assert!(
+        int8_onnx::encoder(&blob).unwrap() == int8,
+        "{name}: re-export encoder-int8.onnx"
+    );
 }
 
 /// The report of the shipped package `name` on `events` new events of `simulator` (seed 7),

@@ -31,13 +31,13 @@ pub const OPSET: i64 = 13;
 
 /// Builds one graph: initialisers, nodes with generated output names.
 #[derive(Default)]
-struct GraphBuilder {
+pub(super) struct GraphBuilder {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     counter: usize,
 }
 
-fn attribute_int(name: &str, value: i64) -> AttributeProto {
+pub(super) fn attribute_int(name: &str, value: i64) -> AttributeProto {
     let mut a = AttributeProto::new();
     a.name = name.into();
     a.type_ = AttributeType::INT.into();
@@ -45,7 +45,7 @@ fn attribute_int(name: &str, value: i64) -> AttributeProto {
     a
 }
 
-fn attribute_ints(name: &str, values: &[i64]) -> AttributeProto {
+pub(super) fn attribute_ints(name: &str, values: &[i64]) -> AttributeProto {
     let mut a = AttributeProto::new();
     a.name = name.into();
     a.type_ = AttributeType::INTS.into();
@@ -54,7 +54,7 @@ fn attribute_ints(name: &str, values: &[i64]) -> AttributeProto {
 }
 
 impl GraphBuilder {
-    fn float(&mut self, name: &str, dims: &[usize], values: Vec<f32>) -> String {
+    pub(super) fn float(&mut self, name: &str, dims: &[usize], values: Vec<f32>) -> String {
         let mut t = TensorProto::new();
         t.name = name.into();
         t.dims = dims.iter().map(|&d| d as i64).collect();
@@ -64,21 +64,53 @@ impl GraphBuilder {
         name.into()
     }
 
-    fn int64(&mut self, name: &str, values: Vec<i64>) -> String {
+    pub(super) fn int64(&mut self, name: &str, values: Vec<i64>) -> String {
+        self.int64_shaped(name, &[values.len()], values)
+    }
+
+    /// An `int64` initialiser of the given shape (`&[]`: a scalar).
+    pub(super) fn int64_shaped(&mut self, name: &str, dims: &[usize], values: Vec<i64>) -> String {
         let mut t = TensorProto::new();
         t.name = name.into();
-        t.dims = vec![values.len() as i64];
+        t.dims = dims.iter().map(|&d| d as i64).collect();
         t.data_type = DataType::INT64 as i32;
         t.int64_data = values;
         self.initializers.push(t);
         name.into()
     }
 
-    fn scalar(&mut self, name: &str, value: f32) -> String {
+    /// An `int32` initialiser.
+    pub(super) fn int32(&mut self, name: &str, dims: &[usize], values: Vec<i32>) -> String {
+        let mut t = TensorProto::new();
+        t.name = name.into();
+        t.dims = dims.iter().map(|&d| d as i64).collect();
+        t.data_type = DataType::INT32 as i32;
+        t.int32_data = values;
+        self.initializers.push(t);
+        name.into()
+    }
+
+    /// An `int8` initialiser, stored as raw bytes (one per value, not a varint each).
+    pub(super) fn int8(&mut self, name: &str, dims: &[usize], bytes: Vec<u8>) -> String {
+        let mut t = TensorProto::new();
+        t.name = name.into();
+        t.dims = dims.iter().map(|&d| d as i64).collect();
+        t.data_type = DataType::INT8 as i32;
+        t.raw_data = bytes;
+        self.initializers.push(t);
+        name.into()
+    }
+
+    pub(super) fn scalar(&mut self, name: &str, value: f32) -> String {
         self.float(name, &[], vec![value])
     }
 
-    fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
+    pub(super) fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attributes: Vec<AttributeProto>,
+    ) -> String {
         self.named_node(
             op,
             inputs,
@@ -87,7 +119,7 @@ impl GraphBuilder {
         )
     }
 
-    fn named_node(
+    pub(super) fn named_node(
         &mut self,
         op: &str,
         inputs: &[&str],
@@ -146,11 +178,22 @@ impl GraphBuilder {
         self.node("Conv", &[x, &w, &b], attributes)
     }
 
-    fn finish(
+    pub(super) fn finish(
         self,
         name: &str,
         inputs: Vec<ValueInfoProto>,
         outputs: Vec<ValueInfoProto>,
+    ) -> ModelProto {
+        self.finish_with_opset(name, inputs, outputs, OPSET)
+    }
+
+    /// As [`GraphBuilder::finish`], declaring another opset.
+    pub(super) fn finish_with_opset(
+        self,
+        name: &str,
+        inputs: Vec<ValueInfoProto>,
+        outputs: Vec<ValueInfoProto>,
+        opset_version: i64,
     ) -> ModelProto {
         let mut graph = GraphProto::new();
         graph.name = name.into();
@@ -159,7 +202,7 @@ impl GraphBuilder {
         graph.input = inputs;
         graph.output = outputs;
         let mut opset = OperatorSetIdProto::new();
-        opset.version = OPSET;
+        opset.version = opset_version;
         let mut model = ModelProto::new();
         model.ir_version = 8;
         model.producer_name = "latentlink-trainer".into();
@@ -172,6 +215,11 @@ impl GraphBuilder {
 
 /// A float tensor `[N, width]` with a symbolic batch.
 fn value_info(name: &str, width: usize) -> ValueInfoProto {
+    typed_value_info(name, width, DataType::FLOAT)
+}
+
+/// A `[N, width]` graph input or output of the given element type.
+pub(super) fn typed_value_info(name: &str, width: usize, elem_type: DataType) -> ValueInfoProto {
     let dims = [
         Dimension {
             value: Some(dimension::Value::DimParam("N".into())),
@@ -185,7 +233,7 @@ fn value_info(name: &str, width: usize) -> ValueInfoProto {
     let mut shape = TensorShapeProto::new();
     shape.dim = dims.to_vec();
     let mut tensor = TensorType::new();
-    tensor.elem_type = DataType::FLOAT as i32;
+    tensor.elem_type = elem_type as i32;
     tensor.shape = Some(shape).into();
     let mut t = TypeProto::new();
     t.value = Some(type_proto::Value::TensorType(tensor));

@@ -122,11 +122,10 @@ fn a_tampered_file_fails_verification() {
     assert!(err.to_string().contains("encoder.onnx"), "{err}");
 }
 
-/// The same files in onnxruntime, when Python has it: `LATENTLINK_PYTHON` (default `python3`).
-/// Skipped where it cannot import onnxruntime, unless `LATENTLINK_REQUIRE_ONNXRUNTIME=1` (CI
-/// sets it once its venv has onnxruntime), where a skip would hide a check CI relies on.
-#[test]
-fn exports_agree_with_onnxruntime_when_available() {
+/// The Python that has onnxruntime: `LATENTLINK_PYTHON` (default `python3`), or `None` (the
+/// test skips) where it cannot import onnxruntime, unless `LATENTLINK_REQUIRE_ONNXRUNTIME=1`
+/// (CI sets it once its venv has onnxruntime), where a skip would hide a check CI relies on.
+fn onnxruntime_python() -> Option<String> {
     let python = std::env::var("LATENTLINK_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let available = Command::new(&python)
         .args(["-c", "import onnxruntime"])
@@ -138,8 +137,17 @@ fn exports_agree_with_onnxruntime_when_available() {
             "LATENTLINK_REQUIRE_ONNXRUNTIME is set but {python} cannot import onnxruntime"
         );
         eprintln!("skipped: {python} cannot import onnxruntime (pip install onnxruntime)");
-        return;
+        return None;
     }
+    Some(python)
+}
+
+/// The same files in onnxruntime, when Python has it ([`onnxruntime_python`]).
+#[test]
+fn exports_agree_with_onnxruntime_when_available() {
+    let Some(python) = onnxruntime_python() else {
+        return;
+    };
     let t = trained("conv");
     let (enc, dec) = export(&t);
     let dir = tempfile::tempdir().unwrap();
@@ -182,6 +190,51 @@ np.save(d + "/rec.npy", rec.astype(np.float32))
         .normalisation
         .invert(&to_array(t.model.decode(to_tensor(&bits, &device))).unwrap());
     assert!(verify::relative_error(&reconstruction, &read("rec.npy")) <= verify::TOLERANCE);
+}
+
+/// The shipped packages' int8 encoders in onnxruntime give the runtime's golden int8 codes,
+/// bit for bit, as they do in tract (`tests/tests/it/shipped_model.rs`).
+#[test]
+fn int8_encoders_give_the_runtime_codes_in_onnxruntime_when_available() {
+    let Some(python) = onnxruntime_python() else {
+        return;
+    };
+    let script = r#"
+import sys, numpy as np, onnxruntime as ort
+d = sys.argv[1]
+x = np.load(d + "/golden/inputs.npy").astype(np.float32)
+enc = ort.InferenceSession(d + "/encoder-int8.onnx", providers=["CPUExecutionProvider"])
+bits, logits = enc.run(["bits", "logits"], {"events": x})
+assert logits.dtype == np.int32 and ((logits > 0) == (bits > 0.5)).all()
+np.save(sys.argv[2], bits.astype(np.float32))
+"#;
+    for name in ["opis-b128", "showers-b128"] {
+        let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(name);
+        let out = tempfile::tempdir().unwrap();
+        let bits_path = out.path().join("bits.npy");
+        let status = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&package)
+            .arg(&bits_path)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "onnxruntime failed on {name}'s encoder-int8.onnx"
+        );
+        let bits = npy::read_f32(&bits_path)
+            .unwrap()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let golden = npy::read_f32(&package.join("golden/int8_codes.npy"))
+            .unwrap()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        assert_eq!(bits, golden, "{name}");
+    }
 }
 
 #[test]
