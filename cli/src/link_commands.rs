@@ -59,6 +59,10 @@ pub(crate) enum LinkCommand {
         /// Code archive to append to.
         #[arg(long)]
         archive: Option<PathBuf>,
+        /// Also write the codes, with their stream and event ids and the model id, to this new
+        /// HDF5 file (one growing dataset, /codes; read it with h5py).
+        #[arg(long)]
+        codes_h5: Option<PathBuf>,
         /// Folder for reconstruction chunks.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -145,6 +149,10 @@ pub(crate) enum LinkCommand {
         /// Codes per batch.
         #[arg(long, value_parser = crate::ranges::at_least_one(), default_value_t = 1024)]
         batch_size: usize,
+        /// Also write the archive's codes, with their stream and event ids and the model id,
+        /// to this new HDF5 file (one dataset, /codes; read it with h5py).
+        #[arg(long)]
+        codes_h5: Option<PathBuf>,
     },
     /// Feed raw events to a front-end (a board running the latentlink firmware) over a serial
     /// or TCP link, and check that every code it sends back equals the host runtime's, bit for
@@ -413,8 +421,17 @@ fn decode_command(
     kind: DecoderKind,
     batch_size: usize,
     format: ChunkFormat,
+    codes_h5: Option<&Path>,
 ) -> Result<()> {
     let package = Package::open(model_dir)?;
+    if let Some(path) = codes_h5 {
+        let (written, _) = replay::codes_to_h5(archive, &package, path)?;
+        println!(
+            "wrote {written} codes from {} to {} (dataset /codes)",
+            archive.display(),
+            path.display()
+        );
+    }
     let done = replay::decode_archive(archive, &package, kind, out, batch_size, format)?;
     if done.scan.corrupt > 0 {
         println!(
@@ -452,6 +469,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
             batch_size,
             max_wait_ms,
             archive,
+            codes_h5,
             out,
             format,
             status,
@@ -467,6 +485,7 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
                 batch_size,
                 max_wait: Duration::from_millis(max_wait_ms),
                 archive,
+                codes_h5,
                 out,
                 format,
                 status,
@@ -523,7 +542,16 @@ pub(crate) fn run(command: LinkCommand) -> Result<()> {
             format,
             decoder,
             batch_size,
-        } => decode_command(&archive, &model, &out, decoder, batch_size, format),
+            codes_h5,
+        } => decode_command(
+            &archive,
+            &model,
+            &out,
+            decoder,
+            batch_size,
+            format,
+            codes_h5.as_deref(),
+        ),
         LinkCommand::Demo {
             model,
             data,

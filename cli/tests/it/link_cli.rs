@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use latentlink_bridge::archive::{ArchiveReader, ArchiveWriter};
+use latentlink_bridge::codes_h5;
 use latentlink_bridge::decode::{self, DecoderKind};
 use latentlink_bridge::sink::read_chunks;
 use latentlink_trainer::export::verify;
@@ -83,6 +84,8 @@ fn a_killed_listener_leaves_a_decodable_archive() {
         .arg(&key)
         .arg("--archive")
         .arg(&archive)
+        .arg("--codes-h5")
+        .arg(dir.path().join("live.h5"))
         .arg("--status")
         .arg(&status)
         .stdout(Stdio::null())
@@ -121,8 +124,14 @@ fn a_killed_listener_leaves_a_decodable_archive() {
     assert!(records.len() >= 300, "{}", records.len());
     // Whole frames: events 0, 1, 2, ... with no gap (the link was clean).
     assert!(records.iter().enumerate().all(|(i, r)| r.event == i as u64));
+    // The codes HDF5 file the killed listener was growing is valid: a prefix of the archive
+    // (it is flushed about once a second, each append crash-atomic).
+    let live = codes_h5::read(&dir.path().join("live.h5")).unwrap();
+    assert!(live.events.len() <= records.len());
+    assert!(live.events.iter().enumerate().all(|(i, &e)| e == i as u64));
 
     let out = dir.path().join("reco");
+    let all = dir.path().join("all.h5");
     let output = bridge()
         .args(["decode", "--archive"])
         .arg(&archive)
@@ -130,7 +139,8 @@ fn a_killed_listener_leaves_a_decodable_archive() {
         .arg(shipped_model())
         .arg("--out")
         .arg(&out)
-        .args(["--decoder", "tract", "--format", "hdf5"])
+        .args(["--decoder", "tract", "--format", "hdf5", "--codes-h5"])
+        .arg(&all)
         .output()
         .unwrap();
     assert!(
@@ -141,6 +151,15 @@ fn a_killed_listener_leaves_a_decodable_archive() {
     let (reconstructions, ids) = read_chunks(&out).unwrap();
     assert_eq!(reconstructions.nrows(), records.len());
     assert_eq!(ids[[records.len() - 1, 1]], records.len() as u64 - 1);
+    // decode --codes-h5 writes the archive's codes, all of them, as they are.
+    let all = codes_h5::read(&all).unwrap();
+    assert_eq!(all.events.len(), records.len());
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(
+            (all.streams[i], all.events[i], all.codes.row(i).to_vec()),
+            (record.stream, record.event, record.code.to_vec())
+        );
+    }
 
     // The status file the listener kept while running reads with `stats`.
     let output = bridge()

@@ -15,13 +15,15 @@
 //! | [`replay`] | codes → bits → decoder → sink, in batches: shared by `listen` and `decode` |
 //! | [`archive`] | the append-only, crash-safe code archive (the `latentlink-archive` crate, re-exported) |
 //! | [`sink`] | reconstructions in `.npy` or HDF5 chunks with their event ids |
+//! | [`codes_h5`] | the codes themselves in HDF5, one growing dataset per run, for Python and h5py |
 //! | [`listen`] | the main loop: receive, account, archive, batch, decode, write, status file |
 //!
-//! Data flow: [`link::Receiver`] → [`ingest::Ingest`] → [`archive::ArchiveWriter`] and
-//! batches → [`replay::Replay`] ([`decode::Decoder`] → [`sink::ReconstructionSink`]).
+//! Data flow: [`link::Receiver`] → [`ingest::Ingest`] → [`archive::ArchiveWriter`] (and
+//! [`codes_h5::CodesH5Writer`]) and batches → [`replay::Replay`] ([`decode::Decoder`] → [`sink::ReconstructionSink`]).
 
 pub mod accounting;
 pub use latentlink_archive as archive;
+pub mod codes_h5;
 pub mod decode;
 pub mod ingest;
 pub mod key;

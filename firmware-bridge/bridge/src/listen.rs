@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounting::LinkCounters;
 use crate::archive::{ArchiveError, ArchiveWriter};
+use crate::codes_h5::{CodesH5Error, CodesH5Writer, Provenance};
 use crate::decode::DecoderKind;
 use crate::ingest::{Accepted, Ingest};
 use crate::link::{LinkSpec, Received, Receiver};
@@ -62,6 +63,8 @@ pub struct ListenConfig {
     pub queue_batches: usize,
     /// Code archive file (appended to).
     pub archive: Option<PathBuf>,
+    /// HDF5 file of the codes (a new file: one per run), see [`crate::codes_h5`].
+    pub codes_h5: Option<PathBuf>,
     /// Folder for reconstruction chunks (none: decode only to count).
     pub out: Option<PathBuf>,
     /// Events per reconstruction chunk.
@@ -93,6 +96,7 @@ impl ListenConfig {
             max_wait: Duration::from_millis(50),
             queue_batches: 64,
             archive: None,
+            codes_h5: None,
             out: None,
             chunk_events: 65_536,
             format: ChunkFormat::Npy,
@@ -123,6 +127,9 @@ pub enum ListenError {
     /// The archive failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// The codes HDF5 file failed.
+    #[error(transparent)]
+    CodesH5(#[from] CodesH5Error),
     /// The link reaches beyond loopback and no key was given.
     #[error(
         "{link} listens on {local}, beyond loopback, where anyone on the network can inject codes; \
@@ -233,6 +240,18 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
         Some(path) => Some(ArchiveWriter::open(path, model_id, width_byte)?),
         None => None,
     };
+    let mut codes_h5 = match &config.codes_h5 {
+        Some(path) => Some(CodesH5Writer::create(
+            path,
+            &Provenance {
+                model_id: manifest.model_id.to_string(),
+                code_bits: manifest.code.bits as u32,
+                code_bytes: width,
+                source: config.link.to_string(),
+            },
+        )?),
+        None => None,
+    };
     let (to_decoder, from_receiver) =
         sync_channel::<(Vec<u8>, Vec<[u64; 2]>)>(config.queue_batches.max(1));
     let decoder_config = config.clone();
@@ -303,6 +322,12 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
                 result = Err(e.into());
                 break;
             }
+            if let Some(codes_h5) = &mut codes_h5
+                && let Err(e) = codes_h5.append(a.stream, a.first_event, &a.codes)
+            {
+                result = Err(e.into());
+                break;
+            }
             batch.since.get_or_insert_with(Instant::now);
             for (i, _) in a.codes.chunks_exact(width).enumerate() {
                 batch
@@ -324,6 +349,12 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
             // Errors end the loop rather than return, so the archive is still synced below.
             if let Some(archive) = &mut archive
                 && let Err(e) = archive.sync_if_due()
+            {
+                result = Err(e.into());
+                break;
+            }
+            if let Some(codes_h5) = &mut codes_h5
+                && let Err(e) = codes_h5.flush()
             {
                 result = Err(e.into());
                 break;
@@ -357,6 +388,9 @@ pub fn listen(config: &ListenConfig, stop: &Arc<AtomicBool>) -> Result<Status, L
     decoded.store(written, Ordering::Relaxed);
     if let Some(archive) = &mut archive {
         archive.sync()?;
+    }
+    if let Some(codes_h5) = &mut codes_h5 {
+        codes_h5.flush()?;
     }
     result?;
     log_counters(ingest.accounting().counters());

@@ -24,6 +24,9 @@ pub enum ReplayError {
     /// The archive could not be read.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// The codes HDF5 file could not be written.
+    #[error(transparent)]
+    CodesH5(#[from] crate::codes_h5::CodesH5Error),
     /// The archive holds codes of another model.
     #[error(
         "{archive} holds codes of model {archive_model}, but {package} is model {package_model}; decode with the package that made them"
@@ -160,20 +163,41 @@ pub struct ArchiveDecoded {
     pub decoder: &'static str,
 }
 
-/// Decodes every code of a code archive with `package` into chunks under `out`.
+/// Writes every code of a code archive of `package`'s model to a new HDF5 file
+/// ([`crate::codes_h5`]), and returns how many, with what the archive held.
 ///
 /// # Errors
-/// [`ReplayError`] if the archive is of another model or width, or reading, decoding or
-/// writing fails.
-pub fn decode_archive(
+/// [`ReplayError`] if the archive is of another model or width, the file exists, or reading
+/// or writing fails.
+pub fn codes_to_h5(
     archive: &Path,
     package: &Package,
-    kind: DecoderKind,
-    out: &Path,
-    batch_size: usize,
-    format: ChunkFormat,
-) -> Result<ArchiveDecoded, ReplayError> {
-    let mut reader = ArchiveReader::open(archive)?;
+    path: &Path,
+) -> Result<(u64, ArchiveScan), ReplayError> {
+    let mut reader = open_archive_of(archive, package)?;
+    let mut writer = crate::codes_h5::CodesH5Writer::create(
+        path,
+        &crate::codes_h5::Provenance {
+            model_id: package.model_id().to_string(),
+            code_bits: package.manifest.code.bits as u32,
+            code_bytes: package.manifest.code.bytes,
+            source: archive.display().to_string(),
+        },
+    )?;
+    while let Some(record) = reader.next_record()? {
+        writer.append(record.stream, record.event, &record.code)?;
+        // Bounded memory whatever the archive's size.
+        if writer.pending_records() >= 65_536 {
+            writer.flush()?;
+        }
+    }
+    writer.flush()?;
+    Ok((writer.records(), reader.scan()))
+}
+
+/// Opens an archive after checking it holds codes of `package`'s model and width.
+fn open_archive_of(archive: &Path, package: &Package) -> Result<ArchiveReader, ReplayError> {
+    let reader = ArchiveReader::open(archive)?;
     let archive_model = ModelId(reader.model_id);
     if archive_model != package.model_id() {
         return Err(ReplayError::WrongModel {
@@ -190,6 +214,23 @@ pub fn decode_archive(
             found: width,
         });
     }
+    Ok(reader)
+}
+
+/// Decodes every code of a code archive with `package` into chunks under `out`.
+///
+/// # Errors
+/// [`ReplayError`] if the archive is of another model or width, or reading, decoding or
+/// writing fails.
+pub fn decode_archive(
+    archive: &Path,
+    package: &Package,
+    kind: DecoderKind,
+    out: &Path,
+    batch_size: usize,
+    format: ChunkFormat,
+) -> Result<ArchiveDecoded, ReplayError> {
+    let mut reader = open_archive_of(archive, package)?;
     let sink = ReconstructionSink::new(out, 65_536, format)?;
     let mut replay = Replay::new(package, kind, Some(sink))?;
     // One batch in memory at a time, whatever the archive's size.

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use latentlink_bridge::accounting::RejectReason;
+use latentlink_bridge::codes_h5;
 use latentlink_bridge::link::{LinkSpec, Sender};
 use latentlink_bridge::listen::ListenError;
 use latentlink_bridge::listen::{self, ListenConfig, Status};
@@ -125,6 +126,7 @@ fn run(
     let dir = tempfile::tempdir().unwrap();
     let config = ListenConfig {
         archive: Some(dir.path().join("codes.llca")),
+        codes_h5: Some(dir.path().join("codes.h5")),
         out: Some(dir.path().join("reco")),
         status: Some(dir.path().join("status.json")),
         until_events: Some(EVENTS as u64),
@@ -220,6 +222,95 @@ fn check(status: &Status, log: &FaultLog, dir: &Path) {
     let from_file: Status = serde_json::from_str(&text).unwrap();
     assert_eq!(&from_file.counters, c);
     assert!(!from_file.running);
+    check_codes_h5(&dir.join("codes.h5"), s.decoded);
+}
+
+/// The codes HDF5 file holds every decoded event once, the golden events' codes among them,
+/// and h5py reads the same (where Python has h5py).
+fn check_codes_h5(path: &Path, decoded: u64) {
+    let file = codes_h5::read(path).unwrap();
+    assert_eq!(file.events.len() as u64, decoded);
+    assert_eq!(
+        file.model_id,
+        Package::open(&shipped_model())
+            .unwrap()
+            .model_id()
+            .to_string()
+    );
+    let golden = first_frame_golden();
+    for event in 0..CODES_PER_FRAME {
+        let row = file
+            .events
+            .iter()
+            .zip(&file.streams)
+            .position(|(&e, &s)| (s, e) == (9, event as u64))
+            .unwrap();
+        let bits: Vec<f32> = (0..128)
+            .map(|i| f32::from((file.codes[[row, i / 8]] >> (i % 8)) & 1))
+            .collect();
+        assert_eq!(bits, golden.int8_codes.row(event).to_vec(), "event {event}");
+    }
+    let Some(python) = h5py_python() else {
+        return;
+    };
+    let script = r#"
+import sys, json, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    d = f["codes"]
+    assert d.dtype.names == ("event", "stream", "code"), d.dtype
+    assert d.maxshape == (None,) and d.chunks is not None
+    a = d[...]
+    bits = np.unpackbits(a["code"], axis=1, bitorder="little")
+    model_id = d.attrs["model_id"]  # a fixed-length string: bytes in h5py
+    model_id = model_id.decode() if isinstance(model_id, bytes) else str(model_id)
+    print(json.dumps({
+        "n": len(a), "model_id": model_id, "code_bits": int(d.attrs["code_bits"]),
+        "events": a["event"][:5].tolist(), "streams": a["stream"][:5].tolist(),
+        "bits": bits[:2].tolist(), "width": a["code"].shape[1],
+    }))
+"#;
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["n"], file.events.len());
+    assert_eq!(seen["model_id"], file.model_id);
+    assert_eq!(
+        (seen["code_bits"].clone(), seen["width"].clone()),
+        (128.into(), 16.into())
+    );
+    assert_eq!(seen["events"], serde_json::json!(file.events[..5]));
+    assert_eq!(seen["streams"], serde_json::json!(file.streams[..5]));
+    for (row, bits) in seen["bits"].as_array().unwrap().iter().enumerate() {
+        let ours: Vec<u8> = (0..128)
+            .map(|i| (file.codes[[row, i / 8]] >> (i % 8)) & 1)
+            .collect();
+        assert_eq!(bits, &serde_json::json!(ours));
+    }
+}
+
+/// The Python that has h5py: `LATENTLINK_PYTHON` (default `python3`), or `None` (the check
+/// is left out) where it cannot import h5py, unless `LATENTLINK_REQUIRE_H5PY=1` (CI sets it
+/// once its venv has h5py).
+fn h5py_python() -> Option<String> {
+    let python = std::env::var("LATENTLINK_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let available = std::process::Command::new(&python)
+        .args(["-c", "import h5py"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        available || std::env::var_os("LATENTLINK_REQUIRE_H5PY").is_none(),
+        "LATENTLINK_REQUIRE_H5PY is set but {python} cannot import h5py"
+    );
+    available.then_some(python)
 }
 
 /// A long run with every fault at once, over UDP and then TCP, with the front-end restarting
